@@ -1,0 +1,159 @@
+// Package job holds a scan's journey through the pipeline: the Job record,
+// its statuses with their ranks, the legal transitions, and the Store port
+// that the status stage writes through. It knows nothing of storage
+// engines: internal/local (SQLite) and internal/aws (DynamoDB) implement
+// Store, and storetest checks both against the same contract.
+package job
+
+import (
+	"time"
+
+	"github.com/iris-oculus/iris/events"
+)
+
+// Status is where a job stands. Statuses only move forward.
+type Status string
+
+// The statuses, in pipeline order.
+const (
+	Created    Status = "created"
+	Accepted   Status = "accepted"
+	Segmenting Status = "segmenting"
+	Meshing    Status = "meshing"
+	Done       Status = "done"
+	Failed     Status = "failed"
+)
+
+// Rank orders statuses: an update applies only if it raises the rank.
+// Failed outranks every status but Done, so a late failure cannot undo a
+// finished job and a late progress event cannot revive a failed one.
+func (s Status) Rank() int {
+	switch s {
+	case Created:
+		return 1
+	case Accepted:
+		return 2
+	case Segmenting:
+		return 3
+	case Meshing:
+		return 4
+	case Failed:
+		return 5
+	case Done:
+		return 6
+	}
+	return 0
+}
+
+// Valid reports whether s is one of the statuses.
+func (s Status) Valid() bool { return s.Rank() > 0 }
+
+// Terminal reports whether nothing more will happen to the job.
+func (s Status) Terminal() bool { return s == Done || s == Failed }
+
+// CanMove reports whether a job in from may move to to.
+func CanMove(from, to Status) bool {
+	return to.Valid() && from.Valid() && !from.Terminal() && to.Rank() > from.Rank()
+}
+
+// Error is why a job failed, in words a person can act on; Code is stable.
+type Error struct {
+	Stage   string `json:"stage"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Organ is one meshed structure's statistics, from the manifest.
+type Organ struct {
+	Label          int     `json:"label"`
+	Name           string  `json:"name"`
+	DisplayName    string  `json:"displayName,omitempty"`
+	System         string  `json:"system,omitempty"`
+	Color          string  `json:"color,omitempty"`
+	VoxelCount     int     `json:"voxelCount"`
+	VolumeMl       float64 `json:"volumeMl"`
+	MeshVolumeMl   float64 `json:"meshVolumeMl"`
+	SurfaceAreaCm2 float64 `json:"surfaceAreaCm2"`
+	Triangles      int     `json:"triangles"`
+	TouchesBorder  bool    `json:"touchesBorder"`
+}
+
+// Artifact is one downloadable result object.
+type Artifact struct {
+	Name  string `json:"name"` // path under results/{job}/, e.g. "scene.glb"
+	Key   string `json:"key"`
+	Bytes int64  `json:"bytes"`
+}
+
+// Job is the record of one scan.
+type Job struct {
+	ID        string               `json:"id"`
+	Owner     string               `json:"owner"`
+	Status    Status               `json:"status"`
+	CreatedAt time.Time            `json:"createdAt"`
+	UpdatedAt time.Time            `json:"updatedAt"`
+	Stages    map[Status]time.Time `json:"stages"`
+	UploadKey string               `json:"uploadKey,omitempty"`
+	Input     *events.Input        `json:"input,omitempty"`
+	// Where the segmenter will write its output and failure, as the
+	// dispatcher learnt them (SageMaker may choose its own names).
+	OutputLocation  string     `json:"outputLocation,omitempty"`
+	FailureLocation string     `json:"failureLocation,omitempty"`
+	Engine          string     `json:"engine,omitempty"`
+	Error           *Error     `json:"error,omitempty"`
+	Organs          []Organ    `json:"organs,omitempty"`
+	Artifacts       []Artifact `json:"artifacts,omitempty"`
+	ExpiresAt       time.Time  `json:"expiresAt,omitzero"`
+}
+
+// Update is a status change with the facts that come with it. Zero fields
+// leave the record's values alone.
+type Update struct {
+	Status          Status
+	At              time.Time
+	Input           *events.Input
+	OutputLocation  string
+	FailureLocation string
+	Engine          string
+	Error           *Error
+	Organs          []Organ
+	Artifacts       []Artifact
+}
+
+// Apply returns j with u applied, and whether it applied: a stale,
+// duplicate or illegal update leaves j unchanged and reports false.
+func Apply(j Job, u Update) (Job, bool) {
+	if !CanMove(j.Status, u.Status) {
+		return j, false
+	}
+	stages := make(map[Status]time.Time, len(j.Stages)+1)
+	for k, v := range j.Stages {
+		stages[k] = v
+	}
+	stages[u.Status] = u.At
+	j.Stages = stages
+	j.Status = u.Status
+	j.UpdatedAt = u.At
+	if u.Input != nil {
+		j.Input = u.Input
+	}
+	if u.OutputLocation != "" {
+		j.OutputLocation = u.OutputLocation
+	}
+	if u.FailureLocation != "" {
+		j.FailureLocation = u.FailureLocation
+	}
+	if u.Engine != "" {
+		j.Engine = u.Engine
+	}
+	if u.Error != nil {
+		j.Error = u.Error
+	}
+	if u.Organs != nil {
+		j.Organs = u.Organs
+	}
+	if u.Artifacts != nil {
+		j.Artifacts = u.Artifacts
+	}
+	return j, true
+}
