@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/iris-oculus/iris/internal/export"
+	"github.com/iris-oculus/iris/internal/labels"
+	"github.com/iris-oculus/iris/internal/mesh"
+	"github.com/iris-oculus/iris/internal/volume"
+)
+
+func runMesh(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("mesh", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: iris mesh LABELS.nii.gz -o OUT [--smooth 0..1] [--reduce 0..1 | --max-triangles N] [--formats glb,obj,stl] [--labels liver,aorta,…]")
+		fs.PrintDefaults()
+	}
+	def := mesh.DefaultOptions()
+	out := fs.String("o", "", "output folder (created if missing)")
+	smooth := fs.Float64("smooth", def.Smooth, "smoothing strength, 0 (none) to 1")
+	reduce := fs.Float64("reduce", def.Reduce, "fraction of triangles kept by decimation, (0, 1]")
+	maxTris := fs.Int("max-triangles", 0, "total triangle budget for all organs (overrides --reduce)")
+	formats := fs.String("formats", "glb,obj,stl", "comma-separated output formats: glb, obj, stl")
+	only := fs.String("labels", "", "comma-separated organ names or label values to mesh (default: all present)")
+	quiet := fs.Bool("q", false, "no progress bar or summary table")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return fmt.Errorf("%w: mesh takes exactly one label map, got %d arguments", errUsage, len(pos))
+	}
+	if *out == "" {
+		return fmt.Errorf("%w: -o OUT is required", errUsage)
+	}
+	if *smooth < 0 || *smooth > 1 {
+		return fmt.Errorf("%w: --smooth %v is outside 0..1", errUsage, *smooth)
+	}
+	if *reduce <= 0 || *reduce > 1 {
+		return fmt.Errorf("%w: --reduce %v is outside (0, 1]", errUsage, *reduce)
+	}
+	if *maxTris < 0 {
+		return fmt.Errorf("%w: --max-triangles %d is negative", errUsage, *maxTris)
+	}
+	fmts, err := export.ParseFormats(*formats)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+
+	start := time.Now()
+	in := pos[0]
+	lm, table, err := loadLabelMap(in)
+	if err != nil {
+		return err
+	}
+	opt := mesh.Options{Smooth: *smooth, Reduce: *reduce, MaxTriangles: *maxTris}
+	if *only != "" {
+		if opt.Labels, err = selectLabels(*only, table); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+	}
+	bar := newProgress(stderr, "meshing", *quiet)
+	opt.Progress = bar.set
+	surfaces, err := mesh.Build(ctx, lm, opt)
+	bar.finish()
+	if err != nil {
+		return fmt.Errorf("mesh %s: %w", in, err)
+	}
+	man, err := export.Write(*out, export.Source{File: filepath.Base(in), LabelMap: lm}, surfaces, table, export.Options{
+		Formats: fmts, Created: time.Now().UTC(), Generator: "iris mesh",
+		Smooth: opt.Smooth, Reduce: opt.Reduce, MaxTriangles: opt.MaxTriangles,
+	})
+	if err != nil {
+		return fmt.Errorf("write models to %s: %w", *out, err)
+	}
+	if !*quiet {
+		printSummary(stdout, man)
+	}
+	fmt.Fprintf(stdout, "%d organs meshed in %.1fs; models in %s\n", len(man.Organs), time.Since(start).Seconds(), *out)
+	return nil
+}
+
+// loadLabelMap reads a label map and the class table that names its values:
+// names from the file's label-table extension when present, colours from
+// our tables by name.
+func loadLabelMap(path string) (*volume.LabelMap, *labels.Table, error) {
+	img, err := volume.ReadFile(path, volume.ReadOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	lm, err := img.LabelMap()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s is not a label map: %w", path, err)
+	}
+	names := map[uint16]string{}
+	for _, e := range lm.Extensions {
+		if !labels.IsCaret(e.Data) {
+			continue
+		}
+		if names, err = labels.ParseCaret(e.Data); err != nil {
+			return nil, nil, fmt.Errorf("%s: label table extension: %w", path, err)
+		}
+		break
+	}
+	return lm, labels.ForFile(names, presentValues(lm.Data)), nil
+}
+
+func presentValues(data []uint16) []uint16 {
+	var seen [1 << 16]bool
+	for _, v := range data {
+		seen[v] = true
+	}
+	var vs []uint16
+	for v := 1; v < len(seen); v++ {
+		if seen[v] {
+			vs = append(vs, uint16(v))
+		}
+	}
+	return vs
+}
+
+// selectLabels turns "liver,aorta,5" into label values, naming what is unknown.
+func selectLabels(list string, table *labels.Table) ([]uint16, error) {
+	var vs []uint16
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if n, err := strconv.ParseUint(name, 10, 16); err == nil && n > 0 {
+			vs = append(vs, uint16(n))
+			continue
+		}
+		c, ok := table.ByName(name)
+		if !ok {
+			return nil, fmt.Errorf("--labels: %q is not a label of this map", name)
+		}
+		vs = append(vs, c.Value)
+	}
+	if len(vs) == 0 {
+		return nil, fmt.Errorf("--labels %q names no label", list)
+	}
+	return vs, nil
+}
+
+func printSummary(w io.Writer, man *export.Manifest) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "label\torgan\tvoxels\tvoxel mL\tmesh mL\tdiff %\ttriangles\tborder\t")
+	for _, o := range man.Organs {
+		diff := 0.0
+		if o.VoxelVolumeMl > 0 {
+			diff = 100 * (o.MeshVolumeMl - o.VoxelVolumeMl) / o.VoxelVolumeMl
+		}
+		border := ""
+		if o.TouchesBorder {
+			border = "partial"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%.2f\t%.2f\t%+.2f\t%d\t%s\t\n",
+			o.Label, o.Name, o.VoxelCount, o.VoxelVolumeMl, o.MeshVolumeMl, diff, o.Triangles, border)
+	}
+	tw.Flush()
+}
+
+// isTerminal reports whether w is a character device, where a progress bar
+// belongs; logs and pipes get none.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
