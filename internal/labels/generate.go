@@ -1,0 +1,3 @@
+package labels
+
+//go:generate go run ./internal/gen -o total_table.go
