@@ -30,6 +30,8 @@ func Rules(bucket string) []Rule {
 	return []Rule{
 		{Name: "uploads-to-ingest", Target: TargetIngest, Pattern: created(PrefixUploads)},
 		{Name: "segmentations-to-mesher", Target: TargetMesher, Pattern: created(PrefixSegmentations)},
+		// The label map's arrival is also the moment meshing starts.
+		{Name: "segmentations-to-status", Target: TargetStatus, Pattern: created(PrefixSegmentations)},
 		{Name: "pipeline-events-to-status", Target: TargetStatus, Pattern: map[string]any{
 			"source":      []any{Source},
 			"detail-type": []any{JobAccepted, JobRejected, SegmentationStarted, MeshesReady, JobFailed},

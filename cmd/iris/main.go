@@ -3,6 +3,8 @@
 //
 // Usage:
 //
+//	iris segment CT.nii.gz|DICOM_FOLDER|SERIES.zip -o labels.nii.gz [--engine native|totalsegmentator]
+//	iris convert DICOM_FOLDER|SERIES.zip -o ct.nii.gz
 //	iris mesh LABELS.nii.gz -o OUT [--smooth 0..1] [--reduce 0..1 | --max-triangles N] [--formats glb,obj,stl] [--labels liver,aorta,…]
 //
 // Every command exits non-zero with a one-line reason on bad input.
@@ -31,6 +33,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"mesh", "label map → named, coloured organ meshes (GLB, OBJ/MTL, STL, manifest)", runMesh},
+		{"segment", "CT (NIfTI, DICOM folder or zip) → label map (native engine or TotalSegmentator)", runSegment},
+		{"convert", "DICOM series (folder or zip) → de-identified NIfTI, with what was found", runConvert},
 	}
 }
 

@@ -2,8 +2,25 @@
 // voxel-to-patient affine, NIfTI-1/2 reading and writing, and (later) DICOM
 // series conversion. It knows nothing of labels' meanings, meshes, jobs or AWS.
 //
+// Reading takes single-file NIfTI-1 and NIfTI-2 (.nii, or gzipped, told by
+// the gzip magic and not the name) in either byte order, with any integer
+// or real scalar datatype, and interprets the header as nibabel 5 does:
+// the same affine (sform, else qform, else nibabel's pixdim fallback, after
+// nibabel's load-time fixes), the same scaling rule, the same extensions.
+// It refuses, with an error naming the problem: .hdr/.img pairs, RGB,
+// complex and float128 voxels, and malformed or hostile input (bad sizes,
+// offsets, dims, or a decoded size past ReadOptions.MaxBytes), never
+// allocating or decompressing more than the header, checked first,
+// declares. One deliberate difference: a vox_offset of 0 is read as "right
+// after the header", where nibabel would read the header itself as voxels.
+//
+// Writing produces gzipped NIfTI-1 label maps and CT volumes with matching
+// sform and qform, as every viewer and nibabel expect.
+//
 // NIfTI is read and written by hand: the only Go library for it
-// (okieraised/gonii) is unmaintained and gets qform wrong.
+// (okieraised/gonii) is unmaintained and gets qform wrong. gzip is
+// klauspost/compress (faster than compress/gzip), or klauspost/pgzip for
+// large files, whose read-ahead overlaps inflating with checksumming.
 package volume
 
 // Affine maps voxel indices (i, j, k, 1) to patient coordinates in
