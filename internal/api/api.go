@@ -1,0 +1,353 @@
+// Package api is the pipeline's HTTP API as an http.Handler: create a job
+// with a signed upload, follow it, list, download and delete. The same
+// handler serves `iris serve` and the API Lambda (through an adapter);
+// only the Signer, the Store, the Blobs and the way the caller's identity
+// is found differ. Every error is JSON {"error": {"code", "message"}} with
+// a stable code, and a caller never sees or touches another owner's job.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/iris-oculus/iris/events"
+	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/pipeline"
+)
+
+// Upload tells a client how to send a file straight to storage.
+type Upload struct {
+	Method    string            `json:"method"` // "PUT" or "POST"
+	URL       string            `json:"url"`
+	Headers   map[string]string `json:"headers,omitempty"`
+	Fields    map[string]string `json:"fields,omitempty"` // form fields for a presigned POST
+	ExpiresAt time.Time         `json:"expiresAt"`
+}
+
+// Signer makes expiring URLs for direct uploads and downloads.
+type Signer interface {
+	SignUpload(ctx context.Context, key string, bytes int64, expires time.Time) (Upload, error)
+	SignDownload(ctx context.Context, key, filename string, expires time.Time) (string, error)
+}
+
+// OwnerFunc finds the caller's identity; an error means 401.
+type OwnerFunc func(*http.Request) (string, error)
+
+// FixedOwner is the one-user identity of a local install.
+func FixedOwner(owner string) OwnerFunc {
+	return func(*http.Request) (string, error) { return owner, nil }
+}
+
+// Defaults for Server's zero fields.
+const (
+	DefaultMaxUploadBytes = 2 << 30
+	DefaultURLTTL         = 15 * time.Minute
+	DefaultListLimit      = 20
+	MaxListLimit          = 100
+)
+
+// Server serves the API. Store, Blobs, Signer and Owner are required.
+type Server struct {
+	Store          job.Store
+	Blobs          pipeline.Blobs
+	Signer         Signer
+	Owner          OwnerFunc
+	Clock          pipeline.Clock                             // nil means time.Now
+	MaxUploadBytes int64                                      // 0 means DefaultMaxUploadBytes
+	URLTTL         time.Duration                              // 0 means DefaultURLTTL
+	Health         func(ctx context.Context) map[string]error // components to report; may be nil
+	Log            *slog.Logger                               // nil means slog.Default()
+}
+
+// Handler routes the API under /api/.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/jobs", s.withOwner(s.createJob))
+	mux.HandleFunc("GET /api/jobs", s.withOwner(s.listJobs))
+	mux.HandleFunc("GET /api/jobs/{id}", s.withOwner(s.getJob))
+	mux.HandleFunc("DELETE /api/jobs/{id}", s.withOwner(s.deleteJob))
+	mux.HandleFunc("GET /api/health", s.health)
+	mux.HandleFunc("/api/jobs", methodNotAllowed("GET, POST"))
+	mux.HandleFunc("/api/jobs/{id}", methodNotAllowed("GET, DELETE"))
+	mux.HandleFunc("/api/health", methodNotAllowed("GET"))
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such API endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return mux
+}
+
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed here; use "+allow)
+	}
+}
+
+type ownerHandler func(w http.ResponseWriter, r *http.Request, owner string)
+
+func (s *Server) withOwner(h ownerHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		owner, err := s.Owner(r)
+		if err != nil || owner == "" {
+			writeError(w, http.StatusUnauthorized, "unauthorized", "sign in to use the API")
+			return
+		}
+		h(w, r, owner)
+	}
+}
+
+func (s *Server) now() time.Time {
+	if s.Clock != nil {
+		return s.Clock().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+func (s *Server) maxUpload() int64 {
+	if s.MaxUploadBytes > 0 {
+		return s.MaxUploadBytes
+	}
+	return DefaultMaxUploadBytes
+}
+
+func (s *Server) ttl() time.Duration {
+	if s.URLTTL > 0 {
+		return s.URLTTL
+	}
+	return DefaultURLTTL
+}
+
+// createRequest is the body of POST /api/jobs.
+type createRequest struct {
+	Filename string `json:"filename"`
+	Bytes    int64  `json:"bytes"`
+}
+
+// supported lists the upload names the pipeline reads; the content is
+// checked again at ingest, by content rather than by name.
+var supported = []string{".nii.gz", ".nii", ".zip"}
+
+func (s *Server) createJob(w http.ResponseWriter, r *http.Request, owner string) {
+	var req createRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "the body must be JSON {\"filename\": \"…\", \"bytes\": N}: "+err.Error())
+		return
+	}
+	if !hasSupportedName(req.Filename) {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_file",
+			fmt.Sprintf("%q is not a supported scan: send a NIfTI file (.nii, .nii.gz) or a .zip of a DICOM series", req.Filename))
+		return
+	}
+	if req.Bytes <= 0 {
+		writeError(w, http.StatusBadRequest, "bad_request", "bytes must be the file's size, greater than 0")
+		return
+	}
+	if req.Bytes > s.maxUpload() {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large",
+			fmt.Sprintf("the file is %s; the limit is %s", humanBytes(req.Bytes), humanBytes(s.maxUpload())))
+		return
+	}
+	now := s.now()
+	id, err := NewJobID(now)
+	if err != nil {
+		s.internal(w, r, "make job id", err)
+		return
+	}
+	key := events.UploadKey(id, req.Filename)
+	j := job.Job{ID: id, Owner: owner, Status: job.Created, CreatedAt: now, UpdatedAt: now,
+		Stages: map[job.Status]time.Time{job.Created: now}, UploadKey: key}
+	if _, err := s.Store.Create(r.Context(), j); err != nil {
+		s.internal(w, r, "create job", err)
+		return
+	}
+	up, err := s.Signer.SignUpload(r.Context(), key, req.Bytes, now.Add(s.ttl()))
+	if err != nil {
+		s.internal(w, r, "sign upload", err)
+		return
+	}
+	view, err := s.view(r.Context(), j)
+	if err != nil {
+		s.internal(w, r, "view job", err)
+		return
+	}
+	w.Header().Set("Location", "/api/jobs/"+id)
+	writeJSON(w, http.StatusCreated, map[string]any{"job": view, "upload": up})
+}
+
+func hasSupportedName(name string) bool {
+	lower := strings.ToLower(name)
+	for _, ext := range supported {
+		if strings.HasSuffix(lower, ext) && len(lower) > len(ext) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request, owner string) {
+	j, ok := s.ownedJob(w, r, owner)
+	if !ok {
+		return
+	}
+	view, err := s.view(r.Context(), j)
+	if err != nil {
+		s.internal(w, r, "view job", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, view)
+}
+
+// ownedJob loads the path's job; someone else's job is reported exactly
+// like a missing one, so ids cannot be probed.
+func (s *Server) ownedJob(w http.ResponseWriter, r *http.Request, owner string) (job.Job, bool) {
+	id := r.PathValue("id")
+	if !events.ValidJobID(id) {
+		writeError(w, http.StatusNotFound, "not_found", "no job "+strconv.Quote(id))
+		return job.Job{}, false
+	}
+	j, err := s.Store.Get(r.Context(), id)
+	if errors.Is(err, job.ErrNotFound) || err == nil && j.Owner != owner {
+		writeError(w, http.StatusNotFound, "not_found", "no job "+strconv.Quote(id))
+		return job.Job{}, false
+	}
+	if err != nil {
+		s.internal(w, r, "get job", err)
+		return job.Job{}, false
+	}
+	return j, true
+}
+
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, owner string) {
+	limit := DefaultListLimit
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxListLimit {
+			writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("limit must be 1..%d", MaxListLimit))
+			return
+		}
+		limit = n
+	}
+	js, next, err := s.Store.List(r.Context(), owner, limit, r.URL.Query().Get("cursor"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "bad cursor: "+err.Error())
+		return
+	}
+	views := make([]JobView, 0, len(js))
+	for _, j := range js {
+		v, err := s.view(r.Context(), j)
+		if err != nil {
+			s.internal(w, r, "view job", err)
+			return
+		}
+		views = append(views, v)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": views, "next": next})
+}
+
+func (s *Server) deleteJob(w http.ResponseWriter, r *http.Request, owner string) {
+	j, ok := s.ownedJob(w, r, owner)
+	if !ok {
+		return
+	}
+	prefixes := []string{events.PrefixUploads + j.ID + "/", events.PrefixVolumes + j.ID + "/",
+		events.PrefixSegmentations + j.ID + "/", events.SegmentationFailurePrefix(j.ID), events.ResultsPrefix(j.ID)}
+	for _, p := range prefixes {
+		objs, err := s.Blobs.List(r.Context(), p)
+		if err != nil {
+			s.internal(w, r, "list "+p, err)
+			return
+		}
+		for _, o := range objs {
+			if err := s.Blobs.Delete(r.Context(), o.Key); err != nil {
+				s.internal(w, r, "delete "+o.Key, err)
+				return
+			}
+		}
+	}
+	if err := s.Store.Delete(r.Context(), j.ID); err != nil {
+		s.internal(w, r, "delete job", err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	comps := map[string]string{}
+	status, code := "ok", http.StatusOK
+	if s.Health != nil {
+		for name, err := range s.Health(r.Context()) {
+			comps[name] = "ok"
+			if err != nil {
+				comps[name] = err.Error()
+				status, code = "degraded", http.StatusServiceUnavailable
+			}
+		}
+	}
+	writeJSON(w, code, map[string]any{"status": status, "components": comps})
+}
+
+func (s *Server) internal(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.log().ErrorContext(r.Context(), "api: "+what, "method", r.Method, "path", r.URL.Path, "err", err)
+	writeError(w, http.StatusInternalServerError, "internal", "something went wrong on our side ("+what+"); try again")
+}
+
+// NewJobID returns a random id that sorts by creation time: 10 characters
+// of milliseconds and 16 of randomness, in base32hex (lower case), whose order is the byte order.
+func NewJobID(now time.Time) (string, error) {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
+	if _, err := rand.Read(b[6:]); err != nil {
+		return "", err
+	}
+	return strings.ToLower(base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])), nil
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// ErrorBody is the JSON of every error response.
+type ErrorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, code int, errCode, msg string) {
+	var b ErrorBody
+	b.Error.Code, b.Error.Message = errCode, msg
+	writeJSON(w, code, b)
+}

@@ -1,0 +1,55 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"time"
+
+	"github.com/iris-oculus/iris/events"
+	"github.com/iris-oculus/iris/internal/job"
+)
+
+// JobView is a job as the API shows it: no storage keys, signed URLs for
+// the artifacts.
+type JobView struct {
+	ID        string                   `json:"id"`
+	Status    job.Status               `json:"status"`
+	CreatedAt time.Time                `json:"createdAt"`
+	UpdatedAt time.Time                `json:"updatedAt"`
+	Stages    map[job.Status]time.Time `json:"stages"`
+	Input     *events.Input            `json:"input"`
+	Engine    string                   `json:"engine,omitempty"`
+	Error     *job.Error               `json:"error"`
+	Organs    []job.Organ              `json:"organs"`
+	Artifacts []ArtifactView           `json:"artifacts"`
+}
+
+// ArtifactView is one download.
+type ArtifactView struct {
+	Name      string    `json:"name"`
+	URL       string    `json:"url"`
+	Bytes     int64     `json:"bytes"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+func (s *Server) view(ctx context.Context, j job.Job) (JobView, error) {
+	v := JobView{ID: j.ID, Status: j.Status, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
+		Stages: j.Stages, Input: j.Input, Engine: j.Engine, Error: j.Error,
+		Organs: j.Organs, Artifacts: []ArtifactView{}}
+	if v.Organs == nil {
+		v.Organs = []job.Organ{}
+	}
+	if v.Stages == nil {
+		v.Stages = map[job.Status]time.Time{}
+	}
+	expires := s.now().Add(s.ttl())
+	for _, a := range j.Artifacts {
+		url, err := s.Signer.SignDownload(ctx, a.Key, path.Base(a.Name), expires)
+		if err != nil {
+			return JobView{}, fmt.Errorf("sign %s: %w", a.Key, err)
+		}
+		v.Artifacts = append(v.Artifacts, ArtifactView{Name: a.Name, URL: url, Bytes: a.Bytes, ExpiresAt: expires})
+	}
+	return v, nil
+}
