@@ -1,0 +1,247 @@
+package volume
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+// NIfTI codes this package writes.
+const (
+	xformScanner = 1    // NIFTI_XFORM_SCANNER_ANAT
+	unitsMM      = 2    // NIFTI_UNITS_MM
+	intentLabel  = 1002 // NIFTI_INTENT_LABEL
+)
+
+const (
+	// labelLevel compresses label maps, which are long runs of few values.
+	// On TotalSegmentator's 512×512×20 output stretched to 200 slices
+	// (BenchmarkWriteLabelMap, 52 MB, a loaded 2-core machine) klauspost
+	// level 6 writes 475 kB in 0.5 s; level 9 273 kB but in 3.2 s; level 1
+	// 664 kB in 0.2 s.
+	labelLevel = 6
+
+	// ctLevel compresses noisy CT. On 512×512×100 (BenchmarkWriteCT, 52 MB,
+	// same machine, medians of 5) klauspost level 5 takes 1.3 s for a ratio of 1.593, level 6
+	// 3.4 s for 1.594, level 2 1.4 s for 1.56; level 1 barely compresses
+	// CT (1.04). pgzip on 2 cores was no faster at either level.
+	ctLevel = 5
+)
+
+// WriteLabelMap writes lm as a gzipped single-file NIfTI-1: uint8 when every
+// label is below 256, else uint16; little-endian; intent NIFTI_INTENT_LABEL;
+// no scaling (slope 1, intercept 0); units mm; empty descrip; sform and
+// qform (both code 1, scanner) from the same affine, the qform being its
+// rotation without shears; lm.Extensions after the header, each padded to
+// 16 bytes.
+func WriteLabelMap(w io.Writer, lm *LabelMap) error {
+	if err := checkGrid(lm.Grid, len(lm.Data)); err != nil {
+		return fmt.Errorf("write label map: %w", err)
+	}
+	dt := Uint8
+	for _, v := range lm.Data {
+		if v > math.MaxUint8 {
+			dt = Uint16
+			break
+		}
+	}
+	hdr, err := encodeHeader(lm.Grid, dt, intentLabel, lm.Extensions)
+	if err != nil {
+		return fmt.Errorf("write label map: %w", err)
+	}
+	err = writeGzip(w, labelLevel, hdr, func(buf []byte, w io.Writer) error {
+		if dt == Uint8 {
+			return writeChunks(w, buf, 1, lm.Data, encode8)
+		}
+		return writeChunks(w, buf, 2, lm.Data, encodeLE)
+	})
+	if err != nil {
+		return fmt.Errorf("write label map: %w", err)
+	}
+	return nil
+}
+
+// WriteCT writes ct as a gzipped single-file NIfTI-1 of int16, with the
+// same header rules as WriteLabelMap but no intent and no extensions.
+func WriteCT(w io.Writer, ct *CT) error {
+	if err := checkGrid(ct.Grid, len(ct.HU)); err != nil {
+		return fmt.Errorf("write CT: %w", err)
+	}
+	hdr, err := encodeHeader(ct.Grid, Int16, 0, nil)
+	if err != nil {
+		return fmt.Errorf("write CT: %w", err)
+	}
+	err = writeGzip(w, ctLevel, hdr, func(buf []byte, w io.Writer) error {
+		return writeChunks(w, buf, 2, ct.HU, encodeLE)
+	})
+	if err != nil {
+		return fmt.Errorf("write CT: %w", err)
+	}
+	return nil
+}
+
+// WriteLabelMapFile writes lm to path (see WriteLabelMap) atomically: to a
+// temporary file in the same folder, synced, then renamed over path.
+func WriteLabelMapFile(path string, lm *LabelMap) error {
+	return writeFileAtomic(path, func(w io.Writer) error { return WriteLabelMap(w, lm) })
+}
+
+// WriteCTFile writes ct to path (see WriteCT) atomically.
+func WriteCTFile(path string, ct *CT) error {
+	return writeFileAtomic(path, func(w io.Writer) error { return WriteCT(w, ct) })
+}
+
+func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			err = fmt.Errorf("write %s: %w", path, err)
+		}
+	}()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	if err = write(bw); err != nil {
+		return err
+	}
+	if err = bw.Flush(); err != nil {
+		return err
+	}
+	if err = f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// checkGrid refuses what cannot be written as a NIfTI-1 volume.
+func checkGrid(g Grid, n int) error {
+	for i, d := range g.Dims {
+		if d < 1 || d > math.MaxInt16 {
+			return fmt.Errorf("dims %v: dim %d must be 1..32767 in NIfTI-1", g.Dims, i)
+		}
+	}
+	if n != g.Len() {
+		return fmt.Errorf("%d voxels for dims %v (want %d)", n, g.Dims, g.Len())
+	}
+	for _, row := range g.Affine {
+		for _, v := range row {
+			if math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v) > math.MaxFloat32 {
+				return fmt.Errorf("affine %v is not finite in float32", g.Affine)
+			}
+		}
+	}
+	if _, err := g.Affine.Inverse(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// encodeHeader builds the NIfTI-1 header, the extension flag bytes and
+// the extensions: everything before the voxels.
+func encodeHeader(g Grid, dt Datatype, intent int16, exts []Extension) ([]byte, error) {
+	extBytes := 0
+	for _, e := range exts {
+		extBytes += extSize(e)
+	}
+	voxOffset := sizeofHdr1 + 4 + extBytes
+	if voxOffset > maxVoxOffset {
+		return nil, fmt.Errorf("header extensions are %d bytes, over %d", extBytes, maxVoxOffset-sizeofHdr1-4)
+	}
+	b := make([]byte, voxOffset)
+	le := binary.LittleEndian
+	put16 := func(off int, v int16) { le.PutUint16(b[off:], uint16(v)) }
+	putF := func(off int, v float64) { le.PutUint32(b[off:], math.Float32bits(float32(v))) }
+
+	le.PutUint32(b[0:], sizeofHdr1)
+	b[38] = 'r' // "regular", as nifti1_io and nibabel write
+	dims := [8]int16{3, int16(g.Dims[0]), int16(g.Dims[1]), int16(g.Dims[2]), 1, 1, 1, 1}
+	for i, d := range dims {
+		put16(40+2*i, d)
+	}
+	put16(68, intent)
+	put16(70, int16(dt))
+	put16(72, int16(8*dt.Size()))
+
+	q := matToQuatern(g.Affine)
+	pixdim := [8]float64{q.qfac, q.pixel[0], q.pixel[1], q.pixel[2], 1, 1, 1, 1}
+	for i, p := range pixdim {
+		putF(76+4*i, p)
+	}
+	putF(108, float64(voxOffset))
+	putF(112, 1) // scl_slope: values are stored unscaled
+	putF(116, 0)
+	b[123] = unitsMM
+	put16(252, xformScanner)
+	put16(254, xformScanner)
+	for i, v := range []float64{q.b, q.c, q.d, q.off[0], q.off[1], q.off[2]} {
+		putF(256+4*i, v)
+	}
+	for r := range 3 {
+		for c := range 4 {
+			putF(280+16*r+4*c, g.Affine[r][c])
+		}
+	}
+	copy(b[344:], "n+1\x00")
+
+	if len(exts) > 0 {
+		b[sizeofHdr1] = 1
+	}
+	off := sizeofHdr1 + 4
+	for _, e := range exts {
+		n := extSize(e)
+		le.PutUint32(b[off:], uint32(n))
+		le.PutUint32(b[off+4:], uint32(e.Code))
+		copy(b[off+8:], e.Data) // the zero padding is already there
+		off += n
+	}
+	return b, nil
+}
+
+// extSize is an extension's esize: 8 bytes of esize and ecode plus the
+// data, rounded up to a multiple of 16.
+func extSize(e Extension) int { return (8 + len(e.Data) + 15) &^ 15 }
+
+// writeGzip compresses hdr and then what body writes; body gets a reusable
+// conversion buffer.
+func writeGzip(w io.Writer, level int, hdr []byte, body func([]byte, io.Writer) error) error {
+	z, err := gzip.NewWriterLevel(w, level)
+	if err != nil {
+		return err
+	}
+	if _, err := z.Write(hdr); err != nil {
+		return err
+	}
+	if err := body(make([]byte, chunkSize), z); err != nil {
+		return err
+	}
+	return z.Close()
+}
+
+// writeChunks encodes s size bytes per voxel through buf and writes it.
+func writeChunks[T any](w io.Writer, buf []byte, size int, s []T, encode func([]byte, []T)) error {
+	per := len(buf) / size
+	for len(s) > 0 {
+		m := min(per, len(s))
+		encode(buf[:m*size], s[:m])
+		if _, err := w.Write(buf[:m*size]); err != nil {
+			return err
+		}
+		s = s[m:]
+	}
+	return nil
+}
