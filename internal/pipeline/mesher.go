@@ -1,0 +1,362 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/iris-oculus/iris/events"
+	"github.com/iris-oculus/iris/internal/export"
+	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/labels"
+	"github.com/iris-oculus/iris/internal/mesh"
+	"github.com/iris-oculus/iris/internal/volume"
+)
+
+// DefaultMaxLabelMapBytes is Mesher.MaxLabelMapBytes when it is 0. Label
+// maps compress well: TotalSegmentator's 512×512×600 output is a few MB.
+const DefaultMaxLabelMapBytes int64 = 1 << 30
+
+// DefaultOrphanGrace is how long an event for a job with no record is
+// retried before it is dropped (Status.OrphanGrace, Mesher.OrphanGrace).
+// A dropped file's record is created by the status stage from "Job
+// Accepted", which may be delivered after the events that follow it.
+const DefaultOrphanGrace = 15 * time.Minute
+
+// Mesher turns a label map into the job's model set. It consumes the mesh
+// queue, whose messages are the S3 "Object Created" events of
+// segmentations/{job}/…: it reads the label map, names its labels (from
+// the file's Caret table, else TotalSegmentator's), meshes every label,
+// writes the set with package export into a temporary folder and uploads
+// it under results/{job}/ with manifest.json last, then emits "Meshes
+// Ready". A label map that cannot be used gets "Job Failed".
+//
+// The label map must be the one the job's segmenter was asked for (see
+// the job's OutputLocation): a stray file produces nothing. A job whose
+// manifest exists is finished: its "Meshes Ready" is emitted again and
+// nothing is rebuilt, so duplicates cost one read. A crash before the
+// manifest is uploaded leaves a partial set that the redelivery
+// overwrites.
+type Mesher struct {
+	Store job.Store // read only
+	Blobs Blobs
+	Bus   Bus
+	Now   Clock
+	Log   *slog.Logger
+	// Mesh are the meshing options; the zero value means
+	// mesh.DefaultOptions().
+	Mesh mesh.Options
+	// Formats are the mesh formats written; nil means all.
+	Formats []export.Format
+	// Generator is recorded in the manifest; "" means "iris".
+	Generator string
+	// MaxLabelMapBytes caps the label map file; 0 means
+	// DefaultMaxLabelMapBytes. MaxVoxelBytes caps its decoded voxels; 0
+	// means volume's default.
+	MaxLabelMapBytes, MaxVoxelBytes int64
+	// MaxAttempts is the receive count at which a message that keeps
+	// failing is given up, with "Job Failed"; set it to the queue's
+	// maxReceiveCount. 0 means 5.
+	MaxAttempts int
+	// OrphanGrace: see DefaultOrphanGrace; 0 means that.
+	OrphanGrace time.Duration
+	// TempDir holds the label map and the model set while they are worked
+	// on; "" means os.TempDir().
+	TempDir string
+}
+
+// HandleBatch handles a batch of mesh-queue messages with SQS partial-batch
+// semantics: it returns the ids of the messages to redeliver. Malformed
+// messages are logged and dropped. The error is always nil.
+func (m *Mesher) HandleBatch(ctx context.Context, msgs []Message) ([]string, error) {
+	var failed []string
+	for _, msg := range msgs {
+		if err := m.handleMessage(ctx, msg); err != nil {
+			failed = append(failed, msg.ID)
+		}
+	}
+	return failed, nil
+}
+
+func (m *Mesher) handleMessage(ctx context.Context, msg Message) error {
+	log := logOr(m.Log).With("stage", StageMesher, "message", msg.ID, "attempt", msg.ReceiveCount)
+	ev, err := DecodeQueuedEvent(msg.Body)
+	if err != nil {
+		log.Error("mesher: dropping malformed message", "err", err)
+		return nil
+	}
+	err = m.Handle(ctx, ev)
+	if err == nil {
+		return nil
+	}
+	var id string
+	if _, k, kerr := objectCreated(ev); kerr == nil {
+		id = k.JobID
+	}
+	maxA := m.MaxAttempts
+	if maxA <= 0 {
+		maxA = defaultMaxAttempts
+	}
+	if msg.ReceiveCount < maxA || ctx.Err() != nil || id == "" || errors.Is(err, job.ErrNotFound) {
+		log.Warn("mesher: failed; will retry", "job", id, "err", err)
+		return err
+	}
+	log.Error("mesher: giving up", "job", id, "err", err)
+	return m.fail(ctx, id, CodeMeshFailed, "The 3D models could not be made ("+err.Error()+"). Try again later.")
+}
+
+// Handle meshes the label map an S3 "Object Created" event announces. It
+// returns an error only for what a redelivery may cure; a label map that
+// cannot be used fails the job and returns nil.
+func (m *Mesher) Handle(ctx context.Context, ev events.Event) error {
+	obj, key, err := objectCreated(ev)
+	if err != nil || key.Prefix != events.PrefixSegmentations {
+		logOr(m.Log).Warn("mesher: ignoring event", "event", ev.ID, "detailType", ev.DetailType, "err", err, "key", key)
+		return nil
+	}
+	id, k := key.JobID, obj.Object.Key
+	log := logOr(m.Log).With("stage", StageMesher, "job", id, "key", k)
+	j, err := m.Store.Get(ctx, id)
+	if errors.Is(err, job.ErrNotFound) && orphaned(ev, nowOr(m.Now), m.OrphanGrace) {
+		log.Warn("mesher: no such job; dropping the label map's event")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("mesh job %s: %w", id, err)
+	}
+	if !isSegmentationOf(j.OutputLocation, id, k) {
+		log.Warn("mesher: not the job's segmentation output; ignoring", "outputLocation", j.OutputLocation)
+		return nil
+	}
+	if j.Status == job.Failed {
+		log.Info("mesher: job already failed; not meshing")
+		return nil
+	}
+	man, err := readManifest(ctx, m.Blobs, events.ManifestKey(id))
+	switch {
+	case err == nil:
+		log.Info("mesher: model set already made; announcing again")
+		return m.announce(ctx, id, man)
+	case !missing(err):
+		return fmt.Errorf("mesh job %s: %w", id, err)
+	}
+	return m.mesh(ctx, log, id, k)
+}
+
+// orphaned reports whether an event for a job without a record is old
+// enough to give up on. An event without a time counts as new.
+func orphaned(ev events.Event, now time.Time, grace time.Duration) bool {
+	if grace <= 0 {
+		grace = DefaultOrphanGrace
+	}
+	return !ev.Time.IsZero() && now.Sub(ev.Time) > grace
+}
+
+// failure is a problem with the label map itself: the job fails.
+type failure struct{ code, message string }
+
+func (f *failure) Error() string { return f.code + ": " + f.message }
+
+func (m *Mesher) mesh(ctx context.Context, log *slog.Logger, id, key string) error {
+	dir, err := os.MkdirTemp(m.TempDir, "iris-mesh-*")
+	if err != nil {
+		return fmt.Errorf("mesh job %s: %w", id, err)
+	}
+	defer os.RemoveAll(dir)
+	man, err := m.build(ctx, id, key, dir)
+	var f *failure
+	switch {
+	case errors.As(err, &f):
+		log.Info("mesher: label map unusable; failing the job", "code", f.code, "message", f.message)
+		return m.fail(ctx, id, f.code, f.message)
+	case missing(err):
+		log.Warn("mesher: label map gone; nothing to mesh")
+		return nil
+	case err != nil:
+		return fmt.Errorf("mesh job %s: %w", id, err)
+	}
+	if err := m.upload(ctx, id, filepath.Join(dir, "set"), man); err != nil {
+		return fmt.Errorf("mesh job %s: %w", id, err)
+	}
+	log.Info("mesher: model set uploaded", "organs", len(man.Organs), "files", len(man.Files)+1)
+	return m.announce(ctx, id, man)
+}
+
+// build reads the label map, meshes it and writes the model set into
+// dir/set. The label map and the surfaces live only in here, so they can
+// be collected before the upload begins.
+func (m *Mesher) build(ctx context.Context, id, key, dir string) (*export.Manifest, error) {
+	maxB := m.MaxLabelMapBytes
+	if maxB <= 0 {
+		maxB = DefaultMaxLabelMapBytes
+	}
+	f, _, err := spool(ctx, m.Blobs, key, dir, "labels-*.nii.gz", maxB)
+	var big *errTooBig
+	if errors.As(err, &big) {
+		return nil, &failure{CodeInvalidLabelMap, "The segmentation is " + bytesText(big.size) +
+			", more than the " + bytesText(big.max) + " accepted for a label map. Try a smaller scan."}
+	}
+	if err != nil {
+		return nil, err
+	}
+	lm, err := readLabelMap(f, m.MaxVoxelBytes)
+	f.Close()
+	if err != nil {
+		return nil, &failure{CodeInvalidLabelMap, "The segmentation could not be read as a label map (" + err.Error() + "). Try again; if it fails again, report the job id."}
+	}
+	names, values := labelNames(lm)
+	if !anyLabel(values) {
+		return nil, &failure{CodeEmptySegmentation, "The segmentation found no structures in this scan. Check that it is a CT of the neck, chest, abdomen or pelvis, and try again."}
+	}
+	table := labels.ForFile(names, values)
+	opt := m.meshOptions()
+	surfaces, err := mesh.Build(ctx, lm, opt)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, &failure{CodeMeshFailed, "The organ surfaces could not be built from the segmentation (" + err.Error() + "). Report the job id."}
+	}
+	man, err := export.Write(filepath.Join(dir, "set"), export.Source{File: path.Base(key), LabelMap: lm}, surfaces, table, export.Options{
+		Formats:      m.Formats,
+		Created:      nowOr(m.Now),
+		Generator:    m.Generator,
+		Smooth:       opt.Smooth,
+		Reduce:       opt.Reduce,
+		MaxTriangles: opt.MaxTriangles,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return man, nil
+}
+
+func readLabelMap(f *os.File, maxBytes int64) (*volume.LabelMap, error) {
+	img, err := volume.Read(f, volume.ReadOptions{MaxBytes: maxBytes})
+	if err != nil {
+		return nil, err
+	}
+	return img.LabelMap()
+}
+
+// labelNames returns the file's own label names (its Caret table, as
+// TotalSegmentator writes; nil without one or when it cannot be parsed)
+// and the label values present.
+func labelNames(lm *volume.LabelMap) (map[uint16]string, []uint16) {
+	var present [1 << 16]bool
+	for _, v := range lm.Data {
+		present[v] = true
+	}
+	var values []uint16
+	for v, ok := range present {
+		if ok {
+			values = append(values, uint16(v))
+		}
+	}
+	for _, e := range lm.Extensions {
+		if labels.IsCaret(e.Data) {
+			names, err := labels.ParseCaret(e.Data)
+			if err != nil {
+				return nil, values
+			}
+			return names, values
+		}
+	}
+	return nil, values
+}
+
+func anyLabel(values []uint16) bool {
+	for _, v := range values {
+		if v != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// meshOptions resolves the zero Options as mesh.Build does, so that the
+// manifest records the values used.
+func (m *Mesher) meshOptions() mesh.Options {
+	o := m.Mesh
+	if o.Smooth == 0 && o.Reduce == 0 && o.MaxTriangles == 0 && o.Labels == nil && o.Workers == 0 && o.Progress == nil {
+		return mesh.DefaultOptions()
+	}
+	if o.Reduce == 0 {
+		o.Reduce = mesh.DefaultOptions().Reduce
+	}
+	return o
+}
+
+// upload puts every file of the set under results/{id}/, manifest.json
+// last: its presence means the set is complete.
+func (m *Mesher) upload(ctx context.Context, id, dir string, man *export.Manifest) error {
+	names := make([]string, 0, len(man.Files)+1)
+	for _, f := range man.Files {
+		names = append(names, f.Name)
+	}
+	for _, name := range append(names, export.ManifestFile) {
+		if err := m.putFile(ctx, events.ResultsPrefix(id)+name, filepath.Join(dir, filepath.FromSlash(name))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Mesher) putFile(ctx context.Context, key, file string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if err := m.Blobs.Put(ctx, key, f, st.Size(), contentType(key)); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil
+}
+
+// contentType names the media type of a result file, so that browsers
+// and viewers handle downloads right.
+func contentType(key string) string {
+	switch {
+	case strings.HasSuffix(key, ".glb"):
+		return "model/gltf-binary"
+	case strings.HasSuffix(key, ".obj"):
+		return "model/obj"
+	case strings.HasSuffix(key, ".mtl"):
+		return "model/mtl"
+	case strings.HasSuffix(key, ".stl"):
+		return "model/stl"
+	case strings.HasSuffix(key, ".json"):
+		return "application/json"
+	case strings.HasSuffix(key, ".png"):
+		return "image/png"
+	case strings.HasSuffix(key, ".gz"):
+		return "application/gzip"
+	}
+	return "application/octet-stream"
+}
+
+// announce emits "Meshes Ready" for the set man describes.
+func (m *Mesher) announce(ctx context.Context, id string, man *export.Manifest) error {
+	r := events.Ready{JobID: id, ManifestKey: events.ManifestKey(id), Organs: len(man.Organs)}
+	for _, f := range man.Files {
+		r.Artifacts = append(r.Artifacts, events.ResultsPrefix(id)+f.Name)
+	}
+	r.Artifacts = append(r.Artifacts, r.ManifestKey)
+	return publish(ctx, m.Bus, nowOr(m.Now), events.MeshesReady, id, r)
+}
+
+func (m *Mesher) fail(ctx context.Context, id, code, msg string) error {
+	f := events.Failure{JobID: id, Stage: StageMesher, Code: code, Message: msg}
+	return publish(ctx, m.Bus, nowOr(m.Now), events.JobFailed, id, f)
+}
