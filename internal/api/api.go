@@ -22,7 +22,7 @@ import (
 
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/job"
-	"github.com/iris-oculus/iris/internal/pipeline"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 // Upload tells a client how to send a file straight to storage.
@@ -59,10 +59,10 @@ const (
 // Server serves the API. Store, Blobs, Signer and Owner are required.
 type Server struct {
 	Store          job.Store
-	Blobs          pipeline.Blobs
+	Blobs          ports.Blobs
 	Signer         Signer
 	Owner          OwnerFunc
-	Clock          pipeline.Clock                             // nil means time.Now
+	Clock          ports.Clock                                // nil means time.Now
 	MaxUploadBytes int64                                      // 0 means DefaultMaxUploadBytes
 	URLTTL         time.Duration                              // 0 means DefaultURLTTL
 	Health         func(ctx context.Context) map[string]error // components to report; may be nil

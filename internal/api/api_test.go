@@ -17,10 +17,10 @@ import (
 
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/job"
-	"github.com/iris-oculus/iris/internal/pipeline"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
-// memBlobs is a map-backed pipeline.Blobs.
+// memBlobs is a map-backed ports.Blobs.
 type memBlobs struct {
 	mu   sync.Mutex
 	objs map[string][]byte
@@ -40,17 +40,17 @@ func (m *memBlobs) Put(_ context.Context, key string, r io.Reader, _ int64, _ st
 	return nil
 }
 
-func (m *memBlobs) Get(_ context.Context, key string) (io.ReadCloser, pipeline.BlobInfo, error) {
+func (m *memBlobs) Get(_ context.Context, key string) (io.ReadCloser, ports.BlobInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, ok := m.objs[key]
 	if !ok {
-		return nil, pipeline.BlobInfo{}, fs.ErrNotExist
+		return nil, ports.BlobInfo{}, fs.ErrNotExist
 	}
-	return io.NopCloser(bytes.NewReader(b)), pipeline.BlobInfo{Key: key, Size: int64(len(b))}, nil
+	return io.NopCloser(bytes.NewReader(b)), ports.BlobInfo{Key: key, Size: int64(len(b))}, nil
 }
 
-func (m *memBlobs) Head(ctx context.Context, key string) (pipeline.BlobInfo, error) {
+func (m *memBlobs) Head(ctx context.Context, key string) (ports.BlobInfo, error) {
 	_, info, err := m.Get(ctx, key)
 	return info, err
 }
@@ -62,13 +62,13 @@ func (m *memBlobs) Delete(_ context.Context, key string) error {
 	return nil
 }
 
-func (m *memBlobs) List(_ context.Context, prefix string) ([]pipeline.BlobInfo, error) {
+func (m *memBlobs) List(_ context.Context, prefix string) ([]ports.BlobInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []pipeline.BlobInfo
+	var out []ports.BlobInfo
 	for k, b := range m.objs {
 		if strings.HasPrefix(k, prefix) {
-			out = append(out, pipeline.BlobInfo{Key: k, Size: int64(len(b))})
+			out = append(out, ports.BlobInfo{Key: k, Size: int64(len(b))})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
