@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# make bench: every benchmark, side by side with the reference stacks, as
+# tables. Needs the reference Python stacks (Debian): python3-nibabel
+# python3-skimage python3-open3d python3-vtk9, and dcm2niix.
+# Arguments go to the mesh benchmark (e.g. --quick to skip the large input).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== NIfTI read: Go vs nibabel =="
+bash bench/nifti/run.sh
+
+echo "== DICOM series → volume: Go vs dcm2niix =="
+go test -run '^$' -bench 'ReadDir|Dcm2niix' -benchtime 3x ./internal/dicom | grep -E '^Benchmark|ok'
+
+echo "== Native CT engine: speed and quality against TotalSegmentator =="
+go test -run 'Quality' -v -bench 'Native' -benchtime 3x ./internal/segment | grep -E '^Benchmark|Dice|dice|\||ok'
+
+echo "== Meshing: ours vs VTK vs skimage+Open3D =="
+bash bench/mesh/run.sh "$@"
