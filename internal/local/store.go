@@ -1,0 +1,259 @@
+package local
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/iris-oculus/iris/internal/job"
+)
+
+// Store is job.Store on the jobs table of a DB, in place of DynamoDB. The
+// record is kept whole as JSON; owner, status, rank and the timestamps are
+// columns for the queries. Advance is a compare-and-set on the rank inside
+// an immediate transaction, so concurrent updates apply once.
+type Store struct {
+	db    *DB
+	owned bool // Close closes db
+}
+
+var _ job.Store = (*Store)(nil)
+
+// Store returns the job store on db.
+func (db *DB) Store() *Store { return &Store{db: db} }
+
+// OpenStore opens the SQLite file at path and returns its job store;
+// Close closes the file.
+func OpenStore(path string) (*Store, error) {
+	db, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{db: db, owned: true}, nil
+}
+
+// Close closes the file if OpenStore opened it; a store from DB.Store
+// leaves its DB open.
+func (s *Store) Close() error {
+	if s.owned {
+		return s.db.Close()
+	}
+	return nil
+}
+
+// timeKey is a fixed-width UTC form that sorts as text like the times do.
+const timeKey = "2006-01-02T15:04:05.000000000Z"
+
+func fmtTime(t time.Time) string { return t.UTC().Format(timeKey) }
+
+// Create implements job.Store.
+func (s *Store) Create(ctx context.Context, j job.Job) (bool, error) {
+	if j.ID == "" {
+		return false, errors.New("create job: empty id")
+	}
+	rec, err := json.Marshal(j)
+	if err != nil {
+		return false, fmt.Errorf("create job %s: %w", j.ID, err)
+	}
+	res, err := s.db.sql.ExecContext(ctx,
+		`INSERT INTO jobs (id, owner, status, rank, created_at, updated_at, record) VALUES (?, ?, ?, ?, ?, ?, ?)
+		 ON CONFLICT (id) DO NOTHING`,
+		j.ID, j.Owner, string(j.Status), j.Status.Rank(), fmtTime(j.CreatedAt), fmtTime(j.UpdatedAt), rec)
+	if err != nil {
+		return false, fmt.Errorf("create job %s: %w", j.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("create job %s: %w", j.ID, err)
+	}
+	return n == 1, nil
+}
+
+// Get implements job.Store.
+func (s *Store) Get(ctx context.Context, id string) (job.Job, error) {
+	var rec []byte
+	err := s.db.sql.QueryRowContext(ctx, `SELECT record FROM jobs WHERE id = ?`, id).Scan(&rec)
+	if errors.Is(err, sql.ErrNoRows) {
+		return job.Job{}, fmt.Errorf("get job %s: %w", id, job.ErrNotFound)
+	}
+	if err != nil {
+		return job.Job{}, fmt.Errorf("get job %s: %w", id, err)
+	}
+	return decodeJob(rec)
+}
+
+// advanceTries bounds the compare-and-set retries; a conflict needs a
+// second process writing the same job at the same moment.
+const advanceTries = 8
+
+// Advance implements job.Store.
+func (s *Store) Advance(ctx context.Context, id string, u job.Update) (bool, error) {
+	for range advanceTries {
+		applied, conflict, err := s.advanceOnce(ctx, id, u)
+		if err != nil || !conflict {
+			return applied, err
+		}
+	}
+	return false, fmt.Errorf("advance job %s to %s: still conflicting after %d tries", id, u.Status, advanceTries)
+}
+
+func (s *Store) advanceOnce(ctx context.Context, id string, u job.Update) (applied, conflict bool, err error) {
+	tx, err := s.db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return false, false, fmt.Errorf("advance job %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	var rec []byte
+	var rank int
+	err = tx.QueryRowContext(ctx, `SELECT rank, record FROM jobs WHERE id = ?`, id).Scan(&rank, &rec)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, false, fmt.Errorf("advance job %s: %w", id, job.ErrNotFound)
+	}
+	if err != nil {
+		return false, false, fmt.Errorf("advance job %s: %w", id, err)
+	}
+	j, err := decodeJob(rec)
+	if err != nil {
+		return false, false, err
+	}
+	next, ok := job.Apply(j, u)
+	if !ok {
+		return false, false, nil
+	}
+	out, err := json.Marshal(next)
+	if err != nil {
+		return false, false, fmt.Errorf("advance job %s: %w", id, err)
+	}
+	res, err := tx.ExecContext(ctx,
+		`UPDATE jobs SET status = ?, rank = ?, updated_at = ?, record = ? WHERE id = ? AND rank = ?`,
+		string(next.Status), next.Status.Rank(), fmtTime(next.UpdatedAt), out, id, rank)
+	if err != nil {
+		return false, false, fmt.Errorf("advance job %s: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return false, true, err
+	}
+	if err := tx.Commit(); err != nil {
+		return false, false, fmt.Errorf("advance job %s: %w", id, err)
+	}
+	return true, false, nil
+}
+
+// List implements job.Store. The cursor is opaque: base64 of the last
+// job's creation time and id, the keyset the index is ordered by.
+func (s *Store) List(ctx context.Context, owner string, limit int, cursor string) ([]job.Job, string, error) {
+	after, afterID, err := decodeCursor(cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	q := `SELECT created_at, id, record FROM jobs WHERE owner = ?`
+	args := []any{owner}
+	if cursor != "" {
+		q += ` AND (created_at, id) < (?, ?)`
+		args = append(args, after, afterID)
+	}
+	q += ` ORDER BY created_at DESC, id DESC`
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, limit+1) // one more tells whether a next page exists
+	}
+	rows, err := s.db.sql.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list jobs of %q: %w", owner, err)
+	}
+	defer rows.Close()
+	var (
+		js             []job.Job
+		lastAt, lastID string
+		more           bool
+	)
+	for rows.Next() {
+		if limit > 0 && len(js) == limit {
+			more = true
+			break
+		}
+		var rec []byte
+		if err := rows.Scan(&lastAt, &lastID, &rec); err != nil {
+			return nil, "", fmt.Errorf("list jobs of %q: %w", owner, err)
+		}
+		j, err := decodeJob(rec)
+		if err != nil {
+			return nil, "", err
+		}
+		js = append(js, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list jobs of %q: %w", owner, err)
+	}
+	if !more {
+		return js, "", nil
+	}
+	return js, encodeCursor(lastAt, lastID), nil
+}
+
+func encodeCursor(at, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(at + "|" + id))
+}
+
+func decodeCursor(c string) (at, id string, err error) {
+	if c == "" {
+		return "", "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err == nil {
+		var ok bool
+		at, id, ok = strings.Cut(string(b), "|")
+		if _, terr := time.Parse(timeKey, at); ok && terr == nil && id != "" {
+			return at, id, nil
+		}
+	}
+	return "", "", fmt.Errorf("list jobs: cursor %q is not one this store returned", c)
+}
+
+// Unfinished implements job.Store.
+func (s *Store) Unfinished(ctx context.Context, before time.Time) ([]job.Job, error) {
+	rows, err := s.db.sql.QueryContext(ctx,
+		`SELECT record FROM jobs WHERE status NOT IN ('done', 'failed') AND updated_at < ?
+		 ORDER BY created_at DESC, id DESC`, fmtTime(before))
+	if err != nil {
+		return nil, fmt.Errorf("list unfinished jobs: %w", err)
+	}
+	defer rows.Close()
+	var js []job.Job
+	for rows.Next() {
+		var rec []byte
+		if err := rows.Scan(&rec); err != nil {
+			return nil, fmt.Errorf("list unfinished jobs: %w", err)
+		}
+		j, err := decodeJob(rec)
+		if err != nil {
+			return nil, err
+		}
+		js = append(js, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list unfinished jobs: %w", err)
+	}
+	return js, nil
+}
+
+// Delete implements job.Store.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if _, err := s.db.sql.ExecContext(ctx, `DELETE FROM jobs WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("delete job %s: %w", id, err)
+	}
+	return nil
+}
+
+func decodeJob(rec []byte) (job.Job, error) {
+	var j job.Job
+	if err := json.Unmarshal(rec, &j); err != nil {
+		return job.Job{}, fmt.Errorf("decode job record: %w", err)
+	}
+	return j, nil
+}
