@@ -3,6 +3,7 @@
 //
 // Usage:
 //
+//	iris serve [--data DIR] [--addr 127.0.0.1:8080] [--engine native|totalsegmentator|http://host:port]
 //	iris segment CT.nii.gz|DICOM_FOLDER|SERIES.zip -o labels.nii.gz [--engine native|totalsegmentator]
 //	iris convert DICOM_FOLDER|SERIES.zip -o ct.nii.gz
 //	iris mesh LABELS.nii.gz -o OUT [--smooth 0..1] [--reduce 0..1 | --max-triangles N] [--formats glb,obj,stl] [--labels liver,aorta,…]
@@ -32,6 +33,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"serve", "the whole pipeline on this machine: drop folder, HTTP API and web app", runServe},
 		{"mesh", "label map → named, coloured organ meshes (GLB, OBJ/MTL, STL, manifest)", runMesh},
 		{"segment", "CT (NIfTI, DICOM folder or zip) → label map (native engine or TotalSegmentator)", runSegment},
 		{"convert", "DICOM series (folder or zip) → de-identified NIfTI, with what was found", runConvert},

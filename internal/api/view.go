@@ -44,7 +44,14 @@ func (s *Server) view(ctx context.Context, j job.Job) (JobView, error) {
 		v.Stages = map[job.Status]time.Time{}
 	}
 	expires := s.now().Add(s.ttl())
-	for _, a := range j.Artifacts {
+	arts := j.Artifacts
+	if j.Input != nil && j.Status != job.Failed {
+		// The de-identified input volume, for slice viewers.
+		if info, err := s.Blobs.Head(ctx, events.VolumeKey(j.ID)); err == nil {
+			arts = append([]job.Artifact{{Name: events.VolumeFile, Key: info.Key, Bytes: info.Size}}, arts...)
+		}
+	}
+	for _, a := range arts {
 		url, err := s.Signer.SignDownload(ctx, a.Key, path.Base(a.Name), expires)
 		if err != nil {
 			return JobView{}, fmt.Errorf("sign %s: %w", a.Key, err)

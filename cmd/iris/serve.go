@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/iris-oculus/iris/events"
+	"github.com/iris-oculus/iris/internal/api"
+	"github.com/iris-oculus/iris/internal/local"
+	"github.com/iris-oculus/iris/internal/mesh"
+	"github.com/iris-oculus/iris/internal/pipeline"
+	"github.com/iris-oculus/iris/internal/segment"
+)
+
+// localBucket names the bucket in local events, as an S3 bucket name would.
+const localBucket = "iris-local"
+
+// localOwner owns every job of a local install without --token.
+const localOwner = "local"
+
+type serveConfig struct {
+	data, addr, engine, token string
+	public                    bool
+	settle, sweepEvery        time.Duration
+	segmentTimeout            time.Duration
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: iris serve [--data DIR] [--addr 127.0.0.1:8080] [--engine native|totalsegmentator|http://host:port] [--token SECRET]")
+		fs.PrintDefaults()
+	}
+	var c serveConfig
+	fs.StringVar(&c.data, "data", "iris-data", "data folder: bucket/ (drop scans into bucket/uploads/) and iris.db")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&c.engine, "engine", "native", "segmentation engine: native, totalsegmentator, or the URL of a running gpuworker")
+	fs.StringVar(&c.token, "token", "", "require this bearer token on the API (needed with --public)")
+	fs.BoolVar(&c.public, "public", false, "allow listening beyond loopback")
+	fs.DurationVar(&c.settle, "settle", 2*time.Second, "how long a dropped file must stay unchanged before it is taken")
+	fs.DurationVar(&c.sweepEvery, "sweep", time.Minute, "how often stuck jobs are looked for")
+	fs.DurationVar(&c.segmentTimeout, "segment-timeout", 30*time.Minute, "give up a segmentation after this long")
+	if _, err := parseArgs(fs, args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := checkAddr(c.addr, c.public, c.token); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	engine, err := serveEngine(c.engine, c.segmentTimeout)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return serve(ctx, c, engine, log, stdout)
+}
+
+func serveEngine(name string, timeout time.Duration) (segment.Engine, error) {
+	if strings.HasPrefix(name, "http://") || strings.HasPrefix(name, "https://") {
+		return segment.Remote{URL: name}, nil
+	}
+	e, err := newEngine(name, false, "", timeout)
+	if err != nil {
+		return nil, err
+	}
+	if ts, ok := e.(*segment.TotalSegmentator); ok {
+		if err := ts.Available(); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// checkAddr keeps the server on loopback unless asked, and never serves
+// beyond it without a token.
+func checkAddr(addr string, public bool, token string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %v", addr, err)
+	}
+	ip := net.ParseIP(host)
+	loopback := host == "localhost" || ip != nil && ip.IsLoopback()
+	switch {
+	case !loopback && !public:
+		return fmt.Errorf("--addr %s is beyond loopback: add --public (and --token) to serve other machines", addr)
+	case !loopback && token == "":
+		return errors.New("--public needs --token: scans are patient data")
+	}
+	return nil
+}
+
+// serve wires the local adapters to the pipeline stages and runs them and
+// the HTTP server until ctx ends, then drains.
+func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.Logger, stdout io.Writer) error {
+	if err := os.MkdirAll(c.data, 0o755); err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	db, err := local.Open(filepath.Join(c.data, "iris.db"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	store := db.Store()
+	bus, err := local.NewBus(db, localBucket, nil)
+	if err != nil {
+		return err
+	}
+	blobs, err := local.NewDirBlobs(filepath.Join(c.data, "bucket"), localBucket, bus)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(c.data, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return err
+	}
+	jobsQueue := db.Queue("jobs")
+	segmenter := &local.Segmenter{Blobs: blobs, Queue: db.Queue("segment"), Engine: engine, Timeout: c.segmentTimeout, Log: log}
+	ingest := &pipeline.Ingest{Blobs: blobs, Bus: bus, Queue: jobsQueue, Log: log, TempDir: tmp}
+	dispatch := &pipeline.Dispatch{Store: store, Blobs: blobs, Segmenter: segmenter, Bus: bus, Log: log, MaxAttempts: jobsQueue.MaxReceives}
+	mesher := &pipeline.Mesher{Store: store, Blobs: blobs, Bus: bus, Log: log, Mesh: mesh.DefaultOptions(), Generator: "iris serve", TempDir: tmp}
+	status := &pipeline.Status{Store: store, Blobs: blobs, Log: log, DropOwner: localOwner}
+	for target, h := range map[string]local.EventHandler{
+		events.TargetIngest: ingest.Handle, events.TargetMesher: mesher.Handle, events.TargetStatus: status.Handle,
+	} {
+		if err := bus.Handle(target, h); err != nil {
+			return err
+		}
+	}
+
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.addr, err)
+	}
+	base := "http://" + ln.Addr().String()
+	signer, err := local.NewURLSigner("", nil)
+	if err != nil {
+		return err
+	}
+	apiServer := &api.Server{Store: store, Blobs: blobs, Signer: signer, Owner: owner(c.token), Log: log,
+		Health: func(ctx context.Context) map[string]error {
+			_, _, err := store.List(ctx, localOwner, 1, "")
+			_, berr := blobs.List(ctx, events.PrefixUploads)
+			return map[string]error{"store": err, "bucket": berr, "engine": engineReady(engine)}
+		}}
+	mux := http.NewServeMux()
+	mux.Handle("/api/", apiServer.Handler())
+	mux.Handle(local.BlobPath, signer.Handler(blobs))
+	mux.Handle("/", webHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	runCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	workers := []func(context.Context) error{
+		bus.Run,
+		segmenter.Run,
+		func(ctx context.Context) error {
+			return local.Consume(ctx, jobsQueue, 4, 5*time.Minute, dispatch.HandleBatch)
+		},
+		func(ctx context.Context) error { return local.Watch(ctx, blobs, c.settle) },
+		func(ctx context.Context) error { return sweep(ctx, status, c.sweepEvery, log) },
+	}
+	done := make(chan error, len(workers)+1)
+	for _, w := range workers {
+		go func() { done <- w(runCtx) }()
+	}
+	go func() { done <- srv.Serve(ln) }()
+
+	fmt.Fprintf(stdout, "IRIS Oculus is running at %s/\n", base)
+	fmt.Fprintf(stdout, "  drop scans into %s\n", filepath.Join(blobs.Root(), "uploads"))
+	fmt.Fprintf(stdout, "  engine: %s; data: %s; Ctrl-C stops (work in progress resumes on restart)\n", engine.Name(), c.data)
+
+	var failure error
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: finishing the work in hand")
+	case failure = <-done:
+		log.Error("a component stopped", "err", failure)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	stop()
+	for range len(workers) {
+		select {
+		case <-done:
+		case <-shutdownCtx.Done():
+			return errors.New("stop: timed out waiting for work in progress; it resumes on restart")
+		}
+	}
+	if failure != nil && !errors.Is(failure, http.ErrServerClosed) && !errors.Is(failure, context.Canceled) {
+		return failure
+	}
+	return nil
+}
+
+// owner is the local identity: one fixed owner, behind a bearer token when
+// one is set.
+func owner(token string) api.OwnerFunc {
+	if token == "" {
+		return api.FixedOwner(localOwner)
+	}
+	return func(r *http.Request) (string, error) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			return "", errors.New("missing or wrong token")
+		}
+		return localOwner, nil
+	}
+}
+
+func engineReady(e segment.Engine) error {
+	if ts, ok := e.(*segment.TotalSegmentator); ok {
+		return ts.Available()
+	}
+	return nil
+}
+
+// sweep fails stuck jobs now and then, as the scheduled rule does on AWS.
+func sweep(ctx context.Context, status *pipeline.Status, every time.Duration, log *slog.Logger) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := status.Sweep(ctx); err != nil && ctx.Err() == nil {
+			log.Error("sweep", "err", err)
+		} else if n > 0 {
+			log.Warn("sweep failed stuck jobs", "jobs", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
