@@ -4,14 +4,18 @@ SHARED  ?= ../shared/data
 BIN     := bin/iris
 EXAMPLE := $(SHARED)/totalsegmentator-example/ct_3mm_seg.nii.gz
 
-.PHONY: run test bench build vet tools clean
+.PHONY: run example test bench build vet tools clean
 
 ## build: the iris binary (static, no cgo)
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/iris
 
-## run: mesh the shared example label map and print where the models are
+## run: the whole product on this machine (pipeline, API, web app) at http://127.0.0.1:8080/
 run: build
+	./$(BIN) serve --data iris-data
+
+## example: mesh the shared example label map and print where the models are
+example: build
 	./$(BIN) mesh $(EXAMPLE) -o out/example
 
 ## tools: node tools the tests use (the Khronos glTF validator)
