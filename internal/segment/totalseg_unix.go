@@ -1,0 +1,24 @@
+//go:build unix
+
+package segment
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"syscall"
+)
+
+// killGroupOnCancel starts the command in a process group of its own and
+// makes cancellation kill the whole group: TotalSegmentator's worker
+// processes (nnU-Net preprocessing and export) would otherwise outlive it.
+func killGroupOnCancel(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if errors.Is(err, syscall.ESRCH) {
+			return os.ErrProcessDone
+		}
+		return err
+	}
+}
