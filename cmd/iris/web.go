@@ -1,11 +1,11 @@
 package main
 
-import "net/http"
+import (
+	"net/http"
 
-// webHandler serves the web app.
-func webHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("IRIS Oculus API: see /api/health\n"))
-	})
-}
+	"github.com/iris-oculus/iris/web"
+)
+
+// webHandler serves the web app (a placeholder page in builds without the
+// webdist tag; `make build` builds the app and sets it).
+func webHandler() http.Handler { return web.Handler() }

@@ -1,0 +1,105 @@
+// Package web serves the IRIS Oculus web app, the single-page application
+// built from this folder by Vite, as an http.Handler.
+//
+// The built app lives in web/dist, which is not committed. A plain build
+// embeds web/placeholder instead, a page that says how to build the app,
+// so the module compiles and vets on a clean clone without Node. Building
+// with the tag webdist embeds web/dist:
+//
+//	cd web && npm ci && npm run build
+//	go build -tags webdist ./cmd/iris
+//
+// With the tag and no web/dist the build fails with "pattern all:dist: no
+// matching files found", which is the reminder to build the app first.
+//
+// The handler serves files only; it does not serve the API, and answers any
+// /api/ path that reaches it with a JSON 404.
+package web
+
+import (
+	"bytes"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+)
+
+// Handler serves the embedded app: see NewHandler.
+func Handler() http.Handler {
+	sub, err := fs.Sub(files, root)
+	if err != nil { // root is a constant that names an embedded folder
+		panic("web: " + err.Error())
+	}
+	return NewHandler(sub)
+}
+
+// Built reports whether the binary holds the real app rather than the
+// placeholder page.
+func Built() bool { return built }
+
+// NewHandler serves a built app from fsys (whose root holds index.html):
+//   - a file that exists is served; files under assets/ carry a content
+//     hash in their names, so they may be cached for a year;
+//   - index.html, and any other path without a file extension, gets
+//     index.html with no-cache, so client-side routes such as /jobs/ID
+//     load the app and a new build is picked up at once;
+//   - a missing file with an extension (a stale asset, say) is a 404, not
+//     HTML that a browser would try to run as a script;
+//   - /api/ paths are a JSON 404: the API is mounted in front of this.
+func NewHandler(fsys fs.FS) http.Handler {
+	return &handler{fsys: fsys, files: http.FileServerFS(fsys)}
+}
+
+type handler struct {
+	fsys  fs.FS
+	files http.Handler
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error":{"code":"not_found","message":"no such API endpoint"}}` + "\n"))
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+	if name == "" || name == "index.html" {
+		h.index(w, r)
+		return
+	}
+	if st, err := fs.Stat(h.fsys, name); err == nil && !st.IsDir() {
+		if strings.HasPrefix(name, "assets/") {
+			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		} else {
+			w.Header().Set("Cache-Control", "no-cache")
+		}
+		h.files.ServeHTTP(w, r)
+		return
+	}
+	if path.Ext(name) != "" {
+		http.NotFound(w, r)
+		return
+	}
+	h.index(w, r)
+}
+
+// index serves index.html itself: http.FileServer and http.ServeFileFS
+// would redirect a request for /index.html to /.
+func (h *handler) index(w http.ResponseWriter, r *http.Request) {
+	data, err := fs.ReadFile(h.fsys, "index.html")
+	if err != nil {
+		http.Error(w, "the web app has no index.html", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	http.ServeContent(w, r, "index.html", time.Time{}, bytes.NewReader(data))
+}

@@ -1,0 +1,233 @@
+import { describe, expect, it } from 'vitest'
+import { ApiClient, ApiError, buildUploadRequest, errorFromBody, uploadFile, type XhrLike } from './client'
+import type { Upload } from './types'
+
+type Call = { url: string; init: RequestInit }
+
+function fakeFetch(responses: Response[] | ((url: string) => Response)) {
+  const calls: Call[] = []
+  const fn = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    calls.push({ url: String(input), init: init ?? {} })
+    if (typeof responses === 'function') return responses(String(input))
+    const r = responses.shift()
+    if (!r) throw new Error('no more responses')
+    return r
+  }) as typeof fetch
+  return { fn, calls }
+}
+
+const json = (status: number, body: unknown) =>
+  new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } })
+
+describe('ApiClient requests', () => {
+  it('creates a job with a JSON body', async () => {
+    const f = fakeFetch([json(201, { job: { id: 'j1' }, upload: { method: 'PUT', url: '/blobs/x' } })])
+    const c = new ApiClient({ base: 'http://h:1/', fetch: f.fn })
+    const r = await c.createJob('ct.nii.gz', 1234)
+    expect(r.job.id).toBe('j1')
+    expect(f.calls).toHaveLength(1)
+    expect(f.calls[0].url).toBe('http://h:1/api/jobs')
+    expect(f.calls[0].init.method).toBe('POST')
+    expect((f.calls[0].init.headers as Record<string, string>)['Content-Type']).toBe('application/json')
+    expect(JSON.parse(f.calls[0].init.body as string)).toEqual({ filename: 'ct.nii.gz', bytes: 1234 })
+  })
+
+  it.each([
+    [{}, '/api/jobs'],
+    [{ limit: 5 }, '/api/jobs?limit=5'],
+    [{ limit: 20, cursor: 'a b&c' }, '/api/jobs?limit=20&cursor=a+b%26c'],
+  ])('lists jobs with %j', async (opts, url) => {
+    const f = fakeFetch([json(200, { jobs: [], next: '' })])
+    await new ApiClient({ fetch: f.fn }).listJobs(opts)
+    expect(f.calls[0].url).toBe(url)
+    expect(f.calls[0].init.method).toBe('GET')
+    expect(f.calls[0].init.body).toBeUndefined()
+  })
+
+  it('escapes job ids and accepts 204', async () => {
+    const f = fakeFetch([new Response(null, { status: 204 })])
+    await expect(new ApiClient({ fetch: f.fn }).deleteJob('a/b')).resolves.toBeUndefined()
+    expect(f.calls[0].url).toBe('/api/jobs/a%2Fb')
+    expect(f.calls[0].init.method).toBe('DELETE')
+  })
+
+  it('turns the API error body into an ApiError', async () => {
+    const f = fakeFetch([json(415, { error: { code: 'unsupported_file', message: '"x.txt" is not a supported scan' } })])
+    const err = await new ApiClient({ fetch: f.fn }).createJob('x.txt', 1).catch((e) => e)
+    expect(err).toBeInstanceOf(ApiError)
+    expect(err).toMatchObject({ status: 415, code: 'unsupported_file', message: '"x.txt" is not a supported scan' })
+  })
+
+  it('reports an unreachable server as a network error', async () => {
+    const fn = (async () => {
+      throw new TypeError('Failed to fetch')
+    }) as typeof fetch
+    const err = await new ApiClient({ fetch: fn }).getJob('j').catch((e) => e)
+    expect(err).toMatchObject({ status: 0, code: 'network' })
+    expect(err.message).toContain('Failed to fetch')
+  })
+
+  it('rejects a 200 that is not JSON', async () => {
+    const f = fakeFetch([new Response('<html>', { status: 200 })])
+    await expect(new ApiClient({ fetch: f.fn }).getJob('j')).rejects.toMatchObject({ code: 'bad_response' })
+  })
+})
+
+describe('errorFromBody', () => {
+  it.each([
+    [404, 'Not Found', '{"error":{"code":"not_found","message":"no job \\"x\\""}}', 'not_found', 'no job "x"'],
+    [403, 'Forbidden', '<?xml version="1.0"?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>', 'AccessDenied', 'Request has expired'],
+    [502, 'Bad Gateway', '<html><body>nginx</body></html>', 'http_502', 'the server answered 502 Bad Gateway'],
+    [500, '', 'boom', 'http_500', 'the server answered HTTP 500: boom'],
+    [400, 'Bad Request', '{"error":{"message":"no code"}}', 'http_400', 'no code'],
+    [400, 'Bad Request', '{not json', 'http_400', 'the server answered 400 Bad Request: {not json'],
+  ])('%i %s', (status, statusText, body, code, message) => {
+    const e = errorFromBody(status, statusText, body)
+    expect(e.code).toBe(code)
+    expect(e.message).toBe(message)
+    expect(e.status).toBe(status)
+  })
+})
+
+const putUpload: Upload = {
+  method: 'PUT',
+  url: '/blobs/uploads/j1/ct.nii.gz?sig=1',
+  headers: { 'Content-Type': 'application/octet-stream' },
+  expiresAt: '2030-01-01T00:00:00Z',
+}
+
+describe('buildUploadRequest', () => {
+  it('PUTs the file with the signed headers', () => {
+    const file = new Blob([new Uint8Array(10)])
+    const r = buildUploadRequest(putUpload, file, 'ct.nii.gz')
+    expect(r).toEqual({ method: 'PUT', url: putUpload.url, headers: { 'Content-Type': 'application/octet-stream' }, body: file })
+  })
+
+  it('POSTs a form of the fields with the file last', async () => {
+    const up: Upload = {
+      method: 'POST',
+      url: 'https://bucket.example/',
+      fields: { key: 'uploads/j1/ct.zip', policy: 'p', 'x-amz-signature': 's' },
+      headers: { 'Content-Type': 'multipart/form-data' },
+      expiresAt: '2030-01-01T00:00:00Z',
+    }
+    const r = buildUploadRequest(up, new Blob(['abc']), 'ct.zip')
+    expect(r.method).toBe('POST')
+    expect(r.headers).toEqual({}) // the browser writes the boundary
+    const form = r.body as FormData
+    expect([...form.keys()]).toEqual(['key', 'policy', 'x-amz-signature', 'file'])
+    const f = form.get('file') as File
+    expect(f.name).toBe('ct.zip')
+    expect(await f.text()).toBe('abc')
+  })
+
+  it('refuses another method', () => {
+    expect(() => buildUploadRequest({ ...putUpload, method: 'PATCH' as 'PUT' }, new Blob([]), 'x')).toThrow(/PATCH/)
+  })
+})
+
+/** FakeXhr records what the upload does and lets the test drive events. */
+class FakeXhr implements XhrLike {
+  static last: FakeXhr
+  method = ''
+  url = ''
+  headers: Record<string, string> = {}
+  body: Blob | FormData | null = null
+  aborted = false
+  upload: XhrLike['upload'] = { onprogress: null }
+  onload: (() => void) | null = null
+  onerror: (() => void) | null = null
+  onabort: (() => void) | null = null
+  status = 0
+  statusText = ''
+  responseText = ''
+  constructor() {
+    FakeXhr.last = this
+  }
+  open(method: string, url: string) {
+    this.method = method
+    this.url = url
+  }
+  setRequestHeader(k: string, v: string) {
+    this.headers[k] = v
+  }
+  send(body: Blob | FormData) {
+    this.body = body
+  }
+  abort() {
+    this.aborted = true
+    this.onabort?.()
+  }
+  progress(loaded: number, total: number, lengthComputable = true) {
+    this.upload.onprogress?.({ loaded, total, lengthComputable })
+  }
+  finish(status: number, responseText = '', statusText = '') {
+    this.status = status
+    this.statusText = statusText
+    this.responseText = responseText
+    this.onload?.()
+  }
+}
+
+describe('uploadFile', () => {
+  const file = new Blob([new Uint8Array(1000)])
+
+  it('sends the file and reports progress up to the whole size', async () => {
+    const seen: [number, number][] = []
+    const p = uploadFile(putUpload, file, 'ct.nii.gz', { xhr: () => new FakeXhr(), onProgress: (e) => seen.push([e.loaded, e.total]) })
+    const x = FakeXhr.last
+    expect(x.method).toBe('PUT')
+    expect(x.url).toBe(putUpload.url)
+    expect(x.headers).toEqual({ 'Content-Type': 'application/octet-stream' })
+    expect(x.body).toBe(file)
+    x.progress(250, 1000)
+    x.progress(700, 0, false) // no length: the file's size stands in
+    x.progress(1000, 1000)
+    x.finish(200)
+    await expect(p).resolves.toBeUndefined()
+    expect(seen).toEqual([
+      [250, 1000],
+      [700, 1000],
+      [1000, 1000],
+      [1000, 1000],
+    ])
+  })
+
+  it('rejects with the storage error message', async () => {
+    const p = uploadFile(putUpload, file, 'ct.nii.gz', { xhr: () => new FakeXhr() })
+    FakeXhr.last.finish(403, '{"error":{"code":"forbidden","message":"the link has expired; ask for a new one"}}', 'Forbidden')
+    await expect(p).rejects.toMatchObject({ status: 403, code: 'forbidden', message: 'the upload failed: the link has expired; ask for a new one' })
+  })
+
+  it('rejects on a broken connection', async () => {
+    const p = uploadFile(putUpload, file, 'ct.nii.gz', { xhr: () => new FakeXhr() })
+    FakeXhr.last.progress(100, 1000)
+    FakeXhr.last.onerror?.()
+    await expect(p).rejects.toMatchObject({ code: 'network' })
+  })
+
+  it('aborts when the signal fires', async () => {
+    const ctl = new AbortController()
+    const p = uploadFile(putUpload, file, 'ct.nii.gz', { xhr: () => new FakeXhr(), signal: ctl.signal })
+    ctl.abort()
+    await expect(p).rejects.toMatchObject({ code: 'aborted' })
+    expect(FakeXhr.last.aborted).toBe(true)
+  })
+
+  it('does not start when already aborted', async () => {
+    const ctl = new AbortController()
+    ctl.abort()
+    let made = false
+    await expect(
+      uploadFile(putUpload, file, 'x', {
+        xhr: () => {
+          made = true
+          return new FakeXhr()
+        },
+        signal: ctl.signal,
+      }),
+    ).rejects.toMatchObject({ code: 'aborted' })
+    expect(made).toBe(true) // made, but never opened
+    expect(FakeXhr.last.method).toBe('')
+  })
+})

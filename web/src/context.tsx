@@ -1,0 +1,32 @@
+// The app's long-lived objects: the API client and the stores that outlive
+// a page (the upload in progress, the job list).
+import { createContext, useContext, useState, type ReactNode } from 'react'
+import type { StoreApi } from 'zustand/vanilla'
+import { ApiClient } from './api/client'
+import { createJobListStore, type JobListState } from './state/jobs'
+import { createUploadStore, type UploadState } from './state/upload'
+
+export interface AppServices {
+  client: ApiClient
+  jobs: StoreApi<JobListState>
+  upload: StoreApi<UploadState>
+}
+
+const Ctx = createContext<AppServices | null>(null)
+
+// VITE_API_BASE (build time) points the app at an API on another origin,
+// as when the app is served by a CDN; by default the API is the page's own.
+export function makeServices(client = new ApiClient({ base: import.meta.env.VITE_API_BASE ?? '' })): AppServices {
+  return { client, jobs: createJobListStore(client), upload: createUploadStore({ client }) }
+}
+
+export function ServicesProvider({ children, services }: { children: ReactNode; services?: AppServices }) {
+  const [value] = useState(() => services ?? makeServices())
+  return <Ctx.Provider value={value}>{children}</Ctx.Provider>
+}
+
+export function useServices(): AppServices {
+  const v = useContext(Ctx)
+  if (!v) throw new Error('useServices outside ServicesProvider')
+  return v
+}

@@ -1,0 +1,15 @@
+import { StrictMode } from 'react'
+import { createRoot } from 'react-dom/client'
+import { App } from './App'
+import { ServicesProvider } from './context'
+import './index.css'
+
+const root = document.getElementById('root')
+if (!root) throw new Error('no #root element')
+createRoot(root).render(
+  <StrictMode>
+    <ServicesProvider>
+      <App />
+    </ServicesProvider>
+  </StrictMode>,
+)

@@ -1,0 +1,191 @@
+// Slices of the CT with the label map over it, drawn by NiiVue. This module
+// (and NiiVue with it) is loaded only when the slices are first shown.
+// NiiVue fetches nothing by itself here: the volumes are fetched by the app
+// from the job's own artifact URLs and handed over as buffers; its font and
+// colour maps are compiled into the package.
+
+import { Niivue, SHOW_RENDER, SLICE_TYPE } from '@niivue/niivue'
+import { useEffect, useRef, useState } from 'react'
+import { useStore } from 'zustand'
+import type { StoreApi } from 'zustand/vanilla'
+import type { ViewerState } from '../state/viewer'
+import { labelColormap } from './colormap'
+
+export interface SliceViewProps {
+  store: StoreApi<ViewerState>
+  /** Fetches an artifact's bytes by name ("ct.nii.gz", "labels.nii.gz"). */
+  fetchArtifact: (name: string) => Promise<ArrayBuffer>
+  hasCT: boolean
+}
+
+type Layout = 'multi' | 'axial' | 'coronal' | 'sagittal'
+
+const LAYOUTS: { id: Layout; label: string; type: SLICE_TYPE }[] = [
+  { id: 'multi', label: 'All three', type: SLICE_TYPE.MULTIPLANAR },
+  { id: 'axial', label: 'Axial', type: SLICE_TYPE.AXIAL },
+  { id: 'coronal', label: 'Coronal', type: SLICE_TYPE.CORONAL },
+  { id: 'sagittal', label: 'Sagittal', type: SLICE_TYPE.SAGITTAL },
+]
+
+type Status = { kind: 'loading' } | { kind: 'ready' } | { kind: 'error'; message: string }
+
+interface LabelVolume {
+  setColormapLabel(cm: ReturnType<typeof labelColormap>): void
+}
+
+export default function SliceView({ store, fetchArtifact, hasCT }: SliceViewProps) {
+  const canvas = useRef<HTMLCanvasElement>(null)
+  const nvRef = useRef<Niivue | null>(null)
+  const [status, setStatus] = useState<Status>({ kind: 'loading' })
+  const [layout, setLayout] = useState<Layout>('multi')
+  const [opacity, setOpacity] = useState(0.6)
+  const [under, setUnder] = useState('')
+  const selected = useStore(store, (s) => s.selected)
+  // The organ last picked on a slice: its selection must not move the crosshair away from the click.
+  const picked = useRef<string | null>(null)
+
+  useEffect(() => {
+    const el = canvas.current
+    if (!el) return
+    let cancelled = false
+    const nv = new Niivue({
+      backColor: [0.043, 0.071, 0.125, 1],
+      crosshairColor: [0.98, 0.8, 0.1, 0.9],
+      show3Dcrosshair: false,
+      isColorbar: false,
+      isOrientCube: false,
+      multiplanarShowRender: SHOW_RENDER.NEVER,
+      loadingText: '',
+      logLevel: 'warn',
+      dragAndDropEnabled: false,
+      // CT is read in radiological convention: the patient's right on the
+      // screen's left, as in the 3D view from the front.
+      isRadiologicalConvention: true,
+    })
+    nvRef.current = nv
+    const labelsIndex = hasCT ? 1 : 0
+    const load = async () => {
+      await nv.attachToCanvas(el)
+      const [ct, labels] = await Promise.all([hasCT ? fetchArtifact('ct.nii.gz') : Promise.resolve(null), fetchArtifact('labels.nii.gz')])
+      if (cancelled) return
+      // NiiVue takes an ArrayBuffer in place of a URL (loadVolumes drops
+      // the documented buffer option), and the name tells it the format.
+      const vols = []
+      if (ct) vols.push({ url: ct as unknown as string, name: 'ct.nii.gz', colormap: 'gray', cal_min: -160, cal_max: 240 })
+      vols.push({ url: labels as unknown as string, name: 'labels.nii.gz', opacity: hasCT ? opacity : 1 })
+      await nv.loadVolumes(vols)
+      if (cancelled) return
+      const s = store.getState()
+      ;(nv.volumes[labelsIndex] as unknown as LabelVolume).setColormapLabel(labelColormap(s.organs, s.looks))
+      nv.updateGLVolume()
+      nv.setSliceType(SLICE_TYPE.MULTIPLANAR)
+      setStatus({ kind: 'ready' })
+    }
+    load().catch((err) => !cancelled && setStatus({ kind: 'error', message: `The slices could not be loaded: ${err instanceof Error ? err.message : String(err)}` }))
+
+    // A click on a slice moves the crosshair: select the organ under it.
+    nv.onLocationChange = (loc: unknown) => {
+      const l = loc as { values?: { value: number }[]; string?: string }
+      const v = l.values?.[labelsIndex]?.value
+      if (typeof v !== 'number') return
+      const label = Math.round(v)
+      const organ = store.getState().organs.find((o) => o.label === label)
+      setUnder(organ ? organ.displayName || organ.name : 'background')
+      picked.current = organ?.name ?? null
+      store.getState().selectLabel(label, { reveal: true })
+    }
+
+    // Keep the overlay's colours and visibility in step with the store.
+    let lastLooks = store.getState().looks
+    const unsub = store.subscribe((s) => {
+      if (s.looks === lastLooks || nv.volumes.length <= labelsIndex) return
+      lastLooks = s.looks
+      ;(nv.volumes[labelsIndex] as unknown as LabelVolume).setColormapLabel(labelColormap(s.organs, s.looks))
+      nv.updateGLVolume()
+    })
+    return () => {
+      cancelled = true
+      unsub()
+      nv.onLocationChange = () => {}
+      try {
+        nv.cleanup()
+        // Give the WebGL context back now rather than at garbage collection:
+        // browsers allow only a few at once.
+        ;(nv.gl as WebGL2RenderingContext | null)?.getExtension('WEBGL_lose_context')?.loseContext()
+      } catch {
+        // already torn down
+      }
+      nvRef.current = null
+    }
+    // opacity is applied by its own effect; loading once is enough
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [store, fetchArtifact, hasCT])
+
+  useEffect(() => {
+    const nv = nvRef.current
+    if (!nv || status.kind !== 'ready' || !hasCT) return
+    nv.setOpacity(1, opacity)
+  }, [opacity, status, hasCT])
+
+  useEffect(() => {
+    const nv = nvRef.current
+    if (!nv || status.kind !== 'ready') return
+    nv.setSliceType(LAYOUTS.find((l) => l.id === layout)?.type ?? SLICE_TYPE.MULTIPLANAR)
+  }, [layout, status])
+
+  // A selection made elsewhere (list, 3D) moves the crosshair to the organ's centre.
+  useEffect(() => {
+    const nv = nvRef.current
+    if (!nv || status.kind !== 'ready' || !selected || selected === picked.current) return
+    picked.current = null
+    const o = store.getState().organs.find((x) => x.name === selected)
+    if (!o?.bboxMm) return
+    const c = [0, 1, 2].map((i) => (o.bboxMm.min[i] + o.bboxMm.max[i]) / 2)
+    const frac = nv.mm2frac([c[0], c[1], c[2]])
+    if (Array.from(frac).some((f) => !Number.isFinite(f) || f < 0 || f > 1)) return
+    nv.scene.crosshairPos = frac
+    nv.drawScene()
+  }, [selected, status, store])
+
+  const btn = (active: boolean) =>
+    `rounded-md px-2 py-1 text-xs font-medium border ${active ? 'bg-sky-600 border-sky-500 text-white' : 'bg-slate-800 border-slate-700 hover:bg-slate-700'}`
+
+  return (
+    <section aria-label="Slices" className="flex h-full min-h-[320px] flex-col overflow-hidden rounded-lg border border-slate-800">
+      <div className="flex flex-wrap items-center gap-2 border-b border-slate-800 bg-slate-900 px-2 py-1.5 text-xs">
+        <div role="group" aria-label="Slice layout" className="flex gap-1">
+          {LAYOUTS.map((l) => (
+            <button key={l.id} type="button" className={btn(layout === l.id)} aria-pressed={layout === l.id} onClick={() => setLayout(l.id)}>
+              {l.label}
+            </button>
+          ))}
+        </div>
+        {hasCT && (
+          <label className="flex items-center gap-1">
+            Labels opacity
+            <input type="range" min={0} max={1} step={0.05} value={opacity} onChange={(e) => setOpacity(Number(e.target.value))} className="w-24" />
+          </label>
+        )}
+        <span className="ml-auto text-slate-400" aria-live="polite">
+          {under ? `Under the cursor: ${under}` : 'Click a slice to find the organ there'}
+        </span>
+      </div>
+      <div className="relative flex-1">
+        <canvas ref={canvas} data-testid="slices" data-status={status.kind} className="absolute inset-0 h-full w-full" />
+        {status.kind === 'loading' && (
+          <div className="pointer-events-none absolute inset-0 grid place-items-center text-sm text-slate-300" role="status">
+            Loading the slices…
+          </div>
+        )}
+        {status.kind === 'error' && (
+          <div className="absolute inset-0 grid place-items-center p-6 text-center text-sm text-red-300" role="alert">
+            {status.message}
+          </div>
+        )}
+        {!hasCT && status.kind === 'ready' && (
+          <p className="absolute bottom-1 left-2 text-xs text-slate-400">The CT volume is not among this job's files: the labels are shown alone.</p>
+        )}
+      </div>
+    </section>
+  )
+}
