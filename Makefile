@@ -6,9 +6,17 @@ EXAMPLE := $(SHARED)/totalsegmentator-example/ct_3mm_seg.nii.gz
 
 .PHONY: run example test bench build vet tools clean
 
-## build: the iris binary (static, no cgo)
-build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/iris
+WEB_SRC := $(shell find web/src web/public -type f 2>/dev/null) web/package-lock.json web/index.html web/vite.config.ts
+
+## build: the web app (when missing or stale) and the iris binary embedding it (static, no cgo)
+build: web/dist/index.html
+	CGO_ENABLED=0 $(GO) build -tags webdist -trimpath -o $(BIN) ./cmd/iris
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SRC)
+	cd web && npm run --silent build
 
 ## run: the whole product on this machine (pipeline, API, web app) at http://127.0.0.1:8080/
 run: build
@@ -22,10 +30,14 @@ example: build
 tools:
 	@cd tools/gltf && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; }
 
-## test: every test (Go vet + go test; the reference readers must be installed, see .ci/run)
-test: tools
+## test: every test — Go (vet, unit, integration), the web app's unit tests, and the
+## browser end-to-end run against a real iris serve. The reference readers and
+## chromium must be installed (see .ci/run).
+test: tools build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 25m ./...
+	cd web && npm test --silent
+	bash web/e2e/serve.sh
 
 ## bench: benchmarks side by side with the reference stacks; prints tables
 bench: build

@@ -2,17 +2,23 @@
 // volume-preserving smoothing, quadric decimation, normals and measurements.
 //
 // Build makes, for each label, a closed, watertight, 2-manifold triangle
-// surface with outward normals in patient millimetres (RAS): marching cubes
-// on the label's binary mask with a case table that is topologically
-// consistent for every configuration (foreground 6-connected, background
-// 18-connected), windowed-sinc smoothing that does not shrink and keeps
-// every vertex within half a voxel of the voxel boundary, Decimate, then a
-// uniform offset along the normals that restores the voxel volume.
+// surface with outward normals in patient millimetres (RAS):
+//
+//   - marching cubes on the label's binary mask, cropped to its bounding
+//     box, with a case table that is topologically consistent for every
+//     configuration (foreground 6-connected, background 18-connected), so
+//     the surface is closed and manifold whatever the voxels;
+//   - windowed-sinc smoothing that does not shrink, not even thin
+//     structures, folds no triangle and moves no vertex more than a voxel
+//     along any axis from where marching cubes put it, on the voxel
+//     boundary;
+//   - Decimate, to a fraction of the triangles or a scene budget;
+//   - one offset along the normals, a fraction of a voxel at most, that
+//     brings the enclosed volume back to the voxels' volume.
 //
 // Surface extraction, smoothing and volume correction are written by hand
-// because no Go library does label-map meshing with these guarantees. The
-// package does not read or write files and knows nothing of what labels
-// mean; export formats live elsewhere.
+// because no Go library does label-map meshing with these guarantees.
+// Build knows nothing of what labels mean.
 package mesh
 
 import (

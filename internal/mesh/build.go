@@ -1,0 +1,436 @@
+package mesh
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/iris-oculus/iris/internal/volume"
+)
+
+// Options controls Build. The zero Options means DefaultOptions; in any
+// other, a zero Reduce or Workers takes its default and a zero Smooth means
+// no smoothing.
+type Options struct {
+	// Smooth is the smoothing strength, 0..1; 0 is none. It sets the
+	// windowed-sinc filter's pass band to 10^(-2·Smooth) (Laplacian
+	// eigenvalue; 0.5 → 0.1, about as smooth as 3D Slicer's default), with
+	// 20 iterations. Whatever the strength, no vertex moves more than a
+	// voxel along any axis.
+	Smooth float64
+	// Reduce is the fraction of each organ's triangles that decimation
+	// keeps, 0 < Reduce ≤ 1; 0 means 0.1.
+	Reduce float64
+	// MaxTriangles, if > 0, is a triangle budget for the whole scene, shared
+	// between organs in proportion to their extracted triangle counts with
+	// at least MinTriangles each; it overrides Reduce.
+	MaxTriangles int
+	// Labels restricts Build to these labels; nil means every label present.
+	Labels []uint16
+	// Workers is the number of organs meshed at once; 0 means
+	// runtime.GOMAXPROCS(0).
+	Workers int
+	// Progress, if not nil, is called after each organ with the number done
+	// and the total. Calls are serialized.
+	Progress func(done, total int)
+}
+
+// MinTriangles is the fewest triangles decimation leaves an organ with
+// (unless it had fewer to begin with).
+const MinTriangles = 100
+
+// DefaultOptions returns moderate smoothing and 10% of the triangles.
+func DefaultOptions() Options {
+	return Options{Smooth: 0.5, Reduce: 0.1, Workers: runtime.GOMAXPROCS(0)}
+}
+
+func (o Options) resolve() (Options, error) {
+	if o.Smooth == 0 && o.Reduce == 0 && o.MaxTriangles == 0 && o.Labels == nil && o.Workers == 0 && o.Progress == nil {
+		return DefaultOptions(), nil
+	}
+	if !(o.Smooth >= 0 && o.Smooth <= 1) {
+		return o, fmt.Errorf("mesh: Smooth %v is outside 0..1", o.Smooth)
+	}
+	if o.Reduce == 0 {
+		o.Reduce = DefaultOptions().Reduce
+	}
+	if !(o.Reduce > 0 && o.Reduce <= 1) {
+		return o, fmt.Errorf("mesh: Reduce %v is outside (0, 1]", o.Reduce)
+	}
+	if o.MaxTriangles < 0 {
+		return o, fmt.Errorf("mesh: negative MaxTriangles %d", o.MaxTriangles)
+	}
+	if o.Workers < 0 {
+		return o, fmt.Errorf("mesh: negative Workers %d", o.Workers)
+	}
+	if o.Workers == 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	return o, nil
+}
+
+// Surface is one label's mesh and its measurements.
+type Surface struct {
+	Label            uint16
+	Mesh             *Mesh
+	VoxelCount       int
+	VoxelVolume      float64    // mm³ (count × voxel volume)
+	MeshVolume       float64    // mm³, enclosed by Mesh
+	SurfaceArea      float64    // mm²
+	BBoxMin, BBoxMax [3]float64 // mm, RAS, of Mesh's vertices
+	TouchesBorder    bool       // the label reaches the first or last index on some axis
+}
+
+// geometry is the label map's index → RAS map and what follows from it.
+type geometry struct {
+	m           [3][4]float64
+	flip        bool    // the map mirrors: triangles must be reversed
+	voxelVolume float64 // mm³
+	maxOffset   float64 // largest volume-correcting offset, mm
+}
+
+func newGeometry(a volume.Affine) (geometry, error) {
+	var g geometry
+	for r := range 3 {
+		for c := range 4 {
+			if math.IsNaN(a[r][c]) || math.IsInf(a[r][c], 0) {
+				return g, fmt.Errorf("mesh: affine has a non-finite entry %v", a[r][c])
+			}
+			g.m[r][c] = a[r][c]
+		}
+	}
+	det := a[0][0]*(a[1][1]*a[2][2]-a[1][2]*a[2][1]) -
+		a[0][1]*(a[1][0]*a[2][2]-a[1][2]*a[2][0]) +
+		a[0][2]*(a[1][0]*a[2][1]-a[1][1]*a[2][0])
+	if det == 0 || math.IsNaN(det) {
+		return g, errors.New("mesh: affine is singular (a voxel has no volume)")
+	}
+	g.flip = det < 0
+	g.voxelVolume = math.Abs(det)
+	minSpacing := math.Inf(1)
+	for c := range 3 {
+		minSpacing = min(minSpacing, math.Sqrt(a[0][c]*a[0][c]+a[1][c]*a[1][c]+a[2][c]*a[2][c]))
+	}
+	g.maxOffset = volumeOffsetLimit * minSpacing
+	return g, nil
+}
+
+func (g *geometry) apply(p [3]float64) [3]float64 {
+	var w [3]float64
+	for r := range 3 {
+		w[r] = g.m[r][0]*p[0] + g.m[r][1]*p[1] + g.m[r][2]*p[2] + g.m[r][3]
+	}
+	return w
+}
+
+// job is one label to mesh.
+type job struct {
+	label  uint16
+	stats  labelStats
+	target int // decimation target; 0 = by Reduce
+}
+
+// Build meshes every label of lm (or opt.Labels) and returns the surfaces
+// sorted by label. Labels are meshed in parallel, largest first, each
+// cropped to its bounding box. It fails on an invalid label map or
+// options, a label map with no labels, a requested label that is not
+// present, or ctx being done.
+func Build(ctx context.Context, lm *volume.LabelMap, opt Options) ([]Surface, error) {
+	opt, err := opt.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkLabelMap(lm); err != nil {
+		return nil, err
+	}
+	g, err := newGeometry(lm.Affine)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	jobs, err := planJobs(scanLabels(lm, opt.Workers), opt)
+	if err != nil {
+		return nil, err
+	}
+	return runJobs(ctx, lm, g, jobs, opt)
+}
+
+func checkLabelMap(lm *volume.LabelMap) error {
+	if lm == nil {
+		return errors.New("mesh: nil label map")
+	}
+	d := lm.Dims
+	if d[0] <= 0 || d[1] <= 0 || d[2] <= 0 {
+		return fmt.Errorf("mesh: label map dims %v: every dimension must be positive", d)
+	}
+	if d[0] > math.MaxInt32 || d[1] > math.MaxInt32 || d[2] > math.MaxInt32 ||
+		d[0]*d[1] > math.MaxInt/d[2] {
+		return fmt.Errorf("mesh: label map dims %v are too large", d)
+	}
+	if n := d[0] * d[1] * d[2]; len(lm.Data) != n {
+		return fmt.Errorf("mesh: label map has %d voxels, dims %v need %d", len(lm.Data), d, n)
+	}
+	return nil
+}
+
+// planJobs picks the labels to mesh, in label order, with their targets.
+func planJobs(stats []labelStats, opt Options) ([]job, error) {
+	var jobs []job
+	if opt.Labels == nil {
+		for l := 1; l < len(stats); l++ {
+			if stats[l].count > 0 {
+				jobs = append(jobs, job{label: uint16(l), stats: stats[l]})
+			}
+		}
+		if len(jobs) == 0 {
+			return nil, errors.New("mesh: label map has no labels (every voxel is 0)")
+		}
+	} else {
+		want := slices.Clone(opt.Labels)
+		slices.Sort(want)
+		want = slices.Compact(want)
+		var missing []string
+		for _, l := range want {
+			if l == 0 {
+				return nil, errors.New("mesh: label 0 is background and has no surface")
+			}
+			if int(l) >= len(stats) || stats[l].count == 0 {
+				missing = append(missing, fmt.Sprint(l))
+				continue
+			}
+			jobs = append(jobs, job{label: l, stats: stats[l]})
+		}
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("mesh: labels not present in the label map: %s", strings.Join(missing, ", "))
+		}
+		if len(jobs) == 0 {
+			return nil, errors.New("mesh: Labels is empty")
+		}
+	}
+	if opt.MaxTriangles > 0 {
+		// A label's boundary voxel faces are its extracted vertices, and
+		// its extracted triangles are twice that (less twice the Euler
+		// characteristic): the faces share the budget as the triangles.
+		var faces int64
+		for _, j := range jobs {
+			faces += j.stats.faces
+		}
+		for i := range jobs {
+			share := float64(opt.MaxTriangles) * float64(jobs[i].stats.faces) / float64(faces)
+			jobs[i].target = max(MinTriangles, int(share))
+		}
+	}
+	return jobs, nil
+}
+
+// runJobs meshes the jobs on a pool of workers, biggest first so that the
+// last one to finish is a small one.
+func runJobs(ctx context.Context, lm *volume.LabelMap, g geometry, jobs []job, opt Options) ([]Surface, error) {
+	order := make([]int, len(jobs))
+	for i := range order {
+		order[i] = i
+	}
+	cost := func(j job) int64 {
+		b := int64(j.stats.hi[0]-j.stats.lo[0]+1) * int64(j.stats.hi[1]-j.stats.lo[1]+1) * int64(j.stats.hi[2]-j.stats.lo[2]+1)
+		return b + 16*j.stats.faces
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(cost(jobs[b]), cost(jobs[a])) })
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	out := make([]Surface, len(jobs))
+	var (
+		next  atomic.Int64
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		done  int
+		first error
+	)
+	for range min(opt.Workers, len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var w worker
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(order) || ctx.Err() != nil {
+					return
+				}
+				j := jobs[order[i]]
+				s, err := w.surface(ctx, lm, g, j, opt)
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					cancel(err)
+					return
+				}
+				out[order[i]] = s
+				mu.Lock()
+				done++
+				if opt.Progress != nil {
+					opt.Progress(done, len(jobs))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, context.Cause(ctx)
+	}
+	return out, nil
+}
+
+// worker holds one goroutine's reusable buffers.
+type worker struct {
+	ex  extractor
+	sm  smoother
+	pos []float32
+	idx []uint32
+	vb  []float64
+}
+
+// surface meshes one label: extract, smooth, map to RAS, decimate, restore
+// the volume, normals, measurements.
+func (w *worker) surface(ctx context.Context, lm *volume.LabelMap, g geometry, j job, opt Options) (Surface, error) {
+	st := j.stats
+	b := box{
+		lo: [3]int{int(st.lo[0]), int(st.lo[1]), int(st.lo[2])},
+		hi: [3]int{int(st.hi[0]), int(st.hi[1]), int(st.hi[2])},
+	}
+	if err := w.ex.extract(ctx, lm, j.label, b, int(st.faces)); err != nil {
+		return Surface{}, err
+	}
+	if opt.Smooth > 0 {
+		w.sm.smooth(w.ex.pos, w.ex.tris, passBand(opt.Smooth), smoothIterations)
+	}
+	if err := ctx.Err(); err != nil {
+		return Surface{}, err
+	}
+	m := w.worldMesh(g)
+	w.trim()
+	target := j.target
+	if target == 0 {
+		target = max(MinTriangles, int(math.Round(opt.Reduce*float64(m.Triangles()))))
+	}
+	if target < m.Triangles() {
+		m = ownedBy(Decimate(m, target), w)
+	} else {
+		m = &Mesh{Positions: slices.Clone(m.Positions), Indices: slices.Clone(m.Indices)}
+	}
+	if err := ctx.Err(); err != nil {
+		return Surface{}, err
+	}
+	voxVol := float64(st.count) * g.voxelVolume
+	w.vb = restoreVolume(m, voxVol, g.maxOffset, w.vb)
+	m.ComputeNormals()
+
+	s := Surface{
+		Label:       j.label,
+		Mesh:        m,
+		VoxelCount:  int(st.count),
+		VoxelVolume: voxVol,
+		MeshVolume:  m.Volume(),
+		SurfaceArea: m.Area(),
+	}
+	s.BBoxMin, s.BBoxMax = bounds(m.Positions)
+	for k := range 3 {
+		if st.lo[k] == 0 || int(st.hi[k]) == lm.Dims[k]-1 {
+			s.TouchesBorder = true
+		}
+	}
+	return s, nil
+}
+
+// keepBytes is the largest scratch buffer a worker keeps from one label
+// to the next: small labels, the many, reuse their buffers; a big label's
+// are let go before decimation, which needs the memory more.
+const keepBytes = 16 << 20
+
+// trim lets go of the extraction and smoothing buffers above keepBytes.
+func (w *worker) trim() {
+	f64 := func(b *[]float64) {
+		if cap(*b)*8 > keepBytes {
+			*b = nil
+		}
+	}
+	u32 := func(b *[]uint32) {
+		if cap(*b)*4 > keepBytes {
+			*b = nil
+		}
+	}
+	f64(&w.ex.pos)
+	u32(&w.ex.tris)
+	for _, b := range []*[]float64{&w.sm.t0, &w.sm.t1, &w.sm.t2, &w.sm.move, &w.sm.nrm, &w.sm.h, &w.sm.hf, &w.sm.w} {
+		f64(b)
+	}
+	u32(&w.sm.nbr)
+	if cap(w.sm.start)*4 > keepBytes {
+		w.sm.start = nil
+	}
+	if cap(w.sm.bad) > keepBytes {
+		w.sm.bad = nil
+	}
+}
+
+// worldMesh maps the extracted surface to RAS millimetres in the worker's
+// own buffers (Decimate copies what it keeps), reversing every triangle
+// where the affine mirrors, so that they stay counter-clockwise seen from
+// outside.
+func (w *worker) worldMesh(g geometry) *Mesh {
+	src := w.ex.pos
+	w.pos = grow(w.pos, len(src))
+	for v := 0; v+2 < len(src); v += 3 {
+		p := g.apply([3]float64{src[v], src[v+1], src[v+2]})
+		w.pos[v], w.pos[v+1], w.pos[v+2] = float32(p[0]), float32(p[1]), float32(p[2])
+	}
+	w.idx = append(w.idx[:0], w.ex.tris...)
+	if g.flip {
+		for t := 0; t+2 < len(w.idx); t += 3 {
+			w.idx[t+1], w.idx[t+2] = w.idx[t+2], w.idx[t+1]
+		}
+	}
+	return &Mesh{Positions: w.pos, Indices: w.idx}
+}
+
+// ownedBy returns m, or a copy of it if it shares the worker's buffers
+// (Decimate returns its input when it cannot simplify).
+func ownedBy(m *Mesh, w *worker) *Mesh {
+	shares := func(a, b []float32) bool { return len(a) > 0 && len(b) > 0 && &a[0] == &b[0] }
+	sharesIdx := func(a, b []uint32) bool { return len(a) > 0 && len(b) > 0 && &a[0] == &b[0] }
+	if shares(m.Positions, w.pos) || sharesIdx(m.Indices, w.idx) {
+		return &Mesh{Positions: slices.Clone(m.Positions), Normals: slices.Clone(m.Normals), Indices: slices.Clone(m.Indices)}
+	}
+	return m
+}
+
+func bounds(p []float32) (lo, hi [3]float64) {
+	if len(p) < 3 {
+		return lo, hi
+	}
+	for k := range 3 {
+		lo[k], hi[k] = float64(p[k]), float64(p[k])
+	}
+	for v := 3; v+2 < len(p); v += 3 {
+		for k := range 3 {
+			x := float64(p[v+k])
+			lo[k], hi[k] = min(lo[k], x), max(hi[k], x)
+		}
+	}
+	return lo, hi
+}
