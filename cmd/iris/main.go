@@ -36,6 +36,7 @@ func commands() []command {
 		{"serve", "the whole pipeline on this machine: drop folder, HTTP API and web app", runServe},
 		{"mesh", "label map → named, coloured organ meshes (GLB, OBJ/MTL, STL, manifest)", runMesh},
 		{"segment", "CT (NIfTI, DICOM folder or zip) → label map (native engine or TotalSegmentator)", runSegment},
+		{"endpoint", "the AWS GPU endpoint: status, start (keep one warm), stop (scale to zero)", runEndpoint},
 		{"convert", "DICOM series (folder or zip) → de-identified NIfTI, with what was found", runConvert},
 	}
 }
