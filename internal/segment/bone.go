@@ -18,14 +18,32 @@ type boneParams struct {
 	// is soft tissue, not trabecular (denser) or fatty (lighter) marrow;
 	// in the midline it is the spinal canal and stays open.
 	marrowLo, marrowHi int16
+	// On finer grids only: the outline's voxels must reach rimHU (about
+	// half-way from soft tissue to cortex, a threshold only a sharp
+	// boundary can be held to), and the slice's bone is opened by a disk
+	// of openMM, which removes spurs and thin calcified vessel walls and
+	// is a no-op on 3 mm voxels.
+	rimHU  int16
+	openMM float64
+	// A piece of skeleton smaller than minPieceML whose voxels spread
+	// less than minPieceSpreadMM (standard deviation along its longest
+	// axis) is a calcification, not a bone: ribs and vertebrae are larger
+	// or, when a thin slab cuts a rib short, long arcs.
+	minPieceML, minPieceSpreadMM float64
 }
 
 // defaultBone was chosen on the two TotalSegmentator examples (a
 // non-contrast 3 mm CT and a contrast-enhanced 1×1×2 mm one): a lower
 // growHU or edgeHU takes in contrast-filled vessels and costal cartilage,
-// a higher one loses the thin ribs of the 3 mm scan. Calcified aortic
-// walls and calcified costal cartilage still count as bone.
-var defaultBone = boneParams{seedHU: 250, growHU: 120, edgeHU: 180, closeMM: 4, maxHoleMM2: 800, marrowLo: 60, marrowHi: -30}
+// a higher one loses the thin ribs of the 3 mm scan. rimHU and openMM trim
+// the fine scan's outline by about a voxel, where it was systematically
+// fatter than TotalSegmentator's; the piece rule drops isolated aortic
+// and cartilage calcifications. Calcified aortic wall touching a vertebra
+// and calcified costal cartilage continuing a rib still count as bone.
+var defaultBone = boneParams{
+	seedHU: 250, growHU: 120, edgeHU: 180, closeMM: 4, maxHoleMM2: 800, marrowLo: 60, marrowHi: -30,
+	rimHU: 220, openMM: 1.5, minPieceML: 1.5, minPieceSpreadMM: 10,
+}
 
 // canalMidlineMM is how far from the body's midline the spinal canal's
 // centre may lie.
@@ -42,22 +60,24 @@ const boneFlag = 0x8000
 // encloses are filled: trabecular or fatty marrow, but not the spinal
 // canal (soft-tissue density in the midline). Closing the cortex matters
 // because trabecular bone of an elderly spine is barely denser than
-// muscle at 3 mm.
+// muscle at 3 mm. On finer grids the slice's outline is then trimmed
+// (rimHU, openMM); last, small compact pieces are dropped (dropPieces).
 func skeleton(fr frame, hu []int16, lab []uint16, mid []float64, bp boneParams) {
 	hs := smoothed(fr, hu)
 	hysteresis(fr, hs, lab, bp)
-	edge := bp.growHU
+	edge, rim := bp.growHU, int16(math.MinInt16)
 	if &hs[0] != &hu[0] {
-		edge = bp.edgeHU
+		edge, rim = bp.edgeHU, bp.rimHU
 	}
 	nxy := fr.dims[0] * fr.dims[1]
 	parallel(fr.dims[2], func(k0, k1 int) {
 		s := newBoneSlice(fr, bp)
 		for k := k0; k < k1; k++ {
 			o := k * nxy
-			s.run(hu[o:o+nxy], hs[o:o+nxy], lab[o:o+nxy], edge, mid[k])
+			s.run(hu[o:o+nxy], hs[o:o+nxy], lab[o:o+nxy], edge, rim, mid[k])
 		}
 	})
+	dropPieces(fr, lab, bp)
 }
 
 // hysteresis sets boneFlag on body voxels of hs above growHU that are
@@ -124,6 +144,7 @@ type boneSlice struct {
 	m, c     *bitplane
 	tmp      *bitplane
 	widths   []int
+	opening  []int // disk of bp.openMM; nil where it is a single pixel
 	xs       []*bitplane
 	stack    []int32
 	holeLab  []int32
@@ -138,13 +159,16 @@ func newBoneSlice(fr frame, bp boneParams) *boneSlice {
 		holeLab: make([]int32, nx*ny),
 	}
 	s.widths = diskWidths(bp.closeMM, s.sp)
+	if w := diskWidths(min(bp.openMM, bp.closeMM), s.sp); len(w) > 1 || w[0] > 0 {
+		s.opening = w
+	}
 	for range s.widths {
 		s.xs = append(s.xs, newBitplane(nx, ny))
 	}
 	return s
 }
 
-func (s *boneSlice) run(hu, hs []int16, lab []uint16, edge int16, mid float64) {
+func (s *boneSlice) run(hu, hs []int16, lab []uint16, edge, rim int16, mid float64) {
 	s.m.clear()
 	jlo, jhi := s.ny, -1
 	for p, l := range lab {
@@ -166,10 +190,85 @@ func (s *boneSlice) run(hu, hs []int16, lab []uint16, edge int16, mid float64) {
 	j0, j1 := max(0, jlo-ry-1), min(s.ny, jhi+ry+2)
 	closeDisk(s.c, s.m, s.widths, s.xs, s.tmp, j0, j1)
 	s.fill(hs, lab, mid, j0, j1)
+	s.peel(hu, rim, j0, j1)
+	s.open(j0, j1)
+	for j := j0; j < j1; j++ {
+		for k, v := range s.m.row(j) {
+			for v != 0 {
+				lab[k<<6+bits.TrailingZeros64(v)+s.nx*j] = labSkeleton
+				v &= v - 1
+			}
+		}
+	}
 }
 
-// fill labels the closed cortex and the cavities it encloses within rows
-// [j0, j1), which are empty at both ends.
+// peel clears the pixels of s.m's outline (4-neighbours of a pixel
+// outside it) below rim HU.
+func (s *boneSlice) peel(hu []int16, rim int16, j0, j1 int) {
+	if rim == math.MinInt16 {
+		return
+	}
+	m, out := s.m, s.tmp
+	zero := s.xs[0].row(0)
+	clear(zero)
+	for j := j0; j < j1; j++ {
+		r, up, dn := m.row(j), zero, zero
+		if j > 0 {
+			up = m.row(j - 1)
+		}
+		if j < m.ny-1 {
+			dn = m.row(j + 1)
+		}
+		o := out.row(j)
+		for k, v := range r {
+			west, east := v<<1, v>>1
+			if k > 0 {
+				west |= r[k-1] >> 63
+			}
+			if k < len(r)-1 {
+				east |= r[k+1] << 63
+			}
+			edge := v &^ (west & east & up[k] & dn[k])
+			o[k] = v
+			for edge != 0 {
+				b := bits.TrailingZeros64(edge)
+				edge &= edge - 1
+				if hu[k<<6+b+s.nx*j] < rim {
+					o[k] &^= 1 << b
+				}
+			}
+		}
+	}
+	for j := j0; j < j1; j++ {
+		copy(m.row(j), out.row(j))
+	}
+}
+
+// open replaces s.m by its opening with the disk s.opening.
+func (s *boneSlice) open(j0, j1 int) {
+	w := s.opening
+	if w == nil {
+		return
+	}
+	xs, ero := s.xs[:len(w)], s.c
+	dilateDisk(s.tmp, s.m, xs, w, j0, j1, true)
+	ry := len(w) - 1
+	for j := max(0, j0-ry); j < min(ero.ny, j1+ry); j++ {
+		r := ero.row(j)
+		if j < j0 || j >= j1 {
+			clear(r)
+			continue
+		}
+		for k, v := range s.tmp.row(j) {
+			r[k] = ^v
+		}
+		r[len(r)-1] &= ero.last
+	}
+	dilateDisk(s.m, ero, xs, w, j0, j1, false)
+}
+
+// fill sets in s.m the closed cortex and the cavities it encloses within
+// rows [j0, j1), which are empty at both ends, where lab holds the body.
 func (s *boneSlice) fill(hs []int16, lab []uint16, mid float64, j0, j1 int) {
 	nx, c, o := s.nx, s.c, s.tmp
 	// Background reachable from the plane's border is outside: seed the
@@ -249,17 +348,20 @@ func (s *boneSlice) fill(hs []int16, lab []uint16, mid float64, j0, j1 int) {
 		soft := mean < int(s.bp.marrowLo) && mean > int(s.bp.marrowHi)
 		ok[h+1] = float64(n)*area <= s.bp.maxHoleMM2 && !(soft && off < canalMidlineMM)
 	}
+	// The bone goes to s.m, no longer needed as the closing's source.
 	for j := j0; j < j1; j++ {
+		out := s.m.row(j)
 		for k, v := range free.row(j) {
+			out[k] = 0
 			bone := c.row(j)[k] | v&^o.row(j)[k] // cortex or cavity
 			for bone != 0 {
-				i := k<<6 + bits.TrailingZeros64(bone)
+				b := bits.TrailingZeros64(bone)
 				bone &= bone - 1
-				p := i + nx*j
+				p := k<<6 + b + nx*j
 				h := s.holeLab[p]
 				s.holeLab[p] = 0
 				if (h == 0 || ok[h]) && lab[p] == labBody {
-					lab[p] = labSkeleton
+					out[k] |= 1 << b
 				}
 			}
 		}
