@@ -1,0 +1,221 @@
+package infra
+
+import (
+	"archive/zip"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// The stack is synthesized once per test binary: jsii runs the CDK in a
+// node process, and a synthesis takes seconds.
+var (
+	synthOnce sync.Once
+	synthed   *synthesis
+	synthErr  error
+)
+
+// synthesis is the synthesized stack as the tests read it.
+type synthesis struct {
+	outdir    string
+	template  map[string]any      // the CloudFormation template
+	tpl       assertions.Template // the same, for the assertions library
+	messages  []*cxapi.SynthesisMessage
+	bucketRef any // how the template refers to the data bucket's name
+	stack     awscdk.Stack
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if synthed != nil {
+		os.RemoveAll(synthed.outdir)
+	}
+	jsii.Close()
+	os.Exit(code)
+}
+
+// synth returns the stack synthesized with cdk.json's context (the
+// feature flags `cdk synth` uses), placeholder Lambda zips and a
+// placeholder web app, so that the optional BucketDeployment is covered
+// too.
+func synth(t *testing.T) *synthesis {
+	t.Helper()
+	synthOnce.Do(func() { synthed, synthErr = doSynth() })
+	if synthErr != nil {
+		t.Fatalf("synth: %v", synthErr)
+	}
+	return synthed
+}
+
+func doSynth() (*synthesis, error) {
+	tmp, err := os.MkdirTemp("", "iris-infra-test-")
+	if err != nil {
+		return nil, err
+	}
+	lambdaDir, webDist, outdir := filepath.Join(tmp, "lambda"), filepath.Join(tmp, "web"), filepath.Join(tmp, "cdk.out")
+	for _, d := range []string{lambdaDir, webDist} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	for _, fn := range functionNames {
+		if err := placeholderZip(filepath.Join(lambdaDir, fn+".zip")); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(webDist, "index.html"), []byte("<!doctype html><title>IRIS</title>"), 0o644); err != nil {
+		return nil, err
+	}
+	ctx, err := cdkContext("../cdk.json")
+	if err != nil {
+		return nil, err
+	}
+	// cdk.json turns annotations into a validation report that fails the
+	// synthesis (so `cdk synth` stops on a cdk-nag error); here they are
+	// collected instead, so that TestNag can name each one.
+	ctx["@aws-cdk/core:annotationsInValidationReport"] = false
+	app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(outdir)})
+	st, err := NewStack(app, "Iris", nil, Props{RepoRoot: "..", LambdaDir: lambdaDir, WebDist: webDist})
+	if err != nil {
+		return nil, err
+	}
+	art := app.Synth(nil).GetStackArtifact(jsii.String("Iris"))
+	raw, err := os.ReadFile(*art.TemplateFullPath())
+	if err != nil {
+		return nil, err
+	}
+	s := &synthesis{outdir: tmp, stack: st.Stack}
+	if err := json.Unmarshal(raw, &s.template); err != nil {
+		return nil, err
+	}
+	s.tpl = assertions.Template_FromJSON(&s.template, nil)
+	if m := art.Messages(); m != nil {
+		s.messages = *m
+	}
+	s.bucketRef = st.Stack.Resolve(st.Bucket.BucketName())
+	return s, nil
+}
+
+// cdkContext is the "context" of cdk.json.
+func cdkContext(path string) (map[string]any, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var c struct {
+		Context map[string]any `json:"context"`
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c.Context, nil
+}
+
+// placeholderZip writes a zip holding a bootstrap file, as
+// build-lambdas.sh does with the real binary.
+func placeholderZip(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	zw := zip.NewWriter(f)
+	w, err := zw.Create("bootstrap")
+	if err == nil {
+		_, err = w.Write([]byte("#!/bin/sh\nexit 1\n"))
+	}
+	if err == nil {
+		err = zw.Close()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// resources are the template's resources of type typ, by logical id.
+func (s *synthesis) resources(typ string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range s.template["Resources"].(map[string]any) {
+		r := r.(map[string]any)
+		if r["Type"] == typ {
+			out[id] = r
+		}
+	}
+	return out
+}
+
+// resource is the one resource of type typ whose logical id starts with
+// prefix (CDK appends a hash to the construct path).
+func (s *synthesis) resource(t *testing.T, typ, prefix string) (string, map[string]any) {
+	t.Helper()
+	var id string
+	var res map[string]any
+	for k, r := range s.resources(typ) {
+		if strings.HasPrefix(k, prefix) {
+			if res != nil {
+				t.Fatalf("two %s resources start with %q: %s and %s", typ, prefix, id, k)
+			}
+			id, res = k, r
+		}
+	}
+	if res == nil {
+		t.Fatalf("no %s resource starts with %q", typ, prefix)
+	}
+	return id, res
+}
+
+// props are a resource's properties.
+func props(r map[string]any) map[string]any {
+	p, _ := r["Properties"].(map[string]any)
+	return p
+}
+
+// assert runs an assertions-library check, turning its panic into a test
+// failure.
+func assert(t *testing.T, what string, check func()) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Errorf("%s: %v", what, r)
+		}
+	}()
+	check()
+}
+
+// jsonOf marshals v for comparisons and messages.
+func jsonOf(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("<%v>", err)
+	}
+	return string(b)
+}
+
+func TestNag(t *testing.T) {
+	s := synth(t)
+	var errs, warns int
+	for _, m := range s.messages {
+		data := fmt.Sprint(m.Entry.Data)
+		if d, ok := m.Entry.Data.(*string); ok {
+			data = *d
+		}
+		switch m.Level {
+		case cxapi.SynthesisMessageLevel_ERROR:
+			errs++
+			t.Errorf("%s: %s", *m.Id, data)
+		case cxapi.SynthesisMessageLevel_WARNING:
+			warns++
+			t.Logf("warning %s: %s", *m.Id, data)
+		}
+	}
+	t.Logf("%d errors, %d warnings", errs, warns)
+}
