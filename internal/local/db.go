@@ -13,17 +13,23 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-// DB is the one SQLite file of a machine: job records and queues. It keeps
-// a single connection, so writes never contend inside the process;
-// transactions begin IMMEDIATE, so a second process on the same file waits
-// (busy_timeout) instead of failing half way.
+// DB is the one SQLite file of a machine: job records and queues. Writes
+// go through a single connection, so they never contend inside the
+// process; transactions begin IMMEDIATE, so a second process on the same
+// file waits (busy_timeout) instead of failing half way. Plain reads of
+// job records and queue counts go through a small pool of read-only
+// connections: in WAL mode a reader sees the last commit and neither waits
+// for the writer nor holds it up, so API polls do not queue behind the
+// pipeline's writes.
 type DB struct {
 	// Now tells the time for queue visibility; nil means time.Now. Tests
 	// set it before first use to move time without sleeping.
 	Now func() time.Time
 
-	sql  *sql.DB
-	path string
+	sql    *sql.DB // the writer: every write and every read-modify-write
+	read   *sql.DB // read-only connections for plain reads
+	getJob *sql.Stmt
+	path   string
 
 	mu   sync.Mutex
 	wake map[string]chan struct{} // per queue name, closed on Send
@@ -89,13 +95,39 @@ func Open(path string) (*DB, error) {
 		sdb.Close()
 		return nil, err
 	}
+	// Opened after the migration, so the file is in WAL mode and has its
+	// schema; query_only makes a write through them an error.
+	rdb, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)&_pragma=query_only(1)")
+	if err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(readConns)
+	rdb.SetMaxIdleConns(readConns)
+	rdb.SetConnMaxIdleTime(0)
+	db.read = rdb
+	if db.getJob, err = rdb.Prepare(`SELECT record FROM jobs WHERE id = ?`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
 	return db, nil
 }
 
+// readConns bounds the read-only connections: API polls are short, and a
+// few connections keep every core busy.
+const readConns = 4
+
 // Close closes the file. Queues, stores and buses on it must be stopped.
 func (db *DB) Close() error {
+	if db.getJob != nil {
+		db.getJob.Close()
+	}
+	rerr := db.read.Close()
 	if err := db.sql.Close(); err != nil {
 		return fmt.Errorf("close database %s: %w", db.path, err)
+	}
+	if rerr != nil {
+		return fmt.Errorf("close database %s: %w", db.path, rerr)
 	}
 	return nil
 }

@@ -249,7 +249,7 @@ func (q *Queue) oneRow(op string, res sql.Result, err error) error {
 
 // DeadLetters lists the queue's dead letters, oldest first.
 func (q *Queue) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
-	rows, err := q.db.sql.QueryContext(ctx,
+	rows, err := q.db.read.QueryContext(ctx,
 		`SELECT id, body, receive_count, sent_at, dead_at FROM queue_dead WHERE queue = ? ORDER BY seq`, q.name)
 	if err != nil {
 		return nil, fmt.Errorf("list dead letters of queue %s: %w", q.name, err)
@@ -274,7 +274,7 @@ func (q *Queue) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 // Stats counts the queue's messages now.
 func (q *Queue) Stats(ctx context.Context) (Stats, error) {
 	var s Stats
-	err := q.db.sql.QueryRowContext(ctx,
+	err := q.db.read.QueryRowContext(ctx,
 		`SELECT
 		   (SELECT count(*) FROM queue_messages WHERE queue = ?1 AND visible_at <= ?2),
 		   (SELECT count(*) FROM queue_messages WHERE queue = ?1 AND visible_at > ?2),
@@ -284,4 +284,29 @@ func (q *Queue) Stats(ctx context.Context) (Stats, error) {
 		return Stats{}, fmt.Errorf("stats of queue %s: %w", q.name, err)
 	}
 	return s, nil
+}
+
+// ReleaseClaims makes every claimed message of every queue in the file
+// visible again now and revokes its receipt. A process that dies (kill -9,
+// a power cut) leaves its claims behind, and they would hold its work back
+// until their visibility timeouts ran out: minutes for an event, half an
+// hour for a segmentation. Receive counts are kept, so a message that
+// crashes the process every time still ends in the dead letters. Messages
+// waiting out a retry backoff are released too, and are retried at once.
+//
+// Call it only while no other process uses the file (at start, holding
+// the data folder's lock): it takes messages from under live consumers.
+// It returns how many messages it released.
+func (db *DB) ReleaseClaims(ctx context.Context) (int64, error) {
+	now := db.now().UnixNano()
+	res, err := db.sql.ExecContext(ctx,
+		`UPDATE queue_messages SET visible_at = ?, receipt = NULL WHERE receipt IS NOT NULL AND visible_at > ?`, now, now)
+	if err != nil {
+		return 0, fmt.Errorf("release claims in %s: %w", db.path, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("release claims in %s: %w", db.path, err)
+	}
+	return n, nil
 }

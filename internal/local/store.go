@@ -77,7 +77,7 @@ func (s *Store) Create(ctx context.Context, j job.Job) (bool, error) {
 // Get implements job.Store.
 func (s *Store) Get(ctx context.Context, id string) (job.Job, error) {
 	var rec []byte
-	err := s.db.sql.QueryRowContext(ctx, `SELECT record FROM jobs WHERE id = ?`, id).Scan(&rec)
+	err := s.db.getJob.QueryRowContext(ctx, id).Scan(&rec)
 	if errors.Is(err, sql.ErrNoRows) {
 		return job.Job{}, fmt.Errorf("get job %s: %w", id, job.ErrNotFound)
 	}
@@ -162,7 +162,7 @@ func (s *Store) List(ctx context.Context, owner string, limit int, cursor string
 		q += ` LIMIT ?`
 		args = append(args, limit+1) // one more tells whether a next page exists
 	}
-	rows, err := s.db.sql.QueryContext(ctx, q, args...)
+	rows, err := s.db.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list jobs of %q: %w", owner, err)
 	}
@@ -217,7 +217,7 @@ func decodeCursor(c string) (at, id string, err error) {
 
 // Unfinished implements job.Store.
 func (s *Store) Unfinished(ctx context.Context, before time.Time) ([]job.Job, error) {
-	rows, err := s.db.sql.QueryContext(ctx,
+	rows, err := s.db.read.QueryContext(ctx,
 		`SELECT record FROM jobs WHERE status NOT IN ('done', 'failed') AND updated_at < ?
 		 ORDER BY created_at DESC, id DESC`, fmtTime(before))
 	if err != nil {
