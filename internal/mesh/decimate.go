@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"fmt"
 	"math"
 	"slices"
 )
@@ -410,6 +411,11 @@ func (d *decimator) movable(v int32) bool { return d.flag[v]&(decLocked|decDead)
 
 // fillQueue queues every collapsible edge once and heapifies.
 func (d *decimator) fillQueue() {
+	if d.heap == nil {
+		// Room for the edges and half as many again, so that requeued
+		// entries rarely make the queue grow; compactQueue makes room.
+		d.heap = make(decHeap, 0, len(d.idx)/2*3/2)
+	}
 	d.heap = d.heap[:0]
 	for h := range d.idx {
 		t := d.opp[h]
@@ -485,18 +491,19 @@ func (d *decimator) drain(target int) int {
 		}
 		if d.collapse(e.a, e.b) {
 			collapsed++
+			if len(d.heap)+64 > cap(d.heap) {
+				d.compactQueue()
+			}
 			d.requeue(e.b)
-		}
-		if len(d.heap) > 3*d.live+4096 {
-			d.compactQueue()
 		}
 	}
 	return collapsed
 }
 
-// compactQueue drops stale entries so the queue stays proportional to the
-// live edges.
+// compactQueue drops stale entries, so that the queue stays within its
+// first allocation: at most the live edges remain.
 func (d *decimator) compactQueue() {
+
 	k := 0
 	for _, e := range d.heap {
 		if d.stamp[e.a]+d.stamp[e.b] == e.s {
@@ -569,6 +576,7 @@ func (d *decimator) collapse(a, b int32) bool {
 		}
 	}
 	if common != 2 {
+		DbgReason = "link"
 		return false
 	}
 	x, ok := d.target(a, b)
@@ -582,16 +590,16 @@ func (d *decimator) collapse(a, b int32) bool {
 // target chooses the new position of the merged vertex: the quadric's
 // minimum subject to keeping the enclosed volume, or, unless d.strict, the
 // unconstrained minimum; it reports false when the choice fails the triangle
-// checks. The volume-keeping point may lie up to twice the edge's length
-// from the edge's middle, since on coarse, thin parts keeping the volume
-// takes a long move.
+// checks. The volume-keeping point may lie anywhere within the ring around
+// the edge, or twice the edge's length from its middle, since on coarse,
+// thin parts keeping the volume takes a long move.
 func (d *decimator) target(a, b int32) ([3]float64, bool) {
 	q := decSum(&d.vert[a].q, &d.vert[b].q)
 	inv, invertible := q.inverse()
 	x0, _ := d.place(&q, &inv, invertible, a, b)
 	pa, pb := d.vert[a].p, d.vert[b].p
 	o := decScale(decAdd(pa, pb), 0.5)
-	g, s := d.gather(a, b, o)
+	g, s, r2 := d.gather(a, b, o)
 	if invertible {
 		// The volume after the collapse is linear in the new position x: the
 		// surviving triangles around a and b, with a and b replaced by x,
@@ -601,7 +609,8 @@ func (d *decimator) target(a, b int32) ([3]float64, bool) {
 		ag := decMulSym(&inv, g)
 		if den := decDot(g, ag); den > 0 {
 			xv := decAdd(x0, decScale(ag, (s-decDot(g, decSub(x0, o)))/den))
-			if decDist2(xv, o) <= 4*decDist2(pa, pb) && d.acceptable(decSub(xv, o)) {
+			DbgReason = fmt.Sprintf("far %.3f/%.3f x0 %.3f", math.Sqrt(decDist2(xv, o)), math.Sqrt(max(r2, 4*decDist2(pa, pb))), math.Sqrt(decDist2(x0, o)))
+			if decDist2(xv, o) <= max(r2, 4*decDist2(pa, pb)) && d.acceptable(decSub(xv, o), g) {
 				return xv, true
 			}
 		}
@@ -609,12 +618,13 @@ func (d *decimator) target(a, b int32) ([3]float64, bool) {
 	if d.strict {
 		return x0, false
 	}
-	return x0, d.acceptable(decSub(x0, o))
+	return x0, d.acceptable(decSub(x0, o), g)
 }
 
 // gather fills d.wedges with the triangles around a and b that survive their
-// collapse, relative to o, and returns the volume terms g and s of target.
-func (d *decimator) gather(a, b int32, o [3]float64) (g [3]float64, s float64) {
+// collapse, relative to o, and returns the volume terms g and s of target
+// and the squared radius r2 of the ring around them.
+func (d *decimator) gather(a, b int32, o [3]float64) (g [3]float64, s, r2 float64) {
 	d.wedges = d.wedges[:0]
 	for _, v := range [2]int32{a, b} {
 		other, fan := b, d.fanA
@@ -635,16 +645,19 @@ func (d *decimator) gather(a, b int32, o [3]float64) (g [3]float64, s float64) {
 			}
 			g = decAdd(g, c)
 			s += decDot(pv, c)
+			r2 = max(r2, decDot(pq, pq))
 			d.wedges = append(d.wedges, decWedge{pv, pq, pr})
 		}
 	}
-	return g, s
+	return g, s, r2
 }
 
 // acceptable reports whether moving the collapsing corners of d.wedges to x
 // keeps every triangle facing the same way, non-degenerate and not much
-// worse shaped.
-func (d *decimator) acceptable(x [3]float64) bool {
+// worse shaped. A sliver's normal is numerical noise, so a triangle that was
+// one is held to the normal g of the whole fan instead: otherwise slivers
+// block the collapses that would remove them.
+func (d *decimator) acceptable(x, g [3]float64) bool {
 	for i := range d.wedges {
 		w := &d.wedges[i]
 		eq, er := decSub(w.q, x), decSub(w.r, x)
@@ -653,12 +666,20 @@ func (d *decimator) acceptable(x [3]float64) bool {
 		if l1 == 0 {
 			return false
 		}
-		n0 := decCross(decSub(w.q, w.v), decSub(w.r, w.v))
-		dot := decDot(n0, n1)
-		if dot <= 0 || dot*dot < decMinCos*decMinCos*decDot(n0, n0)*l1 {
+		e1, e2 := decSub(w.q, w.v), decSub(w.r, w.v)
+		n0 := decCross(e1, e2)
+		l0 := decDot(n0, n0)
+		shape0, shape1 := decShape(l0, e1, e2), decShape(l1, eq, er)
+		if shape1 < decMinShape && shape1 < shape0 {
+			DbgReason += fmt.Sprintf(" shape %g<%g", shape1, shape0)
 			return false
 		}
-		if shape := decShape(l1, eq, er); shape < decMinShape && shape < decShape(decDot(n0, n0), decSub(w.q, w.v), decSub(w.r, w.v)) {
+		if shape0 < decMinShape {
+			n0, l0 = g, decDot(g, g)
+		}
+		dot := decDot(n0, n1)
+		if dot <= 0 || dot*dot < decMinCos*decMinCos*l0*l1 {
+			DbgReason += fmt.Sprintf(" flip cos %g shape0 %g", dot/math.Sqrt(l0*l1), shape0)
 			return false
 		}
 	}
@@ -819,3 +840,5 @@ func decDist2(a, b [3]float64) float64 {
 func decCross(a, b [3]float64) [3]float64 {
 	return [3]float64{a[1]*b[2] - a[2]*b[1], a[2]*b[0] - a[0]*b[2], a[0]*b[1] - a[1]*b[0]}
 }
+
+var DbgReason string
