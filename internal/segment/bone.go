@@ -107,31 +107,13 @@ func hysteresis(fr frame, hs []int16, lab []uint16, bp boneParams) {
 	for len(stack) > 0 {
 		p := int(stack[len(stack)-1])
 		stack = stack[:len(stack)-1]
-		i, j, k := p%nx, (p/nx)%ny, (p / nxy)
 		try := func(q int) {
 			if lab[q] == labBody && hs[q] >= grow {
 				lab[q] |= boneFlag
 				stack = append(stack, int32(q))
 			}
 		}
-		if i > 0 {
-			try(p - 1)
-		}
-		if i < nx-1 {
-			try(p + 1)
-		}
-		if j > 0 {
-			try(p - nx)
-		}
-		if j < ny-1 {
-			try(p + nx)
-		}
-		if k > 0 {
-			try(p - nxy)
-		}
-		if k < nz-1 {
-			try(p + nxy)
-		}
+		forNeighbours6(p, nx, ny, nz, try)
 	}
 }
 

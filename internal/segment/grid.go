@@ -153,3 +153,28 @@ func parallel(n int, fn func(lo, hi int)) {
 	}
 	wg.Wait()
 }
+
+// forNeighbours6 calls visit with the index of each face neighbour of
+// voxel p that lies inside an nx×ny×nz grid.
+func forNeighbours6(p, nx, ny, nz int, visit func(q int)) {
+	nxy := nx * ny
+	i, j, k := p%nx, (p/nx)%ny, p/nxy
+	if i > 0 {
+		visit(p - 1)
+	}
+	if i < nx-1 {
+		visit(p + 1)
+	}
+	if j > 0 {
+		visit(p - nx)
+	}
+	if j < ny-1 {
+		visit(p + nx)
+	}
+	if k > 0 {
+		visit(p - nxy)
+	}
+	if k < nz-1 {
+		visit(p + nxy)
+	}
+}

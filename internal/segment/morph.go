@@ -212,7 +212,7 @@ func components(g grid3, m []bool) ([]int32, []int) {
 	lab := make([]int32, len(m))
 	sizes := []int{0}
 	var queue []int32
-	nx, nxy := g.n[0], g.n[0]*g.n[1]
+	nx := g.n[0]
 	for s, v := range m {
 		if !v || lab[s] != 0 {
 			continue
@@ -225,31 +225,13 @@ func components(g grid3, m []bool) ([]int32, []int) {
 			p := int(queue[len(queue)-1])
 			queue = queue[:len(queue)-1]
 			size++
-			i, j, k := p%nx, (p/nx)%g.n[1], p/nxy
 			try := func(q int) {
 				if m[q] && lab[q] == 0 {
 					lab[q] = id
 					queue = append(queue, int32(q))
 				}
 			}
-			if i > 0 {
-				try(p - 1)
-			}
-			if i < nx-1 {
-				try(p + 1)
-			}
-			if j > 0 {
-				try(p - nx)
-			}
-			if j < g.n[1]-1 {
-				try(p + nx)
-			}
-			if k > 0 {
-				try(p - nxy)
-			}
-			if k < g.n[2]-1 {
-				try(p + nxy)
-			}
+			forNeighbours6(p, nx, g.n[1], g.n[2], try)
 		}
 		sizes = append(sizes, size)
 	}
