@@ -140,6 +140,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		go func() { s.inflight.Wait(); close(done) }()
 		select {
 		case <-done:
+			// The handlers have returned, but net/http may still be writing
+			// their answers: wait for the connections to go idle before
+			// closing them.
+			idle, cancelIdle := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = hs.Shutdown(idle)
+			cancelIdle()
 		case <-time.After(3 * time.Second):
 		}
 		hs.Close()
