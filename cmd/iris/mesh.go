@@ -103,31 +103,15 @@ func loadLabelMap(path string) (*volume.LabelMap, *labels.Table, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s is not a label map: %w", path, err)
 	}
-	names := map[uint16]string{}
-	for _, e := range lm.Extensions {
-		if !labels.IsCaret(e.Data) {
-			continue
-		}
-		if names, err = labels.ParseCaret(e.Data); err != nil {
-			return nil, nil, fmt.Errorf("%s: label table extension: %w", path, err)
-		}
-		break
+	exts := make([][]byte, len(lm.Extensions))
+	for i, e := range lm.Extensions {
+		exts[i] = e.Data
 	}
-	return lm, labels.ForFile(names, presentValues(lm.Data)), nil
-}
-
-func presentValues(data []uint16) []uint16 {
-	var seen [1 << 16]bool
-	for _, v := range data {
-		seen[v] = true
+	names, err := labels.FileNames(exts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: label table extension: %w", path, err)
 	}
-	var vs []uint16
-	for v := 1; v < len(seen); v++ {
-		if seen[v] {
-			vs = append(vs, uint16(v))
-		}
-	}
-	return vs
+	return lm, labels.ForFile(names, labels.Present(lm.Data)), nil
 }
 
 // selectLabels turns "liver,aorta,5" into label values, naming what is unknown.

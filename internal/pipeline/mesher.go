@@ -249,36 +249,18 @@ func readLabelMap(f *os.File, maxBytes int64) (*volume.LabelMap, error) {
 // TotalSegmentator writes; nil without one or when it cannot be parsed)
 // and the label values present.
 func labelNames(lm *volume.LabelMap) (map[uint16]string, []uint16) {
-	var present [1 << 16]bool
-	for _, v := range lm.Data {
-		present[v] = true
+	exts := make([][]byte, len(lm.Extensions))
+	for i, e := range lm.Extensions {
+		exts[i] = e.Data
 	}
-	var values []uint16
-	for v, ok := range present {
-		if ok {
-			values = append(values, uint16(v))
-		}
+	names, err := labels.FileNames(exts...)
+	if err != nil {
+		names = nil
 	}
-	for _, e := range lm.Extensions {
-		if labels.IsCaret(e.Data) {
-			names, err := labels.ParseCaret(e.Data)
-			if err != nil {
-				return nil, values
-			}
-			return names, values
-		}
-	}
-	return nil, values
+	return names, labels.Present(lm.Data)
 }
 
-func anyLabel(values []uint16) bool {
-	for _, v := range values {
-		if v != 0 {
-			return true
-		}
-	}
-	return false
-}
+func anyLabel(values []uint16) bool { return len(values) > 0 }
 
 // meshOptions resolves the zero Options as mesh.Build does, so that the
 // manifest records the values used.
