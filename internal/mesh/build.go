@@ -300,6 +300,7 @@ func runJobs(ctx context.Context, lm *volume.LabelMap, g geometry, jobs []job, o
 type worker struct {
 	ex  extractor
 	sm  smoother
+	dec decimator
 	pos []float32
 	idx []uint32
 	vb  []float64
@@ -329,7 +330,7 @@ func (w *worker) surface(ctx context.Context, lm *volume.LabelMap, g geometry, j
 		target = max(MinTriangles, int(math.Round(opt.Reduce*float64(m.Triangles()))))
 	}
 	if target < m.Triangles() {
-		m = ownedBy(Decimate(m, target), w)
+		m = ownedBy(w.dec.simplify(m, target), w)
 	} else {
 		m = &Mesh{Positions: slices.Clone(m.Positions), Indices: slices.Clone(m.Indices)}
 	}

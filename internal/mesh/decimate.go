@@ -1,7 +1,6 @@
 package mesh
 
 import (
-	"fmt"
 	"math"
 	"slices"
 )
@@ -32,13 +31,19 @@ import (
 // It is written by hand because no maintained pure-Go library does quadric
 // decimation; meshoptimizer's simplifier would need cgo.
 func Decimate(m *Mesh, target int) *Mesh {
+	var d decimator
+	return d.simplify(m, target)
+}
+
+// simplify is Decimate, reusing d's buffers from an earlier call.
+func (d *decimator) simplify(m *Mesh, target int) *Mesh {
 	if m == nil {
 		return nil
 	}
 	if target >= m.Triangles() || !decValid(m) {
 		return decCopy(m)
 	}
-	d := newDecimator(m)
+	d.reset(m)
 	d.run(target)
 	return d.result()
 }
@@ -49,10 +54,11 @@ func Decimate(m *Mesh, target int) *Mesh {
 // meshes are mostly flat, and there pulls new vertices towards the middle of
 // the patch, which keeps triangles well shaped.
 const (
-	decSigma2   = 1e-3
-	decMinCos   = 0.2  // smallest cosine between a triangle's normal before and after a collapse
-	decMinShape = 0.05 // triangles worse than this (1 = equilateral) must not get worse
-	decRescans  = 4    // full re-evaluations when the queue runs dry above target
+	decSigma2    = 1e-3
+	decMinCos    = 0.2  // smallest cosine between a triangle's normal before and after a collapse
+	decMinShape  = 0.05 // triangles worse than this (1 = equilateral) must not get worse
+	decRescans   = 4    // passes that retry rejected edges when the rest run out above target
+	decPassSlack = 1.5  // a pass takes edges up to this times the cost of the last one it needs
 )
 
 const (
@@ -64,19 +70,32 @@ const (
 // A00 A01 A02 A11 A12 A22, b0 b1 b2, c.
 type decQuad [10]float64
 
+// decV is a point or vector. A struct rather than an array: the compiler
+// keeps its fields in registers, where it copies arrays through memory.
+type decV struct{ x, y, z float64 }
+
 type decimator struct {
 	vert   []decVertex
 	idx    []int32  // vertex per corner; a corner is also the half-edge to the next corner; -1 once removed
 	opp    []int32  // twin half-edge, -1 where the edge is not manifold
 	out    []int32  // one outgoing half-edge per vertex, -1 when unused
-	stamp  []uint32 // bumped whenever a vertex changes; invalidates queued edges
+	stamp  []uint32 // when a vertex last changed, by clock
+	clock  uint32
+	busy   []uint32 // the pass in which a vertex last changed
+	reject []uint32 // per half-edge: 1 + its ends' stamp sum when its collapse was refused, else 0
+	scored []uint32 // per half-edge: 1 + its ends' stamp sum when score was set, else 0
+	score  []float32
 	flag   []uint8
 	mark   []uint32 // scratch neighbour marks for the link condition
 	tok    uint32
-	heap   decHeap
-	live   int  // triangles left
-	strict bool // only collapses that keep the volume
-	centre [3]float64
+	pass   uint32
+	cands  []decCand
+	spare  []decCand // radix sort scratch
+	keys   []uint64  // scratch for load
+	ints   []int32   // scratch for load, sortTriangles, link and result
+	live   int       // triangles left
+	strict bool      // only collapses that keep the volume
+	centre decV
 
 	// Scratch for one collapse: the outgoing half-edges of its ends, and the
 	// triangles that survive it, relative to the edge's middle.
@@ -89,19 +108,18 @@ type decimator struct {
 // is a cache miss, and one is cheaper than two.
 type decVertex struct {
 	q decQuad
-	p [3]float64
+	p decV
 }
 
 // decWedge is a triangle around a collapsing edge: the moving corner v and
 // the opposite side q→r.
-type decWedge struct{ v, q, r [3]float64 }
+type decWedge struct{ v, q, r decV }
 
-// decEntry is a queued edge. It is stale once either end has changed:
-// stamps only grow, so an unchanged sum means both are unchanged.
-type decEntry struct {
+// decCand is a candidate collapse in a pass: an edge, by one of its
+// half-edges, and the least error of collapsing it.
+type decCand struct {
 	cost float32
-	a, b int32
-	s    uint32
+	h    int32
 }
 
 func decNext(h int32) int32 {
@@ -142,25 +160,38 @@ func decCopy(m *Mesh) *Mesh {
 	return c
 }
 
-func newDecimator(m *Mesh) *decimator {
+// reset loads m, reusing d's buffers.
+func (d *decimator) reset(m *Mesh) {
 	nv, nh := m.Vertices(), len(m.Indices)
-	d := &decimator{
-		vert:  make([]decVertex, nv),
-		idx:   make([]int32, nh),
-		opp:   make([]int32, nh),
-		out:   make([]int32, nv),
-		stamp: make([]uint32, nv),
-		flag:  make([]uint8, nv),
-		mark:  make([]uint32, nv),
-		live:  nh / 3,
-	}
+	d.vert = zeroed(d.vert, nv)
+	d.idx = grow(d.idx, nh)
+	d.opp = grow(d.opp, nh)
+	d.out = grow(d.out, nv)
+	d.stamp = zeroed(d.stamp, nv)
+	d.busy = zeroed(d.busy, nv)
+	d.reject = zeroed(d.reject, nh)
+	d.scored = zeroed(d.scored, nh)
+	d.score = grow(d.score, nh)
+	d.flag = zeroed(d.flag, nv)
+	d.mark = zeroed(d.mark, nv)
+	d.tok, d.pass, d.clock = 0, 0, 0
+	d.cands = reserve(d.cands, nh/2)
+	d.live = nh / 3
 	d.centre = decCentre(m.Positions)
 	rank := d.load(m)
 	d.sortTriangles(m, rank)
 	d.link()
 	d.addQuadrics()
-	d.fillQueue()
-	return d
+}
+
+// zeroed is grow, with the elements zero: fresh memory already is.
+func zeroed[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
 }
 
 // load copies the vertices in Morton (Z-curve) order of their positions, so
@@ -173,7 +204,8 @@ func (d *decimator) load(m *Mesh) []int32 {
 		hi[i%3] = max(hi[i%3], float64(p))
 	}
 	scale := 1023 / max(hi[0]-lo[0], hi[1]-lo[1], hi[2]-lo[2], 1e-30)
-	keys := make([]uint64, len(d.vert))
+	d.keys = grow(d.keys, len(d.vert))
+	keys := d.keys
 	for v := range keys {
 		var c uint64
 		for k := range 3 {
@@ -182,13 +214,13 @@ func (d *decimator) load(m *Mesh) []int32 {
 		keys[v] = c<<32 | uint64(v)
 	}
 	slices.Sort(keys)
-	rank := make([]int32, len(d.vert))
+	d.ints = grow(d.ints, 2*len(d.vert)+1)
+	rank := d.ints[:len(d.vert)]
 	for i, key := range keys {
 		v := int(uint32(key))
 		rank[v] = int32(i)
-		for k := range 3 {
-			d.vert[i].p[k] = float64(m.Positions[3*v+k]) - d.centre[k]
-		}
+		p := m.Positions[3*v : 3*v+3 : 3*v+3]
+		d.vert[i].p = decSub(decV{float64(p[0]), float64(p[1]), float64(p[2])}, d.centre)
 	}
 	return rank
 }
@@ -206,7 +238,8 @@ func decSpread(x uint64) uint64 {
 // sortTriangles copies the triangles renumbered by rank and ordered by their
 // first vertex in that order (a counting sort), again for locality.
 func (d *decimator) sortTriangles(m *Mesh, rank []int32) {
-	start := make([]int32, len(rank)+1)
+	start := d.ints[len(rank):]
+	clear(start)
 	key := func(t int) int32 {
 		return min(rank[m.Indices[3*t]], rank[m.Indices[3*t+1]], rank[m.Indices[3*t+2]])
 	}
@@ -229,9 +262,9 @@ func (d *decimator) sortTriangles(m *Mesh, rank []int32) {
 
 // decCentre is the middle of the bounding box; working relative to it keeps
 // float64 volumes and quadrics of patient-space coordinates precise.
-func decCentre(p []float32) [3]float64 {
+func decCentre(p []float32) decV {
 	if len(p) < 3 {
-		return [3]float64{}
+		return decV{}
 	}
 	lo := [3]float32{p[0], p[1], p[2]}
 	hi := lo
@@ -241,11 +274,8 @@ func decCentre(p []float32) [3]float64 {
 			hi[k] = max(hi[k], p[i+k])
 		}
 	}
-	var c [3]float64
-	for k := range 3 {
-		c[k] = (float64(lo[k]) + float64(hi[k])) / 2
-	}
-	return c
+	mid := func(k int) float64 { return (float64(lo[k]) + float64(hi[k])) / 2 }
+	return decV{mid(0), mid(1), mid(2)}
 }
 
 // link pairs each half-edge with its twin through a vertex→outgoing
@@ -253,7 +283,9 @@ func decCentre(p []float32) [3]float64 {
 // closed, oriented 2-manifold.
 func (d *decimator) link() {
 	nv := len(d.out)
-	start := make([]int32, nv+1)
+	d.ints = grow(d.ints, 2*nv+1+2*len(d.idx))
+	start, fill, dst := d.ints[:nv+1], d.ints[nv+1:2*nv+1], d.ints[2*nv+1:]
+	clear(start)
 	for h := range d.idx {
 		start[d.idx[h]+1]++
 	}
@@ -261,8 +293,7 @@ func (d *decimator) link() {
 		start[v+1] += start[v]
 	}
 	// dst holds, per outgoing half-edge, its end vertex and its id.
-	dst := make([]int32, 2*len(d.idx))
-	fill := append([]int32(nil), start[:nv]...)
+	copy(fill, start[:nv])
 	for h := range d.idx {
 		a := d.idx[h]
 		i := fill[a]
@@ -334,27 +365,25 @@ func (d *decimator) addQuadrics() {
 		if l == 0 {
 			continue
 		}
-		var ctr [3]float64
-		for k := range 3 {
-			ctr[k] = (pa[k] + pb[k] + pc[k]) / 3
-		}
-		q := decPlaneQuadric(decScale(n, 1/l), ctr, l/2)
-		for _, v := range [3]int32{a, b, c} {
-			d.vert[v].q.add(&q)
-		}
+		ctr := decScale(decAdd(decAdd(pa, pb), pc), 1.0/3)
+		var q decQuad
+		decPlaneQuadric(&q, decScale(n, 1/l), ctr, l/2)
+		d.vert[a].q.add(&q)
+		d.vert[b].q.add(&q)
+		d.vert[c].q.add(&q)
 	}
 }
 
-// decPlaneQuadric is w·((n·x − n·p)² + σ²|x − p|²), the isotropic
+// decPlaneQuadric sets q to w·((n·x − n·p)² + σ²|x − p|²), the isotropic
 // probabilistic plane quadric of Trettner & Kobbelt.
-func decPlaneQuadric(n, p [3]float64, w float64) decQuad {
+func decPlaneQuadric(q *decQuad, n, p decV, w float64) {
 	dd := -decDot(n, p)
 	s := decSigma2
-	return decQuad{
-		w * (n[0]*n[0] + s), w * n[0] * n[1], w * n[0] * n[2],
-		w * (n[1]*n[1] + s), w * n[1] * n[2],
-		w * (n[2]*n[2] + s),
-		w * (dd*n[0] - s*p[0]), w * (dd*n[1] - s*p[1]), w * (dd*n[2] - s*p[2]),
+	*q = decQuad{
+		w * (n.x*n.x + s), w * n.x * n.y, w * n.x * n.z,
+		w * (n.y*n.y + s), w * n.y * n.z,
+		w * (n.z*n.z + s),
+		w * (dd*n.x - s*p.x), w * (dd*n.y - s*p.y), w * (dd*n.z - s*p.z),
 		w * (dd*dd + s*decDot(p, p)),
 	}
 }
@@ -365,16 +394,16 @@ func (q *decQuad) add(r *decQuad) {
 	}
 }
 
-func decSum(a, b *decQuad) decQuad {
-	var q decQuad
+// sum sets q to a + b.
+func (q *decQuad) sum(a, b *decQuad) {
 	for k := range q {
 		q[k] = a[k] + b[k]
 	}
-	return q
 }
 
-// inverse inverts A, reporting false when it is close to singular.
-func (q *decQuad) inverse() (inv [6]float64, ok bool) {
+// inverse sets inv to the inverse of A, reporting false, and leaving inv
+// alone, when A is close to singular.
+func (q *decQuad) inverse(inv *[6]float64) bool {
 	a00, a01, a02, a11, a12, a22 := q[0], q[1], q[2], q[3], q[4], q[5]
 	c00 := a11*a22 - a12*a12
 	c01 := a02*a12 - a01*a22
@@ -382,97 +411,84 @@ func (q *decQuad) inverse() (inv [6]float64, ok bool) {
 	det := a00*c00 + a01*c01 + a02*c02
 	tr := a00 + a11 + a22
 	if !(det > 1e-12*tr*tr*tr) {
-		return inv, false
+		return false
 	}
 	r := 1 / det
-	return [6]float64{
+	*inv = [6]float64{
 		c00 * r, c01 * r, c02 * r,
 		(a00*a22 - a02*a02) * r, (a01*a02 - a00*a12) * r,
 		(a00*a11 - a01*a01) * r,
-	}, true
+	}
+	return true
 }
 
-func decMulSym(s *[6]float64, v [3]float64) [3]float64 {
-	return [3]float64{
-		s[0]*v[0] + s[1]*v[1] + s[2]*v[2],
-		s[1]*v[0] + s[3]*v[1] + s[4]*v[2],
-		s[2]*v[0] + s[4]*v[1] + s[5]*v[2],
+func decMulSym(s *[6]float64, v decV) decV {
+	return decV{
+		s[0]*v.x + s[1]*v.y + s[2]*v.z,
+		s[1]*v.x + s[3]*v.y + s[4]*v.z,
+		s[2]*v.x + s[4]*v.y + s[5]*v.z,
 	}
 }
 
 // eval is xᵀAx + 2bᵀx + c.
-func (q *decQuad) eval(x [3]float64) float64 {
-	return x[0]*(q[0]*x[0]+2*(q[1]*x[1]+q[2]*x[2]+q[6])) +
-		x[1]*(q[3]*x[1]+2*(q[4]*x[2]+q[7])) +
-		x[2]*(q[5]*x[2]+2*q[8]) + q[9]
+func (q *decQuad) eval(x decV) float64 {
+	return x.x*(q[0]*x.x+2*(q[1]*x.y+q[2]*x.z+q[6])) +
+		x.y*(q[3]*x.y+2*(q[4]*x.z+q[7])) +
+		x.z*(q[5]*x.z+2*q[8]) + q[9]
 }
 
 func (d *decimator) movable(v int32) bool { return d.flag[v]&(decLocked|decDead) == 0 }
 
-// fillQueue queues every collapsible edge once and heapifies.
-func (d *decimator) fillQueue() {
-	if d.heap == nil {
-		// Room for the edges and half as many again, so that requeued
-		// entries rarely make the queue grow; compactQueue makes room.
-		d.heap = make(decHeap, 0, len(d.idx)/2*3/2)
-	}
-	d.heap = d.heap[:0]
-	for h := range d.idx {
-		t := d.opp[h]
-		if t < int32(h) {
-			continue
-		}
-		a, b := d.idx[h], d.idx[t]
-		if d.movable(a) && d.movable(b) {
-			d.heap = append(d.heap, d.entry(a, b))
-		}
-	}
-	d.heap.init()
-}
-
-func (d *decimator) entry(a, b int32) decEntry {
-	q := decSum(&d.vert[a].q, &d.vert[b].q)
-	inv, ok := q.inverse()
-	_, cost := d.place(&q, &inv, ok, a, b)
-	return decEntry{cost: float32(cost), a: a, b: b, s: d.stamp[a] + d.stamp[b]}
+// cost is the least quadric error of collapsing a and b.
+func (d *decimator) cost(a, b int32) float32 {
+	var q decQuad
+	var inv [6]float64
+	q.sum(&d.vert[a].q, &d.vert[b].q)
+	ok := q.inverse(&inv)
+	_, c := d.place(&q, &inv, ok, a, b)
+	return float32(c)
 }
 
 // place returns the point minimising q, or the best of the ends and the
 // midpoint when the system is ill-conditioned (!ok) or its solution lies
 // farther from the edge's middle than the edge is long, with the error there.
-func (d *decimator) place(q *decQuad, inv *[6]float64, ok bool, a, b int32) ([3]float64, float64) {
+func (d *decimator) place(q *decQuad, inv *[6]float64, ok bool, a, b int32) (decV, float64) {
 	pa, pb := d.vert[a].p, d.vert[b].p
 	mid := decScale(decAdd(pa, pb), 0.5)
 	if ok {
-		x := decMulSym(inv, [3]float64{-q[6], -q[7], -q[8]})
+		x := decMulSym(inv, decV{-q[6], -q[7], -q[8]})
 		if decDist2(x, mid) <= decDist2(pa, pb) {
 			return x, q.eval(x)
 		}
 	}
 	best, cost := mid, q.eval(mid)
-	for _, x := range [2][3]float64{pa, pb} {
-		if c := q.eval(x); c < cost {
-			best, cost = x, c
-		}
+	if c := q.eval(pa); c < cost {
+		best, cost = pa, c
+	}
+	if c := q.eval(pb); c < cost {
+		best, cost = pb, c
 	}
 	return best, cost
 }
 
-// run collapses the cheapest edges until target triangles remain or no edge
-// can go. Edges rejected by the checks leave the queue until an end changes;
-// when the queue runs dry above target, all edges are queued again, since
-// collapses nearby may have made them acceptable. Collapses that cannot keep
-// the volume are taken only when volume-keeping ones run out.
+// run collapses edges, cheapest first, in passes, until target triangles
+// remain or no edge can go. Collapses that cannot keep the volume are taken
+// only when volume-keeping ones run out. An edge whose collapse was refused
+// is not tried again until an end changes, except in a few last passes that
+// retry them all, since collapses nearby may have made them acceptable.
 func (d *decimator) run(target int) {
 	for _, strict := range [2]bool{true, false} {
 		d.strict = strict
-		for pass := range decRescans + 1 {
-			if pass > 0 || !strict {
-				d.fillQueue()
+		clear(d.reject)
+		for retries := 0; d.live > target; {
+			if d.collapsePass(target) > 0 {
+				continue
 			}
-			if d.drain(target) == 0 || d.live <= target {
+			if retries == decRescans {
 				break
 			}
+			retries++
+			clear(d.reject)
 		}
 		if d.live <= target {
 			return
@@ -480,55 +496,101 @@ func (d *decimator) run(target int) {
 	}
 }
 
-// drain collapses queued edges, cheapest first, until target triangles
-// remain or the queue is empty, and returns the number collapsed.
-func (d *decimator) drain(target int) int {
-	collapsed := 0
-	for d.live > target && len(d.heap) > 0 {
-		e := d.heap.pop()
-		if d.stamp[e.a]+d.stamp[e.b] != e.s || !d.movable(e.a) || !d.movable(e.b) {
+// collapsePass is one round of collapses and returns how many it made.
+//
+// Rather than keep a priority queue of every edge, updated after each
+// collapse (most of the time goes into it), a pass scores every edge, sorts
+// them, and collapses in that order those whose ends no earlier collapse of
+// the pass has changed, so every score it acts on is current. It stops at
+// the target, or once it has made a sixth of the collapses still needed and
+// the edges cost decPassSlack times the last one that would be needed were
+// every edge taken, as meshoptimizer does; the next pass scores the changed
+// edges afresh.
+func (d *decimator) collapsePass(target int) int {
+	d.pass++
+	d.cands = d.cands[:0]
+	for h := range d.idx {
+		t := d.opp[h]
+		if t < int32(h) {
+			continue // removed, not manifold, or seen from its twin
+		}
+		a, b := d.idx[h], d.idx[t]
+		if !d.movable(a) || !d.movable(b) {
 			continue
 		}
-		if d.collapse(e.a, e.b) {
-			collapsed++
-			if len(d.heap)+64 > cap(d.heap) {
-				d.compactQueue()
-			}
-			d.requeue(e.b)
+		key := 1 + d.stamp[a] + d.stamp[b]
+		if d.reject[h] == key {
+			continue
+		}
+		if d.scored[h] != key {
+			d.score[h], d.scored[h] = d.cost(a, b), key
+		}
+		d.cands = append(d.cands, decCand{cost: d.score[h], h: int32(h)})
+	}
+	d.spare = decSortCands(d.cands, d.spare)
+	goal := (d.live - target + 1) / 2
+	limit := float32(math.Inf(1))
+	if goal < len(d.cands) {
+		limit = decPassSlack * d.cands[goal].cost
+	}
+	n := 0
+	for _, c := range d.cands {
+		if d.live <= target || (c.cost > limit && n > goal/6) {
+			break
+		}
+		a := d.idx[c.h]
+		if a < 0 {
+			continue // its triangle went in this pass
+		}
+		b := d.idx[decNext(c.h)]
+		if d.busy[a] == d.pass || d.busy[b] == d.pass {
+			continue
+		}
+		if d.collapse(a, b) {
+			n++
+			d.busy[b] = d.pass
+		} else {
+			d.reject[c.h] = 1 + d.stamp[a] + d.stamp[b]
 		}
 	}
-	return collapsed
+	return n
 }
 
-// compactQueue drops stale entries, so that the queue stays within its
-// first allocation: at most the live edges remain.
-func (d *decimator) compactQueue() {
-
-	k := 0
-	for _, e := range d.heap {
-		if d.stamp[e.a]+d.stamp[e.b] == e.s {
-			d.heap[k] = e
-			k++
-		}
+// decSortCands sorts c by cost with an LSD radix sort on the costs' keys
+// (three 11-bit digits), using spare as scratch, and returns spare for
+// reuse. It is stable, so equal costs keep memory order.
+func decSortCands(c, spare []decCand) []decCand {
+	if len(c) < 2 {
+		return spare
 	}
-	d.heap = d.heap[:k]
-	d.heap.init()
+	spare = grow(spare, len(c))
+	src, dst := c, spare
+	for shift := uint(0); shift < 32; shift += 11 {
+		var count [2049]int
+		for _, e := range src {
+			count[(decKey(e.cost)>>shift)&2047+1]++
+		}
+		for i := 1; i < len(count); i++ {
+			count[i] += count[i-1]
+		}
+		for _, e := range src {
+			k := (decKey(e.cost) >> shift) & 2047
+			dst[count[k]] = e
+			count[k]++
+		}
+		src, dst = dst, src
+	}
+	copy(c, src) // after three digits the result is in spare
+	return spare
 }
 
-// requeue queues every collapsible edge around v.
-func (d *decimator) requeue(v int32) {
-	h0 := d.out[v]
-	h := h0
-	for {
-		w := d.idx[decNext(h)]
-		if d.movable(w) {
-			d.heap.push(d.entry(v, w))
-		}
-		h = d.opp[decPrev(h)]
-		if h == h0 {
-			return
-		}
+// decKey maps a float32 to a uint32 in the same order.
+func decKey(f float32) uint32 {
+	b := math.Float32bits(f)
+	if b&(1<<31) != 0 {
+		return ^b
 	}
+	return b | 1<<31
 }
 
 // fan appends the outgoing half-edges of v to buf.
@@ -576,7 +638,6 @@ func (d *decimator) collapse(a, b int32) bool {
 		}
 	}
 	if common != 2 {
-		DbgReason = "link"
 		return false
 	}
 	x, ok := d.target(a, b)
@@ -593,9 +654,11 @@ func (d *decimator) collapse(a, b int32) bool {
 // checks. The volume-keeping point may lie anywhere within the ring around
 // the edge, or twice the edge's length from its middle, since on coarse,
 // thin parts keeping the volume takes a long move.
-func (d *decimator) target(a, b int32) ([3]float64, bool) {
-	q := decSum(&d.vert[a].q, &d.vert[b].q)
-	inv, invertible := q.inverse()
+func (d *decimator) target(a, b int32) (decV, bool) {
+	var q decQuad
+	var inv [6]float64
+	q.sum(&d.vert[a].q, &d.vert[b].q)
+	invertible := q.inverse(&inv)
 	x0, _ := d.place(&q, &inv, invertible, a, b)
 	pa, pb := d.vert[a].p, d.vert[b].p
 	o := decScale(decAdd(pa, pb), 0.5)
@@ -609,7 +672,6 @@ func (d *decimator) target(a, b int32) ([3]float64, bool) {
 		ag := decMulSym(&inv, g)
 		if den := decDot(g, ag); den > 0 {
 			xv := decAdd(x0, decScale(ag, (s-decDot(g, decSub(x0, o)))/den))
-			DbgReason = fmt.Sprintf("far %.3f/%.3f x0 %.3f", math.Sqrt(decDist2(xv, o)), math.Sqrt(max(r2, 4*decDist2(pa, pb))), math.Sqrt(decDist2(x0, o)))
 			if decDist2(xv, o) <= max(r2, 4*decDist2(pa, pb)) && d.acceptable(decSub(xv, o), g) {
 				return xv, true
 			}
@@ -624,12 +686,12 @@ func (d *decimator) target(a, b int32) ([3]float64, bool) {
 // gather fills d.wedges with the triangles around a and b that survive their
 // collapse, relative to o, and returns the volume terms g and s of target
 // and the squared radius r2 of the ring around them.
-func (d *decimator) gather(a, b int32, o [3]float64) (g [3]float64, s, r2 float64) {
+func (d *decimator) gather(a, b int32, o decV) (g decV, s, r2 float64) {
 	d.wedges = d.wedges[:0]
-	for _, v := range [2]int32{a, b} {
-		other, fan := b, d.fanA
-		if v == b {
-			other, fan = a, d.fanB
+	for i, fan := range [2][]int32{d.fanA, d.fanB} {
+		v, other := a, b
+		if i == 1 {
+			v, other = b, a
 		}
 		pv := decSub(d.vert[v].p, o)
 		for _, h := range fan {
@@ -638,7 +700,7 @@ func (d *decimator) gather(a, b int32, o [3]float64) (g [3]float64, s, r2 float6
 			c := decCross(pq, pr)
 			if qv == other || rv == other {
 				// The two triangles on the edge vanish; count them once.
-				if v == a {
+				if i == 0 {
 					s += decDot(pv, c)
 				}
 				continue
@@ -657,7 +719,7 @@ func (d *decimator) gather(a, b int32, o [3]float64) (g [3]float64, s, r2 float6
 // worse shaped. A sliver's normal is numerical noise, so a triangle that was
 // one is held to the normal g of the whole fan instead: otherwise slivers
 // block the collapses that would remove them.
-func (d *decimator) acceptable(x, g [3]float64) bool {
+func (d *decimator) acceptable(x, g decV) bool {
 	for i := range d.wedges {
 		w := &d.wedges[i]
 		eq, er := decSub(w.q, x), decSub(w.r, x)
@@ -671,7 +733,6 @@ func (d *decimator) acceptable(x, g [3]float64) bool {
 		l0 := decDot(n0, n0)
 		shape0, shape1 := decShape(l0, e1, e2), decShape(l1, eq, er)
 		if shape1 < decMinShape && shape1 < shape0 {
-			DbgReason += fmt.Sprintf(" shape %g<%g", shape1, shape0)
 			return false
 		}
 		if shape0 < decMinShape {
@@ -679,7 +740,6 @@ func (d *decimator) acceptable(x, g [3]float64) bool {
 		}
 		dot := decDot(n0, n1)
 		if dot <= 0 || dot*dot < decMinCos*decMinCos*l0*l1 {
-			DbgReason += fmt.Sprintf(" flip cos %g shape0 %g", dot/math.Sqrt(l0*l1), shape0)
 			return false
 		}
 	}
@@ -688,7 +748,7 @@ func (d *decimator) acceptable(x, g [3]float64) bool {
 
 // decShape is 4√3·area / Σ edge², 1 for an equilateral triangle, given the
 // squared doubled area and two edge vectors from the same corner.
-func decShape(n2 float64, e1, e2 [3]float64) float64 {
+func decShape(n2 float64, e1, e2 decV) float64 {
 	s := decDot(e1, e1) + decDot(e2, e2) + decDist2(e1, e2)
 	if s == 0 {
 		return 0
@@ -698,7 +758,7 @@ func decShape(n2 float64, e1, e2 [3]float64) float64 {
 
 // apply collapses half-edge he (a→b), in triangle (a,b,c) whose twin lies in
 // (b,a,d), moving b to x and removing a and both triangles.
-func (d *decimator) apply(he, a, b int32, x [3]float64) {
+func (d *decimator) apply(he, a, b int32, x decV) {
 	h1, h2 := decNext(he), decPrev(he) // b→c, c→a
 	g0 := d.opp[he]
 	g1, g2 := decNext(g0), decPrev(g0) // a→d, d→b
@@ -719,15 +779,19 @@ func (d *decimator) apply(he, a, b int32, x [3]float64) {
 	d.vert[b].p = x
 	d.vert[b].q.add(&d.vert[a].q)
 	d.flag[a] |= decDead
-	d.stamp[a]++
-	d.stamp[b]++
+	// Fresh times, later than any before, so that the stamp sum of an edge
+	// with a changed end differs from every sum recorded before.
+	d.clock++
+	d.stamp[a] = d.clock
+	d.clock++
+	d.stamp[b] = d.clock
 	d.live -= 2
 }
 
 // result compacts the surviving triangles and vertices into a new Mesh,
 // keeping the original vertex order.
 func (d *decimator) result() *Mesh {
-	remap := make([]int32, len(d.out))
+	remap := d.ints[:len(d.out)]
 	for i := range remap {
 		remap[i] = -1
 	}
@@ -749,9 +813,8 @@ func (d *decimator) result() *Mesh {
 	}
 	for v := range remap {
 		if remap[v] >= 0 {
-			for k := range 3 {
-				m.Positions = append(m.Positions, float32(d.vert[v].p[k]+d.centre[k]))
-			}
+			p := decAdd(d.vert[v].p, d.centre)
+			m.Positions = append(m.Positions, float32(p.x), float32(p.y), float32(p.z))
 		}
 	}
 	for _, v := range d.idx {
@@ -762,83 +825,18 @@ func (d *decimator) result() *Mesh {
 	return m
 }
 
-// decHeap is a 4-ary min-heap on cost with lazy deletion: four children of
-// 16 bytes share a cache line or two, so a pop touches half the lines of a
-// binary heap.
-type decHeap []decEntry
-
-func (h decHeap) init() {
-	if len(h) < 2 {
-		return
-	}
-	for i := (len(h) - 2) / 4; i >= 0; i-- {
-		h.down(i)
-	}
+func decAdd(a, b decV) decV { return decV{a.x + b.x, a.y + b.y, a.z + b.z} }
+func decSub(a, b decV) decV { return decV{a.x - b.x, a.y - b.y, a.z - b.z} }
+func decScale(a decV, s float64) decV {
+	return decV{a.x * s, a.y * s, a.z * s}
 }
-
-func (h *decHeap) push(e decEntry) {
-	*h = append(*h, e)
-	s := *h
-	i := len(s) - 1
-	for i > 0 {
-		p := (i - 1) / 4
-		if s[p].cost <= e.cost {
-			break
-		}
-		s[i] = s[p]
-		i = p
-	}
-	s[i] = e
-}
-
-func (h *decHeap) pop() decEntry {
-	s := *h
-	top := s[0]
-	n := len(s) - 1
-	s[0] = s[n]
-	*h = s[:n]
-	if n > 0 {
-		(*h).down(0)
-	}
-	return top
-}
-
-func (h decHeap) down(i int) {
-	n := len(h)
-	e := h[i]
-	for {
-		c := 4*i + 1
-		if c >= n {
-			break
-		}
-		best := c
-		for j := c + 1; j < min(c+4, n); j++ {
-			if h[j].cost < h[best].cost {
-				best = j
-			}
-		}
-		if h[best].cost >= e.cost {
-			break
-		}
-		h[i] = h[best]
-		i = best
-	}
-	h[i] = e
-}
-
-func decAdd(a, b [3]float64) [3]float64 { return [3]float64{a[0] + b[0], a[1] + b[1], a[2] + b[2]} }
-func decSub(a, b [3]float64) [3]float64 { return [3]float64{a[0] - b[0], a[1] - b[1], a[2] - b[2]} }
-func decScale(a [3]float64, s float64) [3]float64 {
-	return [3]float64{a[0] * s, a[1] * s, a[2] * s}
-}
-func decDot(a, b [3]float64) float64 { return a[0]*b[0] + a[1]*b[1] + a[2]*b[2] }
-func decLen(a [3]float64) float64    { return math.Sqrt(decDot(a, a)) }
-func decDist2(a, b [3]float64) float64 {
+func decDot(a, b decV) float64 { return a.x*b.x + a.y*b.y + a.z*b.z }
+func decLen(a decV) float64    { return math.Sqrt(decDot(a, a)) }
+func decDist2(a, b decV) float64 {
 	s := decSub(a, b)
 	return decDot(s, s)
 }
-func decCross(a, b [3]float64) [3]float64 {
-	return [3]float64{a[1]*b[2] - a[2]*b[1], a[2]*b[0] - a[0]*b[2], a[0]*b[1] - a[1]*b[0]}
+func decCross(a, b decV) decV {
+	return decV{a.y*b.z - a.z*b.y, a.z*b.x - a.x*b.z, a.x*b.y - a.y*b.x}
 }
 
-var DbgReason string

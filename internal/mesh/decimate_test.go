@@ -294,9 +294,9 @@ func decMarchTets(vals []float64, dims [3]int, origin, h [3]float64) *Mesh {
 			vals[i] = 1e-9 // keep vertices off grid points
 		}
 	}
-	point := func(id int32) [3]float64 {
+	point := func(id int32) decV {
 		i := int(id)
-		return [3]float64{
+		return decV{
 			origin[0] + float64(i%dims[0])*h[0],
 			origin[1] + float64(i/dims[0]%dims[1])*h[1],
 			origin[2] + float64(i/(dims[0]*dims[1]))*h[2],
@@ -312,16 +312,14 @@ func decMarchTets(vals []float64, dims [3]int, origin, h [3]float64) *Mesh {
 			return v
 		}
 		s := vals[p] / (vals[p] - vals[q])
-		pp, pq := point(p), point(q)
-		for k := range 3 {
-			m.Positions = append(m.Positions, float32(pp[k]+s*(pq[k]-pp[k])))
-		}
+		x := decAdd(point(p), decScale(decSub(point(q), point(p)), s))
+		m.Positions = append(m.Positions, float32(x.x), float32(x.y), float32(x.z))
 		v := uint32(m.Vertices() - 1)
 		edges[[2]int32{p, q}] = v
 		return v
 	}
-	centroid := func(ids []int32) [3]float64 {
-		var c [3]float64
+	centroid := func(ids []int32) decV {
+		var c decV
 		for _, id := range ids {
 			c = decAdd(c, point(id))
 		}
@@ -664,8 +662,8 @@ func decLabelComponents(m *Mesh) []uint32 {
 	return parent
 }
 
-func decVec(m *Mesh, v uint32) [3]float64 {
-	return [3]float64{float64(m.Positions[3*v]), float64(m.Positions[3*v+1]), float64(m.Positions[3*v+2])}
+func decVec(m *Mesh, v uint32) decV {
+	return decV{float64(m.Positions[3*v]), float64(m.Positions[3*v+1]), float64(m.Positions[3*v+2])}
 }
 
 // decSphereDist is the largest distance of a vertex from the sphere of
