@@ -839,4 +839,3 @@ func decDist2(a, b decV) float64 {
 func decCross(a, b decV) decV {
 	return decV{a.y*b.z - a.z*b.y, a.z*b.x - a.x*b.z, a.x*b.y - a.y*b.x}
 }
-
