@@ -70,16 +70,13 @@ const (
 // A00 A01 A02 A11 A12 A22, b0 b1 b2, c.
 type decQuad [10]float64
 
-// decV is a point or vector. A struct rather than an array: the compiler
-// keeps its fields in registers, where it copies arrays through memory.
-type decV struct{ x, y, z float64 }
-
 type decimator struct {
-	vert   []decVertex
-	idx    []int32  // vertex per corner; a corner is also the half-edge to the next corner; -1 once removed
-	opp    []int32  // twin half-edge, -1 where the edge is not manifold
-	out    []int32  // one outgoing half-edge per vertex, -1 when unused
-	stamp  []uint32 // when a vertex last changed, by clock
+	pos    []vec3    // relative to centre
+	quad   []decQuad // per vertex
+	idx    []int32   // vertex per corner; a corner is also the half-edge to the next corner; -1 once removed
+	opp    []int32   // twin half-edge, -1 where the edge is not manifold
+	out    []int32   // one outgoing half-edge per vertex, -1 when unused
+	stamp  []uint32  // when a vertex last changed, by clock
 	clock  uint32
 	busy   []uint32 // the pass in which a vertex last changed
 	reject []uint32 // per half-edge: 1 + its ends' stamp sum when its collapse was refused, else 0
@@ -95,7 +92,7 @@ type decimator struct {
 	ints   []int32   // scratch for load, sortTriangles, link and result
 	live   int       // triangles left
 	strict bool      // only collapses that keep the volume
-	centre decV
+	centre vec3
 
 	// Scratch for one collapse: the outgoing half-edges of its ends, and the
 	// triangles that survive it, relative to the edge's middle.
@@ -103,17 +100,9 @@ type decimator struct {
 	wedges     []decWedge
 }
 
-// decVertex keeps a vertex's position, relative to the centre, beside its
-// quadric: edges are visited in cost order, all over the mesh, so each visit
-// is a cache miss, and one is cheaper than two.
-type decVertex struct {
-	q decQuad
-	p decV
-}
-
 // decWedge is a triangle around a collapsing edge: the moving corner v and
 // the opposite side q→r.
-type decWedge struct{ v, q, r decV }
+type decWedge struct{ v, q, r vec3 }
 
 // decCand is a candidate collapse in a pass: an edge, by one of its
 // half-edges, and the least error of collapsing it.
@@ -163,7 +152,8 @@ func decCopy(m *Mesh) *Mesh {
 // reset loads m, reusing d's buffers.
 func (d *decimator) reset(m *Mesh) {
 	nv, nh := m.Vertices(), len(m.Indices)
-	d.vert = zeroed(d.vert, nv)
+	d.pos = grow(d.pos, nv)
+	d.quad = zeroed(d.quad, nv)
 	d.idx = grow(d.idx, nh)
 	d.opp = grow(d.opp, nh)
 	d.out = grow(d.out, nv)
@@ -204,7 +194,7 @@ func (d *decimator) load(m *Mesh) []int32 {
 		hi[i%3] = max(hi[i%3], float64(p))
 	}
 	scale := 1023 / max(hi[0]-lo[0], hi[1]-lo[1], hi[2]-lo[2], 1e-30)
-	d.keys = grow(d.keys, len(d.vert))
+	d.keys = grow(d.keys, len(d.pos))
 	keys := d.keys
 	for v := range keys {
 		var c uint64
@@ -214,13 +204,13 @@ func (d *decimator) load(m *Mesh) []int32 {
 		keys[v] = c<<32 | uint64(v)
 	}
 	slices.Sort(keys)
-	d.ints = grow(d.ints, 2*len(d.vert)+1)
-	rank := d.ints[:len(d.vert)]
+	d.ints = grow(d.ints, 2*len(d.pos)+1)
+	rank := d.ints[:len(d.pos)]
 	for i, key := range keys {
 		v := int(uint32(key))
 		rank[v] = int32(i)
 		p := m.Positions[3*v : 3*v+3 : 3*v+3]
-		d.vert[i].p = decSub(decV{float64(p[0]), float64(p[1]), float64(p[2])}, d.centre)
+		d.pos[i] = vSub(vec3{float64(p[0]), float64(p[1]), float64(p[2])}, d.centre)
 	}
 	return rank
 }
@@ -262,9 +252,9 @@ func (d *decimator) sortTriangles(m *Mesh, rank []int32) {
 
 // decCentre is the middle of the bounding box; working relative to it keeps
 // float64 volumes and quadrics of patient-space coordinates precise.
-func decCentre(p []float32) decV {
+func decCentre(p []float32) vec3 {
 	if len(p) < 3 {
-		return decV{}
+		return vec3{}
 	}
 	lo := [3]float32{p[0], p[1], p[2]}
 	hi := lo
@@ -275,7 +265,7 @@ func decCentre(p []float32) decV {
 		}
 	}
 	mid := func(k int) float64 { return (float64(lo[k]) + float64(hi[k])) / 2 }
-	return decV{mid(0), mid(1), mid(2)}
+	return vec3{mid(0), mid(1), mid(2)}
 }
 
 // link pairs each half-edge with its twin through a vertex→outgoing
@@ -359,32 +349,32 @@ func (d *decimator) fanSize(v int32, limit int32) int32 {
 func (d *decimator) addQuadrics() {
 	for t := 0; t < len(d.idx); t += 3 {
 		a, b, c := d.idx[t], d.idx[t+1], d.idx[t+2]
-		pa, pb, pc := d.vert[a].p, d.vert[b].p, d.vert[c].p
-		n := decCross(decSub(pb, pa), decSub(pc, pa))
-		l := decLen(n)
+		pa, pb, pc := d.pos[a], d.pos[b], d.pos[c]
+		n := vCross(vSub(pb, pa), vSub(pc, pa))
+		l := vLen(n)
 		if l == 0 {
 			continue
 		}
-		ctr := decScale(decAdd(decAdd(pa, pb), pc), 1.0/3)
+		ctr := vScale(vAdd(vAdd(pa, pb), pc), 1.0/3)
 		var q decQuad
-		decPlaneQuadric(&q, decScale(n, 1/l), ctr, l/2)
-		d.vert[a].q.add(&q)
-		d.vert[b].q.add(&q)
-		d.vert[c].q.add(&q)
+		decPlaneQuadric(&q, vScale(n, 1/l), ctr, l/2)
+		d.quad[a].add(&q)
+		d.quad[b].add(&q)
+		d.quad[c].add(&q)
 	}
 }
 
 // decPlaneQuadric sets q to w·((n·x − n·p)² + σ²|x − p|²), the isotropic
 // probabilistic plane quadric of Trettner & Kobbelt.
-func decPlaneQuadric(q *decQuad, n, p decV, w float64) {
-	dd := -decDot(n, p)
+func decPlaneQuadric(q *decQuad, n, p vec3, w float64) {
+	dd := -vDot(n, p)
 	s := decSigma2
 	*q = decQuad{
 		w * (n.x*n.x + s), w * n.x * n.y, w * n.x * n.z,
 		w * (n.y*n.y + s), w * n.y * n.z,
 		w * (n.z*n.z + s),
 		w * (dd*n.x - s*p.x), w * (dd*n.y - s*p.y), w * (dd*n.z - s*p.z),
-		w * (dd*dd + s*decDot(p, p)),
+		w * (dd*dd + s*vDot(p, p)),
 	}
 }
 
@@ -422,8 +412,8 @@ func (q *decQuad) inverse(inv *[6]float64) bool {
 	return true
 }
 
-func decMulSym(s *[6]float64, v decV) decV {
-	return decV{
+func decMulSym(s *[6]float64, v vec3) vec3 {
+	return vec3{
 		s[0]*v.x + s[1]*v.y + s[2]*v.z,
 		s[1]*v.x + s[3]*v.y + s[4]*v.z,
 		s[2]*v.x + s[4]*v.y + s[5]*v.z,
@@ -431,7 +421,7 @@ func decMulSym(s *[6]float64, v decV) decV {
 }
 
 // eval is xᵀAx + 2bᵀx + c.
-func (q *decQuad) eval(x decV) float64 {
+func (q *decQuad) eval(x vec3) float64 {
 	return x.x*(q[0]*x.x+2*(q[1]*x.y+q[2]*x.z+q[6])) +
 		x.y*(q[3]*x.y+2*(q[4]*x.z+q[7])) +
 		x.z*(q[5]*x.z+2*q[8]) + q[9]
@@ -443,7 +433,7 @@ func (d *decimator) movable(v int32) bool { return d.flag[v]&(decLocked|decDead)
 func (d *decimator) cost(a, b int32) float32 {
 	var q decQuad
 	var inv [6]float64
-	q.sum(&d.vert[a].q, &d.vert[b].q)
+	q.sum(&d.quad[a], &d.quad[b])
 	ok := q.inverse(&inv)
 	_, c := d.place(&q, &inv, ok, a, b)
 	return float32(c)
@@ -452,12 +442,12 @@ func (d *decimator) cost(a, b int32) float32 {
 // place returns the point minimising q, or the best of the ends and the
 // midpoint when the system is ill-conditioned (!ok) or its solution lies
 // farther from the edge's middle than the edge is long, with the error there.
-func (d *decimator) place(q *decQuad, inv *[6]float64, ok bool, a, b int32) (decV, float64) {
-	pa, pb := d.vert[a].p, d.vert[b].p
-	mid := decScale(decAdd(pa, pb), 0.5)
+func (d *decimator) place(q *decQuad, inv *[6]float64, ok bool, a, b int32) (vec3, float64) {
+	pa, pb := d.pos[a], d.pos[b]
+	mid := vScale(vAdd(pa, pb), 0.5)
 	if ok {
-		x := decMulSym(inv, decV{-q[6], -q[7], -q[8]})
-		if decDist2(x, mid) <= decDist2(pa, pb) {
+		x := decMulSym(inv, vec3{-q[6], -q[7], -q[8]})
+		if vDist2(x, mid) <= vDist2(pa, pb) {
 			return x, q.eval(x)
 		}
 	}
@@ -654,14 +644,14 @@ func (d *decimator) collapse(a, b int32) bool {
 // checks. The volume-keeping point may lie anywhere within the ring around
 // the edge, or twice the edge's length from its middle, since on coarse,
 // thin parts keeping the volume takes a long move.
-func (d *decimator) target(a, b int32) (decV, bool) {
+func (d *decimator) target(a, b int32) (vec3, bool) {
 	var q decQuad
 	var inv [6]float64
-	q.sum(&d.vert[a].q, &d.vert[b].q)
+	q.sum(&d.quad[a], &d.quad[b])
 	invertible := q.inverse(&inv)
 	x0, _ := d.place(&q, &inv, invertible, a, b)
-	pa, pb := d.vert[a].p, d.vert[b].p
-	o := decScale(decAdd(pa, pb), 0.5)
+	pa, pb := d.pos[a], d.pos[b]
+	o := vScale(vAdd(pa, pb), 0.5)
 	g, s, r2 := d.gather(a, b, o)
 	if invertible {
 		// The volume after the collapse is linear in the new position x: the
@@ -670,9 +660,9 @@ func (d *decimator) target(a, b int32) (decV, bool) {
 		// Of the points where they are equal, take the one nearest x0 in
 		// the quadric's metric, so the least error.
 		ag := decMulSym(&inv, g)
-		if den := decDot(g, ag); den > 0 {
-			xv := decAdd(x0, decScale(ag, (s-decDot(g, decSub(x0, o)))/den))
-			if decDist2(xv, o) <= max(r2, 4*decDist2(pa, pb)) && d.acceptable(decSub(xv, o), g) {
+		if den := vDot(g, ag); den > 0 {
+			xv := vAdd(x0, vScale(ag, (s-vDot(g, vSub(x0, o)))/den))
+			if vDist2(xv, o) <= max(r2, 4*vDist2(pa, pb)) && d.acceptable(vSub(xv, o), g) {
 				return xv, true
 			}
 		}
@@ -680,34 +670,34 @@ func (d *decimator) target(a, b int32) (decV, bool) {
 	if d.strict {
 		return x0, false
 	}
-	return x0, d.acceptable(decSub(x0, o), g)
+	return x0, d.acceptable(vSub(x0, o), g)
 }
 
 // gather fills d.wedges with the triangles around a and b that survive their
 // collapse, relative to o, and returns the volume terms g and s of target
 // and the squared radius r2 of the ring around them.
-func (d *decimator) gather(a, b int32, o decV) (g decV, s, r2 float64) {
+func (d *decimator) gather(a, b int32, o vec3) (g vec3, s, r2 float64) {
 	d.wedges = d.wedges[:0]
 	for i, fan := range [2][]int32{d.fanA, d.fanB} {
 		v, other := a, b
 		if i == 1 {
 			v, other = b, a
 		}
-		pv := decSub(d.vert[v].p, o)
+		pv := vSub(d.pos[v], o)
 		for _, h := range fan {
 			qv, rv := d.idx[decNext(h)], d.idx[decPrev(h)]
-			pq, pr := decSub(d.vert[qv].p, o), decSub(d.vert[rv].p, o)
-			c := decCross(pq, pr)
+			pq, pr := vSub(d.pos[qv], o), vSub(d.pos[rv], o)
+			c := vCross(pq, pr)
 			if qv == other || rv == other {
 				// The two triangles on the edge vanish; count them once.
 				if i == 0 {
-					s += decDot(pv, c)
+					s += vDot(pv, c)
 				}
 				continue
 			}
-			g = decAdd(g, c)
-			s += decDot(pv, c)
-			r2 = max(r2, decDot(pq, pq))
+			g = vAdd(g, c)
+			s += vDot(pv, c)
+			r2 = max(r2, vDot(pq, pq))
 			d.wedges = append(d.wedges, decWedge{pv, pq, pr})
 		}
 	}
@@ -719,26 +709,26 @@ func (d *decimator) gather(a, b int32, o decV) (g decV, s, r2 float64) {
 // worse shaped. A sliver's normal is numerical noise, so a triangle that was
 // one is held to the normal g of the whole fan instead: otherwise slivers
 // block the collapses that would remove them.
-func (d *decimator) acceptable(x, g decV) bool {
+func (d *decimator) acceptable(x, g vec3) bool {
 	for i := range d.wedges {
 		w := &d.wedges[i]
-		eq, er := decSub(w.q, x), decSub(w.r, x)
-		n1 := decCross(eq, er)
-		l1 := decDot(n1, n1)
+		eq, er := vSub(w.q, x), vSub(w.r, x)
+		n1 := vCross(eq, er)
+		l1 := vDot(n1, n1)
 		if l1 == 0 {
 			return false
 		}
-		e1, e2 := decSub(w.q, w.v), decSub(w.r, w.v)
-		n0 := decCross(e1, e2)
-		l0 := decDot(n0, n0)
+		e1, e2 := vSub(w.q, w.v), vSub(w.r, w.v)
+		n0 := vCross(e1, e2)
+		l0 := vDot(n0, n0)
 		shape0, shape1 := decShape(l0, e1, e2), decShape(l1, eq, er)
 		if shape1 < decMinShape && shape1 < shape0 {
 			return false
 		}
 		if shape0 < decMinShape {
-			n0, l0 = g, decDot(g, g)
+			n0, l0 = g, vDot(g, g)
 		}
-		dot := decDot(n0, n1)
+		dot := vDot(n0, n1)
 		if dot <= 0 || dot*dot < decMinCos*decMinCos*l0*l1 {
 			return false
 		}
@@ -748,8 +738,8 @@ func (d *decimator) acceptable(x, g decV) bool {
 
 // decShape is 4√3·area / Σ edge², 1 for an equilateral triangle, given the
 // squared doubled area and two edge vectors from the same corner.
-func decShape(n2 float64, e1, e2 decV) float64 {
-	s := decDot(e1, e1) + decDot(e2, e2) + decDist2(e1, e2)
+func decShape(n2 float64, e1, e2 vec3) float64 {
+	s := vDot(e1, e1) + vDot(e2, e2) + vDist2(e1, e2)
 	if s == 0 {
 		return 0
 	}
@@ -758,7 +748,7 @@ func decShape(n2 float64, e1, e2 decV) float64 {
 
 // apply collapses half-edge he (a→b), in triangle (a,b,c) whose twin lies in
 // (b,a,d), moving b to x and removing a and both triangles.
-func (d *decimator) apply(he, a, b int32, x decV) {
+func (d *decimator) apply(he, a, b int32, x vec3) {
 	h1, h2 := decNext(he), decPrev(he) // b→c, c→a
 	g0 := d.opp[he]
 	g1, g2 := decNext(g0), decPrev(g0) // a→d, d→b
@@ -776,8 +766,8 @@ func (d *decimator) apply(he, a, b int32, x decV) {
 	d.out[d.idx[o1]] = o1
 	d.out[d.idx[o3]] = o3
 	d.out[a] = -1
-	d.vert[b].p = x
-	d.vert[b].q.add(&d.vert[a].q)
+	d.pos[b] = x
+	d.quad[b].add(&d.quad[a])
 	d.flag[a] |= decDead
 	// Fresh times, later than any before, so that the stamp sum of an edge
 	// with a changed end differs from every sum recorded before.
@@ -813,7 +803,7 @@ func (d *decimator) result() *Mesh {
 	}
 	for v := range remap {
 		if remap[v] >= 0 {
-			p := decAdd(d.vert[v].p, d.centre)
+			p := vAdd(d.pos[v], d.centre)
 			m.Positions = append(m.Positions, float32(p.x), float32(p.y), float32(p.z))
 		}
 	}
@@ -823,19 +813,4 @@ func (d *decimator) result() *Mesh {
 		}
 	}
 	return m
-}
-
-func decAdd(a, b decV) decV { return decV{a.x + b.x, a.y + b.y, a.z + b.z} }
-func decSub(a, b decV) decV { return decV{a.x - b.x, a.y - b.y, a.z - b.z} }
-func decScale(a decV, s float64) decV {
-	return decV{a.x * s, a.y * s, a.z * s}
-}
-func decDot(a, b decV) float64 { return a.x*b.x + a.y*b.y + a.z*b.z }
-func decLen(a decV) float64    { return math.Sqrt(decDot(a, a)) }
-func decDist2(a, b decV) float64 {
-	s := decSub(a, b)
-	return decDot(s, s)
-}
-func decCross(a, b decV) decV {
-	return decV{a.y*b.z - a.z*b.y, a.z*b.x - a.x*b.z, a.x*b.y - a.y*b.x}
 }

@@ -294,9 +294,9 @@ func decMarchTets(vals []float64, dims [3]int, origin, h [3]float64) *Mesh {
 			vals[i] = 1e-9 // keep vertices off grid points
 		}
 	}
-	point := func(id int32) decV {
+	point := func(id int32) vec3 {
 		i := int(id)
-		return decV{
+		return vec3{
 			origin[0] + float64(i%dims[0])*h[0],
 			origin[1] + float64(i/dims[0]%dims[1])*h[1],
 			origin[2] + float64(i/(dims[0]*dims[1]))*h[2],
@@ -312,23 +312,23 @@ func decMarchTets(vals []float64, dims [3]int, origin, h [3]float64) *Mesh {
 			return v
 		}
 		s := vals[p] / (vals[p] - vals[q])
-		x := decAdd(point(p), decScale(decSub(point(q), point(p)), s))
+		x := vAdd(point(p), vScale(vSub(point(q), point(p)), s))
 		m.Positions = append(m.Positions, float32(x.x), float32(x.y), float32(x.z))
 		v := uint32(m.Vertices() - 1)
 		edges[[2]int32{p, q}] = v
 		return v
 	}
-	centroid := func(ids []int32) decV {
-		var c decV
+	centroid := func(ids []int32) vec3 {
+		var c vec3
 		for _, id := range ids {
-			c = decAdd(c, point(id))
+			c = vAdd(c, point(id))
 		}
-		return decScale(c, 1/float64(len(ids)))
+		return vScale(c, 1/float64(len(ids)))
 	}
 	emit := func(a, b, c uint32, in, out []int32) {
 		pa, pb, pc := decVec(m, a), decVec(m, b), decVec(m, c)
-		nrm := decCross(decSub(pb, pa), decSub(pc, pa))
-		if decDot(nrm, decSub(centroid(out), centroid(in))) < 0 {
+		nrm := vCross(vSub(pb, pa), vSub(pc, pa))
+		if vDot(nrm, vSub(centroid(out), centroid(in))) < 0 {
 			b, c = c, b
 		}
 		m.Indices = append(m.Indices, a, b, c)
@@ -628,7 +628,7 @@ func decComponentVolumes(m *Mesh) []float64 {
 			vols = append(vols, 0)
 		}
 		a, b, d := decVec(m, m.Indices[t]), decVec(m, m.Indices[t+1]), decVec(m, m.Indices[t+2])
-		vols[c] += decDot(a, decCross(b, d)) / 6
+		vols[c] += vDot(a, vCross(b, d)) / 6
 	}
 	return vols
 }
@@ -662,8 +662,8 @@ func decLabelComponents(m *Mesh) []uint32 {
 	return parent
 }
 
-func decVec(m *Mesh, v uint32) decV {
-	return decV{float64(m.Positions[3*v]), float64(m.Positions[3*v+1]), float64(m.Positions[3*v+2])}
+func decVec(m *Mesh, v uint32) vec3 {
+	return vec3{float64(m.Positions[3*v]), float64(m.Positions[3*v+1]), float64(m.Positions[3*v+2])}
 }
 
 // decSphereDist is the largest distance of a vertex from the sphere of
@@ -671,7 +671,7 @@ func decVec(m *Mesh, v uint32) decV {
 func decSphereDist(m *Mesh, r float64) float64 {
 	d := 0.0
 	for v := range m.Vertices() {
-		d = max(d, math.Abs(decLen(decVec(m, uint32(v)))-r))
+		d = max(d, math.Abs(vLen(decVec(m, uint32(v)))-r))
 	}
 	return d
 }

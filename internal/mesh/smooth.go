@@ -176,9 +176,8 @@ func (s *smoother) spread(rounds int) {
 // loop ends.
 func (s *smoother) unfold(pos []float64, tris []uint32) {
 	s.bad = grow(s.bad, len(s.w))
-	at := func(v uint32) [3]float64 {
-		w := s.w[v]
-		return [3]float64{pos[3*v] + w*s.move[3*v], pos[3*v+1] + w*s.move[3*v+1], pos[3*v+2] + w*s.move[3*v+2]}
+	at := func(v uint32) vec3 {
+		return vAdd(vecAt(pos, v), vScale(vecAt(s.move, v), s.w[v]))
 	}
 	for round := 0; ; round++ {
 		clear(s.bad)
@@ -188,12 +187,12 @@ func (s *smoother) unfold(pos []float64, tris []uint32) {
 			if s.w[i] == 0 && s.w[j] == 0 && s.w[k] == 0 {
 				continue // the original triangle
 			}
-			a, b, c := vec(pos, i), vec(pos, j), vec(pos, k)
-			n0 := cross3(sub3(b, a), sub3(c, a))
-			a, b, c = at(i), at(j), at(k)
-			e1, e2 := sub3(b, a), sub3(c, a)
-			l := max(norm2(e1), norm2(e2), norm2(sub3(c, b)))
-			if dot3(cross3(e1, e2), n0) <= foldMargin*l*math.Sqrt(norm2(n0)) {
+			a := vecAt(pos, i)
+			n0 := vCross(vSub(vecAt(pos, j), a), vSub(vecAt(pos, k), a))
+			a, b, c := at(i), at(j), at(k)
+			e1, e2 := vSub(b, a), vSub(c, a)
+			l := max(vDot(e1, e1), vDot(e2, e2), vDist2(c, b))
+			if vDot(vCross(e1, e2), n0) <= foldMargin*l*math.Sqrt(vDot(n0, n0)) {
 				s.bad[i], s.bad[j], s.bad[k] = true, true, true
 				found = true
 			}
@@ -242,12 +241,13 @@ func vertexNormals(n, p []float64, tris []uint32) {
 	clear(n)
 	for t := 0; t+2 < len(tris); t += 3 {
 		i, j, k := tris[t], tris[t+1], tris[t+2]
-		a := vec(p, i)
-		c := cross3(sub3(vec(p, j), a), sub3(vec(p, k), a))
+		a := vecAt(p, i)
+		c := vCross(vSub(vecAt(p, j), a), vSub(vecAt(p, k), a))
 		for _, v := range [3]uint32{i, j, k} {
-			n[3*v] += c[0]
-			n[3*v+1] += c[1]
-			n[3*v+2] += c[2]
+			m := n[3*v : 3*v+3 : 3*v+3]
+			m[0] += c.x
+			m[1] += c.y
+			m[2] += c.z
 		}
 	}
 	for v := 0; v+2 < len(n); v += 3 {
