@@ -73,8 +73,7 @@ type decQuad [10]float64
 type decimator struct {
 	pos    []vec3    // relative to centre
 	quad   []decQuad // per vertex
-	idx    []int32   // vertex per corner; a corner is also the half-edge to the next corner; -1 once removed
-	opp    []int32   // twin half-edge, -1 where the edge is not manifold
+	he     []decHalf // per corner, which is also the half-edge to the next corner
 	out    []int32   // one outgoing half-edge per vertex, -1 when unused
 	stamp  []uint32  // when a vertex last changed, by clock
 	clock  uint32
@@ -103,6 +102,12 @@ type decimator struct {
 // decWedge is a triangle around a collapsing edge: the moving corner v and
 // the opposite side q→r.
 type decWedge struct{ v, q, r vec3 }
+
+// decHalf is a corner of a triangle and the half-edge from it to the next
+// corner: the corner's vertex, and the twin half-edge, -1 where the edge is
+// not manifold; both -1 once the triangle is removed. Together because
+// walking a fan needs both.
+type decHalf struct{ v, opp int32 }
 
 // decCand is a candidate collapse in a pass: an edge, by one of its
 // half-edges, and the least error of collapsing it.
@@ -154,8 +159,7 @@ func (d *decimator) reset(m *Mesh) {
 	nv, nh := m.Vertices(), len(m.Indices)
 	d.pos = grow(d.pos, nv)
 	d.quad = zeroed(d.quad, nv)
-	d.idx = grow(d.idx, nh)
-	d.opp = grow(d.opp, nh)
+	d.he = grow(d.he, nh)
 	d.out = grow(d.out, nv)
 	d.stamp = zeroed(d.stamp, nv)
 	d.busy = zeroed(d.busy, nv)
@@ -245,7 +249,7 @@ func (d *decimator) sortTriangles(m *Mesh, rank []int32) {
 		i := 3 * start[k]
 		start[k]++
 		for c := range 3 {
-			d.idx[int(i)+c] = rank[m.Indices[3*t+c]]
+			d.he[int(i)+c].v = rank[m.Indices[3*t+c]]
 		}
 	}
 }
@@ -273,34 +277,34 @@ func decCentre(p []float32) vec3 {
 // closed, oriented 2-manifold.
 func (d *decimator) link() {
 	nv := len(d.out)
-	d.ints = grow(d.ints, 2*nv+1+2*len(d.idx))
+	d.ints = grow(d.ints, 2*nv+1+2*len(d.he))
 	start, fill, dst := d.ints[:nv+1], d.ints[nv+1:2*nv+1], d.ints[2*nv+1:]
 	clear(start)
-	for h := range d.idx {
-		start[d.idx[h]+1]++
+	for h := range d.he {
+		start[d.he[h].v+1]++
 	}
 	for v := range nv {
 		start[v+1] += start[v]
 	}
 	// dst holds, per outgoing half-edge, its end vertex and its id.
 	copy(fill, start[:nv])
-	for h := range d.idx {
-		a := d.idx[h]
+	for h := range d.he {
+		a := d.he[h].v
 		i := fill[a]
 		fill[a]++
-		dst[2*i] = d.idx[decNext(int32(h))]
+		dst[2*i] = d.he[decNext(int32(h))].v
 		dst[2*i+1] = int32(h)
 	}
-	for t := 0; t < len(d.idx); t += 3 {
-		a, b, c := d.idx[t], d.idx[t+1], d.idx[t+2]
+	for t := 0; t < len(d.he); t += 3 {
+		a, b, c := d.he[t].v, d.he[t+1].v, d.he[t+2].v
 		if a == b || b == c || c == a {
 			d.flag[a] |= decLocked
 			d.flag[b] |= decLocked
 			d.flag[c] |= decLocked
 		}
 	}
-	for h := range d.idx {
-		a, b := d.idx[h], d.idx[decNext(int32(h))]
+	for h := range d.he {
+		a, b := d.he[h].v, d.he[decNext(int32(h))].v
 		twin, n := int32(-1), 0
 		for i := start[b]; i < start[b+1]; i++ {
 			if dst[2*i] == a {
@@ -313,7 +317,7 @@ func (d *decimator) link() {
 			d.flag[a] |= decLocked
 			d.flag[b] |= decLocked
 		}
-		d.opp[h] = twin
+		d.he[h].opp = twin
 	}
 	for v := range nv {
 		n := start[v+1] - start[v]
@@ -339,7 +343,7 @@ func (d *decimator) fanSize(v int32, limit int32) int32 {
 	h, n := h0, int32(0)
 	for {
 		n++
-		h = d.opp[decPrev(h)]
+		h = d.he[decPrev(h)].opp
 		if h < 0 || h == h0 || n > limit {
 			return n
 		}
@@ -347,8 +351,8 @@ func (d *decimator) fanSize(v int32, limit int32) int32 {
 }
 
 func (d *decimator) addQuadrics() {
-	for t := 0; t < len(d.idx); t += 3 {
-		a, b, c := d.idx[t], d.idx[t+1], d.idx[t+2]
+	for t := 0; t < len(d.he); t += 3 {
+		a, b, c := d.he[t].v, d.he[t+1].v, d.he[t+2].v
 		pa, pb, pc := d.pos[a], d.pos[b], d.pos[c]
 		n := vCross(vSub(pb, pa), vSub(pc, pa))
 		l := vLen(n)
@@ -499,12 +503,12 @@ func (d *decimator) run(target int) {
 func (d *decimator) collapsePass(target int) int {
 	d.pass++
 	d.cands = d.cands[:0]
-	for h := range d.idx {
-		t := d.opp[h]
+	for h := range d.he {
+		t := d.he[h].opp
 		if t < int32(h) {
 			continue // removed, not manifold, or seen from its twin
 		}
-		a, b := d.idx[h], d.idx[t]
+		a, b := d.he[h].v, d.he[t].v
 		if !d.movable(a) || !d.movable(b) {
 			continue
 		}
@@ -528,11 +532,11 @@ func (d *decimator) collapsePass(target int) int {
 		if d.live <= target || (c.cost > limit && n > goal/6) {
 			break
 		}
-		a := d.idx[c.h]
+		a := d.he[c.h].v
 		if a < 0 {
 			continue // its triangle went in this pass
 		}
-		b := d.idx[decNext(c.h)]
+		b := d.he[decNext(c.h)].v
 		if d.busy[a] == d.pass || d.busy[b] == d.pass {
 			continue
 		}
@@ -590,7 +594,7 @@ func (d *decimator) fan(v int32, buf []int32) []int32 {
 	h := h0
 	for {
 		buf = append(buf, h)
-		h = d.opp[decPrev(h)]
+		h = d.he[decPrev(h)].opp
 		if h == h0 {
 			return buf
 		}
@@ -611,7 +615,7 @@ func (d *decimator) collapse(a, b int32) bool {
 	}
 	he := int32(-1)
 	for _, h := range d.fanA {
-		w := d.idx[decNext(h)]
+		w := d.he[decNext(h)].v
 		d.mark[w] = d.tok
 		if w == b {
 			he = h
@@ -623,7 +627,7 @@ func (d *decimator) collapse(a, b int32) bool {
 	// Link condition: the one-rings share only the two opposite vertices.
 	common := 0
 	for _, h := range d.fanB {
-		if w := d.idx[decNext(h)]; w != a && d.mark[w] == d.tok {
+		if w := d.he[decNext(h)].v; w != a && d.mark[w] == d.tok {
 			common++
 		}
 	}
@@ -685,7 +689,7 @@ func (d *decimator) gather(a, b int32, o vec3) (g vec3, s, r2 float64) {
 		}
 		pv := vSub(d.pos[v], o)
 		for _, h := range fan {
-			qv, rv := d.idx[decNext(h)], d.idx[decPrev(h)]
+			qv, rv := d.he[decNext(h)].v, d.he[decPrev(h)].v
 			pq, pr := vSub(d.pos[qv], o), vSub(d.pos[rv], o)
 			c := vCross(pq, pr)
 			if qv == other || rv == other {
@@ -750,21 +754,21 @@ func decShape(n2 float64, e1, e2 vec3) float64 {
 // (b,a,d), moving b to x and removing a and both triangles.
 func (d *decimator) apply(he, a, b int32, x vec3) {
 	h1, h2 := decNext(he), decPrev(he) // b→c, c→a
-	g0 := d.opp[he]
+	g0 := d.he[he].opp
 	g1, g2 := decNext(g0), decPrev(g0) // a→d, d→b
-	o1, o2, o3, o4 := d.opp[h1], d.opp[h2], d.opp[g1], d.opp[g2]
+	o1, o2, o3, o4 := d.he[h1].opp, d.he[h2].opp, d.he[g1].opp, d.he[g2].opp
 	for _, h := range d.fanA {
-		d.idx[h] = b
+		d.he[h].v = b
 	}
-	d.opp[o1], d.opp[o2] = o2, o1
-	d.opp[o3], d.opp[o4] = o4, o3
+	d.he[o1].opp, d.he[o2].opp = o2, o1
+	d.he[o3].opp, d.he[o4].opp = o4, o3
 	for _, t := range [2]int32{he - he%3, g0 - g0%3} {
-		d.idx[t], d.idx[t+1], d.idx[t+2] = -1, -1, -1
-		d.opp[t], d.opp[t+1], d.opp[t+2] = -1, -1, -1
+		d.he[t].v, d.he[t+1].v, d.he[t+2].v = -1, -1, -1
+		d.he[t].opp, d.he[t+1].opp, d.he[t+2].opp = -1, -1, -1
 	}
 	d.out[b] = o2
-	d.out[d.idx[o1]] = o1
-	d.out[d.idx[o3]] = o3
+	d.out[d.he[o1].v] = o1
+	d.out[d.he[o3].v] = o3
 	d.out[a] = -1
 	d.pos[b] = x
 	d.quad[b].add(&d.quad[a])
@@ -785,9 +789,9 @@ func (d *decimator) result() *Mesh {
 	for i := range remap {
 		remap[i] = -1
 	}
-	for _, v := range d.idx {
-		if v >= 0 {
-			remap[v] = 0
+	for _, h := range d.he {
+		if h.v >= 0 {
+			remap[h.v] = 0
 		}
 	}
 	n := int32(0)
@@ -807,9 +811,9 @@ func (d *decimator) result() *Mesh {
 			m.Positions = append(m.Positions, float32(p.x), float32(p.y), float32(p.z))
 		}
 	}
-	for _, v := range d.idx {
-		if v >= 0 {
-			m.Indices = append(m.Indices, uint32(remap[v]))
+	for _, h := range d.he {
+		if h.v >= 0 {
+			m.Indices = append(m.Indices, uint32(remap[h.v]))
 		}
 	}
 	return m
