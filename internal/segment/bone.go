@@ -12,7 +12,7 @@ import (
 type boneParams struct {
 	seedHU, growHU int16   // hysteresis on the 3 mm-scale CT: cortex seeds, partial-volume edge
 	edgeHU         int16   // on finer grids, the unsmoothed voxel's threshold
-	closeMM        float64 // in-plane closing that seals gaps in the cortex
+	closeMM        float64 // in-plane closing that seals gaps in the cortex (see closingMM)
 	maxHoleMM2     float64 // largest marrow cavity filled in a slice
 	// A cavity whose mean HU lies strictly between marrowHi and marrowLo
 	// is soft tissue, not trabecular (denser) or fatty (lighter) marrow;
@@ -140,7 +140,7 @@ func newBoneSlice(fr frame, bp boneParams) *boneSlice {
 		m: newBitplane(nx, ny), c: newBitplane(nx, ny), tmp: newBitplane(nx, ny),
 		holeLab: make([]int32, nx*ny),
 	}
-	s.widths = diskWidths(bp.closeMM, s.sp)
+	s.widths = diskWidths(closingMM(bp.closeMM, s.sp), s.sp)
 	if w := diskWidths(min(bp.openMM, bp.closeMM), s.sp); len(w) > 1 || w[0] > 0 {
 		s.opening = w
 	}
@@ -148,6 +148,18 @@ func newBoneSlice(fr frame, bp boneParams) *boneSlice {
 		s.xs = append(s.xs, newBitplane(nx, ny))
 	}
 	return s
+}
+
+// closingMM is the radius of the disk that closes the cortex: closeMM, or
+// on pixels so coarse that a disk of closeMM would leave out the diagonal
+// neighbours (a plus sign on 3 mm pixels), just enough to take in the
+// whole 3×3 neighbourhood. There, thin cortex lost to partial volume
+// breaks the ring by a pixel in any direction, diagonal ones included, and
+// a plus-shaped closing leaves such gaps open, so the marrow inside is
+// never filled.
+func closingMM(closeMM float64, sp [2]float64) float64 {
+	diag := math.Hypot(sp[0], sp[1]) * (1 + 1e-9) // 1e-9: diskWidths truncates
+	return max(closeMM, diag)
 }
 
 func (s *boneSlice) run(hu, hs []int16, lab []uint16, edge, rim int16, mid float64) {

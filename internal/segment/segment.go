@@ -10,11 +10,11 @@
 // subcutaneous_fat and skeletal_muscle are never produced), vessels or
 // individual bones; for those use a learned model such as
 // TotalSegmentator. Against TotalSegmentator on its own examples the
-// lungs agree to a Dice of 0.96–0.97 and the skeleton to 0.86 (non-
-// contrast) and 0.80 (contrast-enhanced, where calcified aortic wall next
-// to the spine, calcified costal cartilage and the endplates around a
-// disc count as bone here but not there). The lung-base rule
-// (gut gas rises to the front) assumes a supine patient.
+// lungs agree to a Dice of 0.96–0.97 and the skeleton to 0.88 (non-
+// contrast) and 0.80 (contrast-enhanced, where an intervertebral disc
+// ringed by its endplates' rims, calcified aortic wall next to the spine
+// and calcified costal cartilage count as bone here but not there). The
+// lung-base rule (gut gas rises to the front) assumes a supine patient.
 //
 // The engine is written by hand because it is CT-specific logic rather
 // than a general algorithm a library offers: thresholds in Hounsfield

@@ -171,6 +171,10 @@ func TestDiceAgainstTotalSegmentator(t *testing.T) {
 		"airways":  {labAirways, func(n string) bool { return n == "trachea" }, 0.70},
 	}
 	order := []string{"lung_left", "lung_right", "skeleton", "airways"}
+	// Regression floors above the acceptance bar, where a case has shown
+	// it clears the bar with margin (the non-contrast skeleton measured
+	// 0.885 once coarse closings took in the diagonal neighbours).
+	floors := map[string]float64{"ct_3mm/skeleton": 0.86}
 	for _, rc := range realCases(t) {
 		lm, err := Native{}.Segment(context.Background(), rc.ct)
 		if err != nil {
@@ -180,6 +184,7 @@ func TestDiceAgainstTotalSegmentator(t *testing.T) {
 		t.Logf("%s: %-10s %7s %10s %10s %6s", rc.name, "class", "Dice", "ours mL", "TS mL", "target")
 		for _, name := range order {
 			tg := targets[name]
+			tg.min = max(tg.min, floors[rc.name+"/"+name])
 			ref := refMask(t, rc.ref, tg.ref)
 			got := labelMask(lm, tg.label)
 			d, na, nb := dice(got, ref)
