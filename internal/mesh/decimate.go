@@ -117,6 +117,7 @@ type decHalf struct{ v, opp int32 }
 type decCand struct {
 	cost float32
 	h    int32
+	a, b int32 // its ends when scored, so that a pass finds them without a lookup
 }
 
 func decNext(h int32) int32 {
@@ -511,7 +512,7 @@ func (d *decimator) collapsePass(target int) int {
 		if t < int32(h) {
 			continue // removed, not manifold, or seen from its twin
 		}
-		a, b := d.he[h].v, d.he[t].v
+		a, b := d.he[h].v, d.he[decNext(int32(h))].v
 		if !d.movable(a) || !d.movable(b) {
 			continue
 		}
@@ -522,7 +523,7 @@ func (d *decimator) collapsePass(target int) int {
 		if d.scored[h] != key {
 			d.score[h], d.scored[h] = d.cost(a, b), key
 		}
-		d.cands = append(d.cands, decCand{cost: d.score[h], h: int32(h)})
+		d.cands = append(d.cands, decCand{cost: d.score[h], h: int32(h), a: a, b: b})
 	}
 	d.spare = decSortCands(d.cands, d.spare)
 	goal := (d.live - target + 1) / 2
@@ -535,17 +536,15 @@ func (d *decimator) collapsePass(target int) int {
 		if d.live <= target || (c.cost > limit && n > goal/6) {
 			break
 		}
-		a := d.he[c.h].v
-		if a < 0 {
-			continue // its triangle went in this pass
-		}
-		b := d.he[decNext(c.h)].v
+		// An end that changed in this pass, or died, or a triangle of the
+		// edge that went, shows as a busy end: a collapse marks both.
+		a, b := c.a, c.b
 		if d.busy[a] == d.pass || d.busy[b] == d.pass {
 			continue
 		}
 		if d.collapse(a, b) {
 			n++
-			d.busy[b] = d.pass
+			d.busy[a], d.busy[b] = d.pass, d.pass
 		} else {
 			d.reject[c.h] = 1 + d.stamp[a] + d.stamp[b]
 		}
