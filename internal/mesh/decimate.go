@@ -74,18 +74,13 @@ const (
 type decQuad [10]float64
 
 type decimator struct {
-	pos    []vec3    // relative to centre
+	vs     []decVert
 	quad   []decQuad // per vertex
 	he     []decHalf // per corner, which is also the half-edge to the next corner
-	out    []int32   // one outgoing half-edge per vertex, -1 when unused
-	stamp  []uint32  // when a vertex last changed, by clock
 	clock  uint32
-	busy   []uint32 // the pass in which a vertex last changed
 	reject []uint32 // per half-edge: 1 + its ends' stamp sum when its collapse was refused, else 0
 	scored []uint32 // per half-edge: 1 + its ends' stamp sum when score was set, else 0
 	score  []float32
-	flag   []uint8
-	mark   []uint32 // scratch neighbour marks for the link condition
 	tok    uint32
 	pass   uint32
 	cands  []decCand
@@ -105,6 +100,18 @@ type decimator struct {
 // decWedge is a triangle around a collapsing edge: the moving corner v and
 // the opposite side q→r.
 type decWedge struct{ v, q, r vec3 }
+
+// decVert is a vertex: what a collapse reads of each vertex around it, in
+// one cache line. The quadrics, needed only for the collapsing pair, are
+// apart.
+type decVert struct {
+	p     vec3   // position relative to the centre
+	out   int32  // one outgoing half-edge, -1 when unused
+	stamp uint32 // when the vertex last changed, by clock
+	busy  uint32 // the pass in which it last changed
+	mark  uint32 // scratch neighbour mark for the link condition
+	flag  uint8
+}
 
 // decHalf is a corner of a triangle and the half-edge from it to the next
 // corner: the corner's vertex, and the twin half-edge, -1 where the edge is
@@ -161,17 +168,12 @@ func decCopy(m *Mesh) *Mesh {
 // reset loads m, reusing d's buffers.
 func (d *decimator) reset(m *Mesh) {
 	nv, nh := m.Vertices(), len(m.Indices)
-	d.pos = grow(d.pos, nv)
+	d.vs = zeroed(d.vs, nv)
 	d.quad = zeroed(d.quad, nv)
 	d.he = grow(d.he, nh)
-	d.out = grow(d.out, nv)
-	d.stamp = zeroed(d.stamp, nv)
-	d.busy = zeroed(d.busy, nv)
 	d.reject = zeroed(d.reject, nh)
 	d.scored = zeroed(d.scored, nh)
 	d.score = grow(d.score, nh)
-	d.flag = zeroed(d.flag, nv)
-	d.mark = zeroed(d.mark, nv)
 	d.tok, d.pass, d.clock = 0, 0, 0
 	d.cands = reserve(d.cands, nh/2)
 	d.live = nh / 3
@@ -202,7 +204,7 @@ func (d *decimator) load(m *Mesh) []int32 {
 		hi[i%3] = max(hi[i%3], float64(p))
 	}
 	scale := 1023 / max(hi[0]-lo[0], hi[1]-lo[1], hi[2]-lo[2], 1e-30)
-	d.keys = grow(d.keys, len(d.pos))
+	d.keys = grow(d.keys, len(d.vs))
 	keys := d.keys
 	for v := range keys {
 		var c uint64
@@ -212,13 +214,13 @@ func (d *decimator) load(m *Mesh) []int32 {
 		keys[v] = c<<32 | uint64(v)
 	}
 	slices.Sort(keys)
-	d.ints = grow(d.ints, 2*len(d.pos)+1)
-	rank := d.ints[:len(d.pos)]
+	d.ints = grow(d.ints, 2*len(d.vs)+1)
+	rank := d.ints[:len(d.vs)]
 	for i, key := range keys {
 		v := int(uint32(key))
 		rank[v] = int32(i)
 		p := m.Positions[3*v : 3*v+3 : 3*v+3]
-		d.pos[i] = vSub(vec3{float64(p[0]), float64(p[1]), float64(p[2])}, d.centre)
+		d.vs[i].p = vSub(vec3{float64(p[0]), float64(p[1]), float64(p[2])}, d.centre)
 	}
 	return rank
 }
@@ -280,7 +282,7 @@ func decCentre(p []float32) vec3 {
 // half-edge table (CSR), and locks every vertex where the surface is not a
 // closed, oriented 2-manifold.
 func (d *decimator) link() {
-	nv := len(d.out)
+	nv := len(d.vs)
 	d.ints = grow(d.ints, 2*nv+1+2*len(d.he))
 	start, fill, dst := d.ints[:nv+1], d.ints[nv+1:2*nv+1], d.ints[2*nv+1:]
 	clear(start)
@@ -302,9 +304,9 @@ func (d *decimator) link() {
 	for t := 0; t < len(d.he); t += 3 {
 		a, b, c := d.he[t].v, d.he[t+1].v, d.he[t+2].v
 		if a == b || b == c || c == a {
-			d.flag[a] |= decLocked
-			d.flag[b] |= decLocked
-			d.flag[c] |= decLocked
+			d.vs[a].flag |= decLocked
+			d.vs[b].flag |= decLocked
+			d.vs[c].flag |= decLocked
 		}
 	}
 	for h := range d.he {
@@ -318,32 +320,32 @@ func (d *decimator) link() {
 		}
 		if n != 1 {
 			twin = -1
-			d.flag[a] |= decLocked
-			d.flag[b] |= decLocked
+			d.vs[a].flag |= decLocked
+			d.vs[b].flag |= decLocked
 		}
 		d.he[h].opp = twin
 	}
 	for v := range nv {
 		n := start[v+1] - start[v]
 		if n == 0 {
-			d.out[v] = -1
+			d.vs[v].out = -1
 			continue
 		}
-		d.out[v] = dst[2*start[v]+1]
-		if d.flag[v]&decLocked != 0 {
+		d.vs[v].out = dst[2*start[v]+1]
+		if d.vs[v].flag&decLocked != 0 {
 			continue
 		}
 		// A single closed fan visits every outgoing half-edge; a pinched
 		// vertex (two fans touching) visits only some of them.
 		if n < 3 || d.fanSize(int32(v), n) != n {
-			d.flag[v] |= decLocked
+			d.vs[v].flag |= decLocked
 		}
 	}
 }
 
 // fanSize walks the fan of v, giving up after limit steps.
 func (d *decimator) fanSize(v int32, limit int32) int32 {
-	h0 := d.out[v]
+	h0 := d.vs[v].out
 	h, n := h0, int32(0)
 	for {
 		n++
@@ -357,7 +359,7 @@ func (d *decimator) fanSize(v int32, limit int32) int32 {
 func (d *decimator) addQuadrics() {
 	for t := 0; t < len(d.he); t += 3 {
 		a, b, c := d.he[t].v, d.he[t+1].v, d.he[t+2].v
-		pa, pb, pc := d.pos[a], d.pos[b], d.pos[c]
+		pa, pb, pc := d.vs[a].p, d.vs[b].p, d.vs[c].p
 		n := vCross(vSub(pb, pa), vSub(pc, pa))
 		l := vLen(n)
 		if l == 0 {
@@ -435,7 +437,7 @@ func (q *decQuad) eval(x vec3) float64 {
 		x.z*(q[5]*x.z+2*q[8]) + q[9]
 }
 
-func (d *decimator) movable(v int32) bool { return d.flag[v]&(decLocked|decDead) == 0 }
+func (d *decimator) movable(v int32) bool { return d.vs[v].flag&(decLocked|decDead) == 0 }
 
 // cost is the least quadric error of collapsing a and b.
 func (d *decimator) cost(a, b int32) float32 {
@@ -451,7 +453,7 @@ func (d *decimator) cost(a, b int32) float32 {
 // midpoint when the system is ill-conditioned (!ok) or its solution lies
 // farther from the edge's middle than the edge is long, with the error there.
 func (d *decimator) place(q *decQuad, inv *[6]float64, ok bool, a, b int32) (vec3, float64) {
-	pa, pb := d.pos[a], d.pos[b]
+	pa, pb := d.vs[a].p, d.vs[b].p
 	mid := vScale(vAdd(pa, pb), 0.5)
 	if ok {
 		x := decMulSym(inv, vec3{-q[6], -q[7], -q[8]})
@@ -516,7 +518,7 @@ func (d *decimator) collapsePass(target int) int {
 		if !d.movable(a) || !d.movable(b) {
 			continue
 		}
-		key := 1 + d.stamp[a] + d.stamp[b]
+		key := 1 + d.vs[a].stamp + d.vs[b].stamp
 		if d.reject[h] == key {
 			continue
 		}
@@ -539,14 +541,14 @@ func (d *decimator) collapsePass(target int) int {
 		// An end that changed in this pass, or died, or a triangle of the
 		// edge that went, shows as a busy end: a collapse marks both.
 		a, b := c.a, c.b
-		if d.busy[a] == d.pass || d.busy[b] == d.pass {
+		if d.vs[a].busy == d.pass || d.vs[b].busy == d.pass {
 			continue
 		}
 		if d.collapse(a, b) {
 			n++
-			d.busy[a], d.busy[b] = d.pass, d.pass
+			d.vs[a].busy, d.vs[b].busy = d.pass, d.pass
 		} else {
-			d.reject[c.h] = 1 + d.stamp[a] + d.stamp[b]
+			d.reject[c.h] = 1 + d.vs[a].stamp + d.vs[b].stamp
 		}
 	}
 	return n
@@ -592,7 +594,7 @@ func decKey(f float32) uint32 {
 // fan appends the outgoing half-edges of v to buf.
 func (d *decimator) fan(v int32, buf []int32) []int32 {
 	buf = buf[:0]
-	h0 := d.out[v]
+	h0 := d.vs[v].out
 	h := h0
 	for {
 		buf = append(buf, h)
@@ -612,13 +614,15 @@ func (d *decimator) collapse(a, b int32) bool {
 	}
 	d.tok++
 	if d.tok == 0 {
-		clear(d.mark)
+		for i := range d.vs {
+			d.vs[i].mark = 0
+		}
 		d.tok = 1
 	}
 	he := int32(-1)
 	for _, h := range d.fanA {
 		w := d.he[decNext(h)].v
-		d.mark[w] = d.tok
+		d.vs[w].mark = d.tok
 		if w == b {
 			he = h
 		}
@@ -629,7 +633,7 @@ func (d *decimator) collapse(a, b int32) bool {
 	// Link condition: the one-rings share only the two opposite vertices.
 	common := 0
 	for _, h := range d.fanB {
-		if w := d.he[decNext(h)].v; w != a && d.mark[w] == d.tok {
+		if w := d.he[decNext(h)].v; w != a && d.vs[w].mark == d.tok {
 			common++
 		}
 	}
@@ -656,7 +660,7 @@ func (d *decimator) target(a, b int32) (vec3, bool) {
 	q.sum(&d.quad[a], &d.quad[b])
 	invertible := q.inverse(&inv)
 	x0, _ := d.place(&q, &inv, invertible, a, b)
-	pa, pb := d.pos[a], d.pos[b]
+	pa, pb := d.vs[a].p, d.vs[b].p
 	o := vScale(vAdd(pa, pb), 0.5)
 	g, s, r2 := d.gather(a, b, o)
 	if invertible {
@@ -689,10 +693,10 @@ func (d *decimator) gather(a, b int32, o vec3) (g vec3, s, r2 float64) {
 		if i == 1 {
 			v, other = b, a
 		}
-		pv := vSub(d.pos[v], o)
+		pv := vSub(d.vs[v].p, o)
 		for _, h := range fan {
 			qv, rv := d.he[decNext(h)].v, d.he[decPrev(h)].v
-			pq, pr := vSub(d.pos[qv], o), vSub(d.pos[rv], o)
+			pq, pr := vSub(d.vs[qv].p, o), vSub(d.vs[rv].p, o)
 			c := vCross(pq, pr)
 			if qv == other || rv == other {
 				// The two triangles on the edge vanish; count them once.
@@ -768,26 +772,26 @@ func (d *decimator) apply(he, a, b int32, x vec3) {
 		d.he[t].v, d.he[t+1].v, d.he[t+2].v = -1, -1, -1
 		d.he[t].opp, d.he[t+1].opp, d.he[t+2].opp = -1, -1, -1
 	}
-	d.out[b] = o2
-	d.out[d.he[o1].v] = o1
-	d.out[d.he[o3].v] = o3
-	d.out[a] = -1
-	d.pos[b] = x
+	d.vs[b].out = o2
+	d.vs[d.he[o1].v].out = o1
+	d.vs[d.he[o3].v].out = o3
+	d.vs[a].out = -1
+	d.vs[b].p = x
 	d.quad[b].add(&d.quad[a])
-	d.flag[a] |= decDead
+	d.vs[a].flag |= decDead
 	// Fresh times, later than any before, so that the stamp sum of an edge
 	// with a changed end differs from every sum recorded before.
 	d.clock++
-	d.stamp[a] = d.clock
+	d.vs[a].stamp = d.clock
 	d.clock++
-	d.stamp[b] = d.clock
+	d.vs[b].stamp = d.clock
 	d.live -= 2
 }
 
 // result compacts the surviving triangles and vertices into a new Mesh,
 // keeping the original vertex order.
 func (d *decimator) result() *Mesh {
-	remap := d.ints[:len(d.out)]
+	remap := d.ints[:len(d.vs)]
 	for i := range remap {
 		remap[i] = -1
 	}
@@ -809,7 +813,7 @@ func (d *decimator) result() *Mesh {
 	}
 	for v := range remap {
 		if remap[v] >= 0 {
-			p := vAdd(d.pos[v], d.centre)
+			p := vAdd(d.vs[v].p, d.centre)
 			m.Positions = append(m.Positions, float32(p.x), float32(p.y), float32(p.z))
 		}
 	}
