@@ -13,7 +13,10 @@ echo "== DICOM series → volume: Go vs dcm2niix =="
 go test -run '^$' -bench 'ReadDir|Dcm2niix' -benchtime 3x ./internal/dicom | grep -E '^Benchmark|ok'
 
 echo "== Native CT engine: speed and quality against TotalSegmentator =="
-go test -run 'Quality' -v -bench 'Native' -benchtime 3x ./internal/segment | grep -E '^Benchmark|Dice|dice|\||ok'
+echo "Dice against TotalSegmentator on its examples (neither reference holds a trachea),"
+echo "then on the synthetic chest phantom (the only airway truth here), then speed:"
+go test -run '^(TestDiceAgainstTotalSegmentator|TestPhantom)$' -v -bench 'Native' -benchtime 3x ./internal/segment |
+	grep -E '^Benchmark|_test.go:[0-9]+: |^ok' | sed -E 's/^ +[a-z_]+_test.go:[0-9]+: /  /'
 
 echo "== Meshing: ours vs VTK vs skimage+Open3D =="
 bash bench/mesh/run.sh "$@"

@@ -177,7 +177,7 @@ func TestPhantom(t *testing.T) {
 			}
 		}
 		d, na, nb := dice(got, want)
-		t.Logf("%-10s Dice %.3f  ours %7.1f mL  truth %7.1f mL", tc.name, d, float64(na)*vv, float64(nb)*vv)
+		t.Logf("phantom: %-10s Dice %.3f  ours %7.1f mL  truth %7.1f mL", tc.name, d, float64(na)*vv, float64(nb)*vv)
 		if d < tc.min {
 			t.Errorf("%s: Dice %.3f < %.2f", tc.name, d, tc.min)
 		}

@@ -181,7 +181,7 @@ func TestDiceAgainstTotalSegmentator(t *testing.T) {
 			t.Fatalf("%s: %v", rc.name, err)
 		}
 		vv := rc.ct.VoxelVolume() / 1000
-		t.Logf("%s: %-10s %7s %10s %10s %6s", rc.name, "class", "Dice", "ours mL", "TS mL", "target")
+		t.Logf("%s: %-10s %7s %10s %10s %6s", rc.name, "class", "Dice", "ours mL", "TS mL", "min")
 		for _, name := range order {
 			tg := targets[name]
 			tg.min = max(tg.min, floors[rc.name+"/"+name])
