@@ -3,6 +3,9 @@ package volume
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
 )
 
 type integer interface {
@@ -31,11 +34,7 @@ func (im *Image) LabelMap() (*LabelMap, error) {
 	)
 	switch d := im.Data.(type) {
 	case []uint8:
-		out = make([]uint16, len(d))
-		for i, v := range d {
-			out[i] = uint16(v)
-		}
-		bad = -1
+		out, bad = intLabels(d)
 	case []uint16:
 		out, bad = d, -1
 	case []int8:
@@ -66,25 +65,69 @@ func (im *Image) LabelMap() (*LabelMap, error) {
 // intLabels converts, or returns the index of the first value out of range.
 func intLabels[T integer](d []T) ([]uint16, int) {
 	out := make([]uint16, len(d))
-	for i, v := range d {
-		if v < 0 || uint64(v) > math.MaxUint16 {
-			return nil, i
+	return out, inParallel(len(d), func(lo, hi int) int {
+		for i, v := range d[lo:hi] {
+			if v < 0 || uint64(v) > math.MaxUint16 {
+				return lo + i
+			}
+			out[lo+i] = uint16(v)
 		}
-		out[i] = uint16(v)
-	}
-	return out, -1
+		return -1
+	})
 }
 
 func realLabels[T float](d []T) ([]uint16, int) {
 	out := make([]uint16, len(d))
-	for i, v := range d {
-		f := float64(v)
-		if !(f >= 0 && f <= math.MaxUint16) || f != math.Trunc(f) {
-			return nil, i
+	return out, inParallel(len(d), func(lo, hi int) int {
+		for i, v := range d[lo:hi] {
+			f := float64(v)
+			if !(f >= 0 && f <= math.MaxUint16) || f != math.Trunc(f) {
+				return lo + i
+			}
+			out[lo+i] = uint16(f)
 		}
-		out[i] = uint16(f)
+		return -1
+	})
+}
+
+// inParallel runs convert over [0, n) in chunks on every core and returns
+// the least index any chunk reported, or -1. A whole-body label map is tens
+// of millions of voxels in freshly mapped memory, whose page faults cost
+// more than the conversion: on several cores they overlap.
+func inParallel(n int, convert func(lo, hi int) int) int {
+	const chunk = 1 << 20
+	if n <= chunk {
+		return convert(0, n)
 	}
-	return out, -1
+	var (
+		next  atomic.Int64
+		first atomic.Int64
+		wg    sync.WaitGroup
+	)
+	first.Store(math.MaxInt64)
+	for range min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk) {
+		wg.Go(func() {
+			for {
+				lo := int(next.Add(chunk)) - chunk
+				if lo >= n || int64(lo) > first.Load() {
+					return
+				}
+				if bad := convert(lo, min(lo+chunk, n)); bad >= 0 {
+					for {
+						f := first.Load()
+						if int64(bad) >= f || first.CompareAndSwap(f, int64(bad)) {
+							break
+						}
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if f := first.Load(); f != math.MaxInt64 {
+		return int(f)
+	}
+	return -1
 }
 
 // CT returns the image in Hounsfield units: stored values times the slope

@@ -1,6 +1,7 @@
 package volume
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -51,6 +52,42 @@ func TestLabelMap(t *testing.T) {
 				t.Errorf("labels %v, want %v", lm.Data, c.want)
 			}
 		})
+	}
+}
+
+// TestLabelMapLarge converts volumes big enough to be split across cores:
+// the values must all arrive, and a bad voxel must be the first one, in
+// whichever chunk it lies and however many others follow it.
+func TestLabelMapLarge(t *testing.T) {
+	const n = 5<<20 + 123 // several chunks and a partial one
+	grid := Grid{Dims: [3]int{n, 1, 1}}
+	for _, bad := range []int{-1, 0, 1<<20 - 1, 1 << 20, 3<<20 + 7, n - 1} {
+		d := make([]int32, n)
+		for i := range d {
+			d[i] = int32(i % 40000)
+		}
+		if bad >= 0 {
+			for i := bad; i < n; i += 1<<18 + 1 { // later bad voxels in later chunks too
+				d[i] = -5
+			}
+		}
+		im := &Image{Header: Header{Grid: grid, Shape: []int{n, 1, 1}, TimePoints: 1}, Data: d}
+		lm, err := im.LabelMap()
+		if bad < 0 {
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range lm.Data {
+				if v != uint16(i%40000) {
+					t.Fatalf("voxel %d is %d, want %d", i, v, i%40000)
+				}
+			}
+			continue
+		}
+		want := fmt.Sprintf("voxel (%d, 0, 0) is -5", bad)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad voxel at %d: error %v, want one containing %q", bad, err, want)
+		}
 	}
 }
 
