@@ -4,8 +4,11 @@
 # same target (10% of triangles), one evaluator. Prints a Markdown table and
 # writes it to bench/out/mesh-bench.md (per-organ details: mesh-bench.json).
 #
-# usage: bench/mesh/run.sh [--quick] [--reuse-refs] [--stacks ours,vtk,skimage]
+# usage: bench/mesh/run.sh [--quick] [--reuse-refs] [--stacks ours,vtk,skimage] [--repeat N]
 #   --quick       skip the large (300×300×600) label map
+#   --repeat N    run every stack N times per input and keep the median
+#                 (wall times on a shared VM swing by ±15 % from minute to
+#                 minute; N = 3 makes the large input's run ~13 minutes)
 #   --reuse-refs  take the reference stacks' timings from their last run when
 #                 neither the input nor their scripts changed (their meshes are
 #                 still re-evaluated); saves ~20 minutes on this 2-core box
@@ -21,13 +24,16 @@ cd "$(dirname "$0")/../.."
 quick=0
 stacks=ours,vtk,skimage
 reuse=
+repeat=1
 while (($#)); do
 	case $1 in
 	--quick) quick=1 ;;
 	--reuse-refs) reuse=vtk,skimage ;;
 	--stacks) stacks=${2:?--stacks needs a list}; shift ;;
 	--stacks=*) stacks=${1#--stacks=} ;;
-	*) echo "usage: $0 [--quick] [--reuse-refs] [--stacks ours,vtk,skimage]" >&2; exit 2 ;;
+	--repeat) repeat=${2:?--repeat needs a number}; shift ;;
+	--repeat=*) repeat=${1#--repeat=} ;;
+	*) echo "usage: $0 [--quick] [--reuse-refs] [--stacks ours,vtk,skimage] [--repeat N]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -65,4 +71,4 @@ fi
 
 exec "$py" bench/mesh/bench.py --iris "$out/iris" --out "$out/mesh" \
 	--md "$out/mesh-bench.md" --json "$out/mesh-bench.json" \
-	--large "$large" --stacks "$stacks" --reuse "$reuse" --timeout "${BENCH_TIMEOUT:-3600}" "${inputs[@]}"
+	--large "$large" --stacks "$stacks" --reuse "$reuse" --repeat "$repeat" --timeout "${BENCH_TIMEOUT:-3600}" "${inputs[@]}"
