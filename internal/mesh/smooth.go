@@ -223,7 +223,13 @@ func (s *smoother) filter(dst, src []float64, dim int, c []float64) {
 		dst[i] = c[0]*t0[i] + c[1]*t1[i]
 	}
 	for n := 2; n < len(c); n++ {
-		s.step(dst, t2, t1, t0, dim, c[n])
+		s.average(t2, t1, dim)
+		cn := c[n]
+		for i, w := range t2 {
+			v := 2*w - t0[i]
+			t2[i] = v
+			dst[i] += cn * v
+		}
 		t0, t1, t2 = t1, t2, t0
 	}
 	s.t0, s.t1, s.t2 = t0, t1, t2
@@ -275,42 +281,6 @@ func (s *smoother) neighbours(nv int, tris []uint32) {
 		s.nbr[s.start[b]] = c
 		s.start[c]--
 		s.nbr[s.start[c]] = a
-	}
-}
-
-// step is one term of filter: next = 2·W·cur − prev, dst += cn·next, in
-// one pass over the vertices rather than three.
-func (s *smoother) step(dst, next, cur, prev []float64, dim int, cn float64) {
-	if dim == 1 {
-		for v := 0; v+1 < len(s.start); v++ {
-			nb := s.nbr[s.start[v]:s.start[v+1]]
-			var x float64
-			for _, u := range nb {
-				x += cur[u]
-			}
-			x = 2*x/float64(len(nb)) - prev[v]
-			next[v] = x
-			dst[v] += cn * x
-		}
-		return
-	}
-	for v := 0; v+1 < len(s.start); v++ {
-		nb := s.nbr[s.start[v]:s.start[v+1]]
-		var x, y, z float64
-		for _, u := range nb {
-			p := cur[3*u : 3*u+3 : 3*u+3]
-			x += p[0]
-			y += p[1]
-			z += p[2]
-		}
-		f := 2 / float64(len(nb))
-		i := 3 * v
-		q, n, d := prev[i:i+3:i+3], next[i:i+3:i+3], dst[i:i+3:i+3]
-		x, y, z = f*x-q[0], f*y-q[1], f*z-q[2]
-		n[0], n[1], n[2] = x, y, z
-		d[0] += cn * x
-		d[1] += cn * y
-		d[2] += cn * z
 	}
 }
 
