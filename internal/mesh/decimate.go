@@ -62,6 +62,7 @@ const (
 	decMinShape  = 0.05 // triangles worse than this (1 = equilateral) must not get worse
 	decRescans   = 4    // passes that retry rejected edges when the rest run out above target
 	decPassSlack = 1.5  // a pass takes edges up to this times the cost of the last one it needs
+	decLooseMin  = 32   // the fewest triangles of a component that volume-changing collapses may touch
 )
 
 const (
@@ -74,22 +75,23 @@ const (
 type decQuad [10]float64
 
 type decimator struct {
-	vs     []decVert
-	quad   []decQuad // per vertex
-	he     []decHalf // per corner, which is also the half-edge to the next corner
-	clock  uint32
-	reject []uint32 // per half-edge: 1 + its ends' stamp sum when its collapse was refused, else 0
-	scored []uint32 // per half-edge: 1 + its ends' stamp sum when score was set, else 0
-	score  []float32
-	tok    uint32
-	pass   uint32
-	cands  []decCand
-	spare  []decCand // radix sort scratch
-	keys   []uint64  // scratch for load
-	ints   []int32   // scratch for load, sortTriangles, link and result
-	live   int       // triangles left
-	strict bool      // only collapses that keep the volume
-	centre vec3
+	vs       []decVert
+	quad     []decQuad // per vertex
+	he       []decHalf // per corner, which is also the half-edge to the next corner
+	compTris []int32   // live triangles per connected component
+	clock    uint32
+	reject   []uint32 // per half-edge: 1 + its ends' stamp sum when its collapse was refused, else 0
+	scored   []uint32 // per half-edge: 1 + its ends' stamp sum when score was set, else 0
+	score    []float32
+	tok      uint32
+	pass     uint32
+	cands    []decCand
+	spare    []decCand // radix sort scratch
+	keys     []uint64  // scratch for load
+	ints     []int32   // scratch for load, sortTriangles, link and result
+	live     int       // triangles left
+	strict   bool      // only collapses that keep the volume
+	centre   vec3
 
 	// Scratch for one collapse: the outgoing half-edges of its ends, and the
 	// triangles that survive it, relative to the edge's middle.
@@ -110,6 +112,7 @@ type decVert struct {
 	stamp uint32 // when the vertex last changed, by clock
 	busy  uint32 // the pass in which it last changed
 	mark  uint32 // scratch neighbour mark for the link condition
+	comp  int32  // connected component
 	flag  uint8
 }
 
@@ -181,7 +184,49 @@ func (d *decimator) reset(m *Mesh) {
 	rank := d.load(m)
 	d.sortTriangles(m, rank)
 	d.link()
+	d.components()
 	d.addQuadrics()
+}
+
+// components numbers the connected components, by union-find over the
+// triangles, and counts their triangles. Collapses never join or split
+// components; apply keeps the counts.
+func (d *decimator) components() {
+	parent := d.ints[:len(d.vs)]
+	for i := range parent {
+		parent[i] = int32(i)
+	}
+	find := func(v int32) int32 {
+		for parent[v] != v {
+			parent[v] = parent[parent[v]]
+			v = parent[v]
+		}
+		return v
+	}
+	for t := 0; t+2 < len(d.he); t += 3 {
+		r := find(d.he[t].v)
+		for _, c := range d.he[t+1 : t+3] {
+			if q := find(c.v); q != r {
+				parent[q] = r
+			}
+		}
+	}
+	d.compTris = d.compTris[:0]
+	id := d.ints[len(d.vs) : 2*len(d.vs)]
+	for i := range id {
+		id[i] = -1
+	}
+	for v := range d.vs {
+		r := find(int32(v))
+		if id[r] < 0 {
+			id[r] = int32(len(d.compTris))
+			d.compTris = append(d.compTris, 0)
+		}
+		d.vs[v].comp = id[r]
+	}
+	for t := 0; t+2 < len(d.he); t += 3 {
+		d.compTris[d.vs[d.he[t].v].comp]++
+	}
 }
 
 // zeroed is grow, with the elements zero: fresh memory already is.
@@ -677,7 +722,10 @@ func (d *decimator) target(a, b int32) (vec3, bool) {
 			}
 		}
 	}
-	if d.strict {
+	if d.strict || d.compTris[d.vs[a].comp] <= decLooseMin {
+		// On a small component, a collapse that changes the volume can
+		// push the new vertex through the few triangles the checks do not
+		// see and turn the component inside out.
 		return x0, false
 	}
 	return x0, d.acceptable(vSub(x0, o), g)
@@ -786,6 +834,7 @@ func (d *decimator) apply(he, a, b int32, x vec3) {
 	d.clock++
 	d.vs[b].stamp = d.clock
 	d.live -= 2
+	d.compTris[d.vs[b].comp] -= 2
 }
 
 // result compacts the surviving triangles and vertices into a new Mesh,

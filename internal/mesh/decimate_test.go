@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/iris-oculus/iris/internal/testdata"
@@ -674,4 +676,85 @@ func decSphereDist(m *Mesh, r float64) float64 {
 		d = max(d, math.Abs(vLen(decVec(m, uint32(v)))-r))
 	}
 	return d
+}
+
+// FuzzDecimate meshes clouds of random voxels, the hardest topology a label
+// map gives (many tiny components, handles, near-pinches), with and
+// without decimation, and checks that decimation leaves every surface a
+// closed, oriented 2-manifold with the same Euler characteristic and
+// components, within the triangle budget but for what tiny components keep.
+func FuzzDecimate(f *testing.F) {
+	f.Add(uint64(1), uint8(90), uint8(10))
+	f.Add(uint64(2), uint8(150), uint8(0))
+	f.Add(uint64(3), uint8(210), uint8(30))
+	f.Add(uint64(4), uint8(40), uint8(5))
+	f.Fuzz(func(t *testing.T, seed uint64, fill, percent uint8) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		sp := [3]float64{0.8, 1.1, 2.5}
+		a := identity
+		for c := range 3 {
+			a[c][c] = sp[c]
+		}
+		any := false
+		lm := newLabelMap([3]int{14, 13, 12}, a, func(i, j, k int) uint16 {
+			if rng.IntN(256) < int(fill) {
+				any = true
+				return 1
+			}
+			return 0
+		})
+		if !any {
+			return
+		}
+		full := Options{Smooth: 0.5, Reduce: 1, Workers: 1}
+		want := buildOne(t, lm, full).Mesh
+		reduced := full
+		reduced.Reduce = max(float64(percent%101), 1) / 100
+		got := buildOne(t, lm, reduced).Mesh
+		if err := decCheckLoose(got); err != nil {
+			t.Fatalf("decimated to %.0f%%: %v", 100*reduced.Reduce, err)
+		}
+		if g, w := decEuler(got), decEuler(want); g != w {
+			t.Errorf("Euler characteristic %d, undecimated %d", g, w)
+		}
+		// Cavities are components of negative volume: decimation must keep
+		// each component, and each on its side.
+		if g, w := decSigns(got), decSigns(want); g != w {
+			t.Errorf("components (outer, cavities) %v, undecimated %v", g, w)
+		}
+		t.Logf("%d → %d triangles (target %.0f%%), %d components", want.Triangles(), got.Triangles(), 100*reduced.Reduce, decComponents(want))
+	})
+}
+
+// decCheckLoose is decCheck for surfaces that may hold cavities: every
+// component's volume must be non-zero, and the whole's positive.
+func decCheckLoose(m *Mesh) error {
+	if err := decCheck(m); err != nil && !strings.Contains(err.Error(), "not oriented outward") {
+		return err
+	}
+	vols := decComponentVolumes(m)
+	total := 0.0
+	for c, v := range vols {
+		if v == 0 || math.IsNaN(v) {
+			return fmt.Errorf("component %d has volume %g", c, v)
+		}
+		total += v
+	}
+	if !(total > 0) {
+		return fmt.Errorf("total volume %g: inside out", total)
+	}
+	return nil
+}
+
+// decSigns counts the components of positive and of negative volume.
+func decSigns(m *Mesh) [2]int {
+	var n [2]int
+	for _, v := range decComponentVolumes(m) {
+		if v > 0 {
+			n[0]++
+		} else {
+			n[1]++
+		}
+	}
+	return n
 }

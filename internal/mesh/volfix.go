@@ -1,5 +1,7 @@
 package mesh
 
+import "math"
+
 // volumeOffsetLimit bounds the volume-correcting offset, as a fraction of
 // the smallest voxel spacing: the correction is for what smoothing and
 // decimation lose, not a licence to move the surface off the voxels.
@@ -7,7 +9,9 @@ const volumeOffsetLimit = 0.25
 
 // restoreVolume moves every vertex of the closed mesh m along its
 // area-weighted unit normal by one common offset δ, |δ| ≤ maxOffset, so that
-// the enclosed volume becomes target. The volume after the move is a cubic
+// the enclosed volume becomes target. Components too thin to take the
+// offset without turning inside out (a one-voxel hole's surface, say) stay
+// where they are. The volume after the move is a cubic
 // in δ whose coefficients one pass over the triangles gives; its linear
 // coefficient is about the area, so Newton's method from δ = 0 converges in
 // a few steps. buf is scratch space, returned for reuse.
@@ -27,6 +31,7 @@ func restoreVolume(m *Mesh, target, maxOffset float64, buf []float64) []float64 
 		p[i] = float64(x) - o[i%3]
 	}
 	vertexNormals(n, p, m.Indices)
+	holdThin(n, p, m.Indices, thinFactor*maxOffset)
 
 	// V(δ) = Σ (a+δA)·((b+δB)×(c+δC)) / 6 over triangles abc with normals ABC.
 	var c0, c1, c2, c3 float64
@@ -68,6 +73,50 @@ func restoreVolume(m *Mesh, target, maxOffset float64, buf []float64) []float64 
 		}
 	}
 	return buf
+}
+
+// thinFactor: a component is held still when its thickness, 3·|volume| /
+// area (a sphere's radius), is under this many times the largest offset.
+// A sphere turns inside out at one; shapes flatter than a sphere sooner.
+const thinFactor = 4
+
+// holdThin zeroes the normals n of every vertex in a connected component of
+// the surface (positions p, triangles tris) thinner than thickness, so
+// that the offset leaves it alone.
+func holdThin(n, p []float64, tris []uint32, thickness float64) {
+	nv := len(p) / 3
+	parent := make([]int32, nv)
+	for i := range parent {
+		parent[i] = int32(i)
+	}
+	find := func(v int32) int32 {
+		for parent[v] != v {
+			parent[v] = parent[parent[v]]
+			v = parent[v]
+		}
+		return v
+	}
+	for t := 0; t+2 < len(tris); t += 3 {
+		a := find(int32(tris[t]))
+		for _, v := range tris[t+1 : t+3] {
+			if b := find(int32(v)); b != a {
+				parent[b] = a
+			}
+		}
+	}
+	vol, area := make([]float64, nv), make([]float64, nv) // by root
+	for t := 0; t+2 < len(tris); t += 3 {
+		a, b, c := vecAt(p, tris[t]), vecAt(p, tris[t+1]), vecAt(p, tris[t+2])
+		r := find(int32(tris[t]))
+		vol[r] += vDot(a, vCross(b, c)) / 6
+		area[r] += vLen(vCross(vSub(b, a), vSub(c, a))) / 2
+	}
+	for v := range nv {
+		r := find(int32(v))
+		if 3*math.Abs(vol[r]) < thickness*area[r] {
+			n[3*v], n[3*v+1], n[3*v+2] = 0, 0, 0
+		}
+	}
 }
 
 func vec(p []float64, v uint32) [3]float64 {
