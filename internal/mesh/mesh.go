@@ -14,7 +14,8 @@
 //     boundary;
 //   - Decimate, to a fraction of the triangles or a scene budget;
 //   - one offset along the normals, a fraction of a voxel at most, that
-//     brings the enclosed volume back to the voxels' volume.
+//     brings the enclosed volume back to the voxels' volume (components
+//     too thin to take it, such as a one-voxel hole's, stay put).
 //
 // Surface extraction, smoothing and volume correction are written by hand
 // because no Go library does label-map meshing with these guarantees.
