@@ -192,24 +192,10 @@ func (d *decimator) reset(m *Mesh) {
 // triangles, and counts their triangles. Collapses never join or split
 // components; apply keeps the counts.
 func (d *decimator) components() {
-	parent := d.ints[:len(d.vs)]
-	for i := range parent {
-		parent[i] = int32(i)
-	}
-	find := func(v int32) int32 {
-		for parent[v] != v {
-			parent[v] = parent[parent[v]]
-			v = parent[v]
-		}
-		return v
-	}
+	f := newForest(d.ints[:len(d.vs)])
 	for t := 0; t+2 < len(d.he); t += 3 {
-		r := find(d.he[t].v)
-		for _, c := range d.he[t+1 : t+3] {
-			if q := find(c.v); q != r {
-				parent[q] = r
-			}
-		}
+		f.union(d.he[t].v, d.he[t+1].v)
+		f.union(d.he[t].v, d.he[t+2].v)
 	}
 	d.compTris = d.compTris[:0]
 	id := d.ints[len(d.vs) : 2*len(d.vs)]
@@ -217,7 +203,7 @@ func (d *decimator) components() {
 		id[i] = -1
 	}
 	for v := range d.vs {
-		r := find(int32(v))
+		r := f.find(int32(v))
 		if id[r] < 0 {
 			id[r] = int32(len(d.compTris))
 			d.compTris = append(d.compTris, 0)

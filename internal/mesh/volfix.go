@@ -85,34 +85,20 @@ const thinFactor = 4
 // that the offset leaves it alone.
 func holdThin(n, p []float64, tris []uint32, thickness float64) {
 	nv := len(p) / 3
-	parent := make([]int32, nv)
-	for i := range parent {
-		parent[i] = int32(i)
-	}
-	find := func(v int32) int32 {
-		for parent[v] != v {
-			parent[v] = parent[parent[v]]
-			v = parent[v]
-		}
-		return v
-	}
+	f := newForest(make([]int32, nv))
 	for t := 0; t+2 < len(tris); t += 3 {
-		a := find(int32(tris[t]))
-		for _, v := range tris[t+1 : t+3] {
-			if b := find(int32(v)); b != a {
-				parent[b] = a
-			}
-		}
+		f.union(int32(tris[t]), int32(tris[t+1]))
+		f.union(int32(tris[t]), int32(tris[t+2]))
 	}
 	vol, area := make([]float64, nv), make([]float64, nv) // by root
 	for t := 0; t+2 < len(tris); t += 3 {
 		a, b, c := vecAt(p, tris[t]), vecAt(p, tris[t+1]), vecAt(p, tris[t+2])
-		r := find(int32(tris[t]))
+		r := f.find(int32(tris[t]))
 		vol[r] += vDot(a, vCross(b, c)) / 6
 		area[r] += vLen(vCross(vSub(b, a), vSub(c, a))) / 2
 	}
 	for v := range nv {
-		r := find(int32(v))
+		r := f.find(int32(v))
 		if 3*math.Abs(vol[r]) < thickness*area[r] {
 			n[3*v], n[3*v+1], n[3*v+2] = 0, 0, 0
 		}
@@ -121,4 +107,30 @@ func holdThin(n, p []float64, tris []uint32, thickness float64) {
 
 func vec(p []float64, v uint32) [3]float64 {
 	return [3]float64{p[3*v], p[3*v+1], p[3*v+2]}
+}
+
+// forest is a union-find over vertices, for connected components.
+type forest []int32
+
+// newForest makes every vertex its own tree in buf.
+func newForest(buf []int32) forest {
+	for i := range buf {
+		buf[i] = int32(i)
+	}
+	return forest(buf)
+}
+
+// find returns v's root, halving the path on the way.
+func (f forest) find(v int32) int32 {
+	for f[v] != v {
+		f[v] = f[f[v]]
+		v = f[v]
+	}
+	return v
+}
+
+func (f forest) union(a, b int32) {
+	if ra, rb := f.find(a), f.find(b); ra != rb {
+		f[rb] = ra
+	}
 }
