@@ -1,20 +1,13 @@
 package mesh
 
 import (
-	"bytes"
 	"cmp"
-	"compress/gzip"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/iris-oculus/iris/internal/testdata"
 )
 
 func TestDecimate(t *testing.T) {
@@ -178,7 +171,8 @@ func decExtreme(m *Mesh, sign float32) uint32 {
 // here by marching tetrahedra on the lightly blurred mask (so this test does
 // not depend on the package's own extraction) and decimated to 10%.
 func TestDecimateOrgans(t *testing.T) {
-	lm, dims, spacing := decReadNifti(t, testdata.Path(t, "totalsegmentator-example", "ct_3mm_seg.nii.gz"))
+	lmap := loadLM(t, "ct_3mm_seg.nii.gz")
+	lm, dims, spacing := lmap.Data, lmap.Dims, spacing(lmap.Affine)
 	present := map[uint16]int{}
 	for _, v := range lm {
 		if v != 0 {
@@ -447,108 +441,20 @@ func decLabelSurface(lm []uint16, dims [3]int, spacing [3]float64, label uint16)
 	return decMarchTets(vals, n, origin, spacing)
 }
 
-// decReadNifti reads a gzipped NIfTI-1 label map of unsigned 8- or 16-bit
-// integers: just enough for the test, so it does not depend on the volume
-// package's reader.
-func decReadNifti(t *testing.T, path string) ([]uint16, [3]int, [3]float64) {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	if len(raw) < 352 || binary.LittleEndian.Uint32(raw) != 348 {
-		t.Fatalf("%s: not a little-endian NIfTI-1 file", path)
-	}
-	var hdr struct {
-		Dim      [8]int16
-		Intent   [3]float32
-		Intent2  int16
-		Datatype int16
-		Bitpix   int16
-		Slice    int16
-		Pixdim   [8]float32
-		Offset   float32
-	}
-	if err := binary.Read(bytes.NewReader(raw[40:]), binary.LittleEndian, &hdr); err != nil {
-		t.Fatal(err)
-	}
-	dims := [3]int{int(hdr.Dim[1]), int(hdr.Dim[2]), int(hdr.Dim[3])}
-	spacing := [3]float64{float64(hdr.Pixdim[1]), float64(hdr.Pixdim[2]), float64(hdr.Pixdim[3])}
-	n := dims[0] * dims[1] * dims[2]
-	data := raw[int(hdr.Offset):]
-	lm := make([]uint16, n)
-	switch hdr.Datatype {
-	case 2: // uint8
-		for i := range lm {
-			lm[i] = uint16(data[i])
-		}
-	case 512: // uint16
-		for i := range lm {
-			lm[i] = binary.LittleEndian.Uint16(data[2*i:])
-		}
-	default:
-		t.Fatalf("%s: datatype %d, want uint8 or uint16", path, hdr.Datatype)
-	}
-	return lm, dims, spacing
-}
-
 // --- checks ---
 
-// decCheck reports the first way m is not a closed, consistently oriented,
-// compact 2-manifold with finite positions and positive volume per
-// component.
+// decCheck is Mesh.Check, and also that every vertex is used (Decimate
+// compacts) and every component encloses positive volume (faces outward).
 func decCheck(m *Mesh) error {
-	if len(m.Indices)%3 != 0 || len(m.Positions)%3 != 0 {
-		return fmt.Errorf("%d indices, %d coordinates: not triples", len(m.Indices), len(m.Positions))
+	if err := m.Check(); err != nil {
+		return err
 	}
-	for _, p := range m.Positions {
-		if math.IsNaN(float64(p)) || math.IsInf(float64(p), 0) {
-			return fmt.Errorf("non-finite position %v", p)
-		}
+	used := make([]bool, m.Vertices())
+	for _, v := range m.Indices {
+		used[v] = true
 	}
-	nv := uint32(m.Vertices())
-	directed := make(map[[2]uint32]int, len(m.Indices))
-	used := make([]bool, nv)
-	for t := 0; t < len(m.Indices); t += 3 {
-		tri := m.Indices[t : t+3]
-		for k := range 3 {
-			a, b := tri[k], tri[(k+1)%3]
-			if a >= nv {
-				return fmt.Errorf("triangle %d: index %d out of range", t/3, a)
-			}
-			if a == b {
-				return fmt.Errorf("triangle %d %v repeats a vertex", t/3, tri)
-			}
-			used[a] = true
-			directed[[2]uint32{a, b}]++
-		}
-	}
-	for e, n := range directed {
-		if n != 1 {
-			return fmt.Errorf("edge %v in %d triangles the same way round: orientation or manifold broken", e, n)
-		}
-		if directed[[2]uint32{e[1], e[0]}] != 1 {
-			return fmt.Errorf("edge %v has no opposite half: surface not closed", e)
-		}
-	}
-	for v, u := range used {
-		if !u {
-			return fmt.Errorf("vertex %d unused: not compact", v)
-		}
-	}
-	for v, f := range decFans(m) {
-		if f != 1 {
-			return fmt.Errorf("vertex %d has %d fans: not manifold", v, f)
-		}
+	if v := slices.Index(used, false); v >= 0 {
+		return fmt.Errorf("vertex %d unused: not compact", v)
 	}
 	for c, vol := range decComponentVolumes(m) {
 		if !(vol > 0) {
