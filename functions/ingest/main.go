@@ -6,37 +6,24 @@ package main
 
 import (
 	"context"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/functions/config"
+	"github.com/iris-oculus/iris/functions/internal/boot"
 	iaws "github.com/iris-oculus/iris/internal/aws"
 	"github.com/iris-oculus/iris/internal/pipeline"
 )
 
 func main() {
-	env, err := config.Load(os.Getenv, config.EnvBucket, config.EnvJobsQueueURL)
-	log := env.Logger(os.Stdout, "ingest")
-	if err != nil {
-		log.Error("ingest: bad configuration", "err", err)
-		os.Exit(1)
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(context.Background())
-	if err != nil {
-		log.Error("ingest: load AWS configuration", "err", err)
-		os.Exit(1)
-	}
+	f := boot.Start("ingest", config.EnvBucket, config.EnvJobsQueueURL)
 	in := &pipeline.Ingest{
-		Blobs: iaws.NewS3Blobs(s3.NewFromConfig(cfg), env.Bucket),
-		Bus:   iaws.NewEventBridgeBus(eventbridge.NewFromConfig(cfg), iaws.EventBridgeConfig{BusName: env.EventBus}),
-		Queue: iaws.NewSQSQueue(sqs.NewFromConfig(cfg), env.JobsQueueURL),
-		Log:   log,
+		Blobs: f.Blobs(),
+		Bus:   f.Bus(),
+		Queue: iaws.NewSQSQueue(sqs.NewFromConfig(f.AWS), f.Env.JobsQueueURL),
+		Log:   f.Log,
 	}
 	// EventBridge delivers the envelope as JSON; events.Event is that
 	// envelope, so the payload decodes straight into it. A returned error
