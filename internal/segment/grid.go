@@ -77,7 +77,15 @@ func orientation(g volume.Grid) (f frame, perm [3]int, err error) {
 func (f frame) len() int { return f.dims[0] * f.dims[1] * f.dims[2] }
 
 // permuted copies src (laid out on dims) into canonical order perm.
-func permuted[T any](src []T, dims, perm [3]int) []T {
+func permuted[T any](src []T, dims, perm [3]int) []T { return permute(src, dims, perm, false) }
+
+// unpermuted is the inverse of permuted: canon is laid out on the canonical
+// dims, the result on dims.
+func unpermuted[T any](canon []T, dims, perm [3]int) []T { return permute(canon, dims, perm, true) }
+
+// permute walks the canonical order, index o, against dims' order, index
+// b+i·s0, copying one way or the other.
+func permute[T any](src []T, dims, perm [3]int, inverse bool) []T {
 	nd := [3]int{dims[perm[0]], dims[perm[1]], dims[perm[2]]}
 	stride := [3]int{1, dims[0], dims[0] * dims[1]}
 	s0, s1, s2 := stride[perm[0]], stride[perm[1]], stride[perm[2]]
@@ -87,32 +95,16 @@ func permuted[T any](src []T, dims, perm [3]int) []T {
 			o := k * nd[0] * nd[1]
 			for j := range nd[1] {
 				b := k*s2 + j*s1
-				for i := range nd[0] {
-					dst[o] = src[b+i*s0]
-					o++
+				if inverse {
+					for i := range nd[0] {
+						dst[b+i*s0] = src[o+i]
+					}
+				} else {
+					for i := range nd[0] {
+						dst[o+i] = src[b+i*s0]
+					}
 				}
-			}
-		}
-	})
-	return dst
-}
-
-// unpermuted is the inverse of permuted: canon is laid out on the canonical
-// dims, the result on dims.
-func unpermuted[T any](canon []T, dims, perm [3]int) []T {
-	nd := [3]int{dims[perm[0]], dims[perm[1]], dims[perm[2]]}
-	stride := [3]int{1, dims[0], dims[0] * dims[1]}
-	s0, s1, s2 := stride[perm[0]], stride[perm[1]], stride[perm[2]]
-	dst := make([]T, len(canon))
-	parallel(nd[2], func(k0, k1 int) {
-		for k := k0; k < k1; k++ {
-			o := k * nd[0] * nd[1]
-			for j := range nd[1] {
-				b := k*s2 + j*s1
-				for i := range nd[0] {
-					dst[b+i*s0] = canon[o]
-					o++
-				}
+				o += nd[0]
 			}
 		}
 	})

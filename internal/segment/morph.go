@@ -144,15 +144,20 @@ func dilate(g grid3, m []bool, r float64, axes [3]bool) []bool {
 // erode keeps the voxels of m farther than r mm from any voxel outside m.
 // Outside the lattice counts as outside m.
 func erode(g grid3, m []bool, r float64, axes [3]bool) []bool {
-	inv := make([]bool, len(m))
-	for i, v := range m {
-		inv[i] = !v
-	}
-	d := distSqPadded(g, inv, axes)
+	d := distSqPadded(g, complement(m), axes)
 	out := make([]bool, len(m))
 	r2 := float32(r * r)
 	for i, v := range d {
 		out[i] = v > r2
+	}
+	return out
+}
+
+// complement is the voxels not in m.
+func complement(m []bool) []bool {
+	out := make([]bool, len(m))
+	for i, v := range m {
+		out[i] = !v
 	}
 	return out
 }
@@ -192,12 +197,7 @@ func closing(g grid3, m []bool, r float64, axes [3]bool) []bool {
 	// Pad-free closing would erode from the lattice border; treat outside as
 	// outside m for the dilation and as inside for the erosion so that
 	// structures touching the border are not eaten.
-	d := dilate(g, m, r, axes)
-	inv := make([]bool, len(d))
-	for i, v := range d {
-		inv[i] = !v
-	}
-	dd := distSq(g, inv, axes)
+	dd := distSq(g, complement(dilate(g, m, r, axes)), axes)
 	out := make([]bool, len(m))
 	r2 := float32(r * r)
 	for i, v := range dd {
@@ -268,19 +268,7 @@ func fillHoles2D(g grid3, m []bool) []bool {
 			for len(stack) > 0 {
 				p := int(stack[len(stack)-1])
 				stack = stack[:len(stack)-1]
-				i, j := p%nx, p/nx
-				if i > 0 {
-					push(p - 1)
-				}
-				if i < nx-1 {
-					push(p + 1)
-				}
-				if j > 0 {
-					push(p - nx)
-				}
-				if j < ny-1 {
-					push(p + nx)
-				}
+				forNeighbours6(p, nx, ny, 1, push) // one slice: its 4 in-plane neighbours
 			}
 			for p := range s {
 				if !seen[p] {
