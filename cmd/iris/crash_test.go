@@ -13,6 +13,7 @@ import (
 	"github.com/iris-oculus/iris/internal/api"
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/local"
+	"github.com/iris-oculus/iris/internal/testdata"
 )
 
 // TestServeResumesAfterKill9 kills the real binary with SIGKILL at each
@@ -29,8 +30,8 @@ import (
 func TestServeResumesAfterKill9(t *testing.T) {
 	bin := irisBinary(t)
 	data := t.TempDir() + "/data"
-	ct := readShared(t, "totalsegmentator-example", "ct_3mm.nii.gz")
-	series := zipSeries(t)
+	ct := testdata.Read(t, "totalsegmentator-example", "ct_3mm.nii.gz")
+	series := testdata.DICOMSeriesZip(t)
 	var want []string // every job made, each must end done exactly once
 
 	// 1. Right after the upload: the PUT has returned, ingest has the event.
@@ -133,7 +134,7 @@ func checkListed(t *testing.T, c *client, want []string) {
 func TestServeDrainsOnInterrupt(t *testing.T) {
 	bin := irisBinary(t)
 	data := t.TempDir() + "/data"
-	ct := readShared(t, "totalsegmentator-example", "ct_3mm.nii.gz")
+	ct := testdata.Read(t, "totalsegmentator-example", "ct_3mm.nii.gz")
 	p := startProc(t, bin, data)
 	o := observe(t, data)
 	c := p.client()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"archive/zip"
 	"bufio"
 	"bytes"
 	"context"
@@ -29,7 +28,6 @@ import (
 	"github.com/iris-oculus/iris/internal/export"
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/local"
-	"github.com/iris-oculus/iris/internal/testdata"
 )
 
 // testFlags make a server quick to test: drops settle fast, and the sweep
@@ -270,55 +268,6 @@ func (c *client) list(limit int) []api.JobView {
 	}
 	c.t.Fatal("GET /api/jobs: the cursor never ends")
 	return nil
-}
-
-// readShared reads a file of the shared test data.
-func readShared(t testing.TB, rel ...string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(testdata.Path(t, rel...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// zipSeries zips the shared DICOM series folder (as a person would zip a
-// folder: one folder inside the archive).
-func zipSeries(t testing.TB) []byte {
-	t.Helper()
-	dir := testdata.Path(t, "totalsegmentator-example", "dicom")
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	n := 0
-	for _, e := range ents {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Stored: the images are JPEG 2000 already.
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: "dicom/" + e.Name(), Method: zip.Store})
-		if err == nil {
-			_, err = w.Write(b)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		n++
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if n != 20 {
-		t.Fatalf("the shared DICOM series has %d files, want 20", n)
-	}
-	return buf.Bytes()
 }
 
 // dropJobID is the job id a file dropped as uploads/name gets.

@@ -17,6 +17,7 @@ import (
 	"github.com/iris-oculus/iris/internal/api"
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/pipeline"
+	"github.com/iris-oculus/iris/internal/testdata"
 )
 
 // jobTimeout bounds one job's trip through a busy 2-core machine; a
@@ -31,9 +32,9 @@ func TestServeEndToEnd(t *testing.T) {
 	srv := startInProcess(t, data)
 	c := srv.client(t)
 
-	ct := readShared(t, "totalsegmentator-example", "ct_3mm.nii.gz")
-	labelMap := readShared(t, "totalsegmentator-example", "ct_3mm_seg.nii.gz")
-	series := zipSeries(t)
+	ct := testdata.Read(t, "totalsegmentator-example", "ct_3mm.nii.gz")
+	labelMap := testdata.Read(t, "totalsegmentator-example", "ct_3mm_seg.nii.gz")
+	series := testdata.DICOMSeriesZip(t)
 	noise := make([]byte, 64<<10)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range noise {

@@ -15,6 +15,7 @@ import (
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/export"
 	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/testdata"
 )
 
 // world is the whole pipeline in memory: the four stages over one bucket,
@@ -58,7 +59,7 @@ type delivery struct {
 type segOutcome func(w *world, jobID string)
 
 func labelMapOutcome(w *world, id string) {
-	data := dataFile(w.t, "ct_3mm_seg.nii.gz")
+	data := testdata.Read(w.t, "totalsegmentator-example", "ct_3mm_seg.nii.gz")
 	if err := w.blobs.Put(context.Background(), events.SegmentationKey(id), bytes.NewReader(data), int64(len(data)), "application/gzip"); err != nil {
 		w.t.Fatal(err)
 	}
@@ -212,8 +213,8 @@ func (w *world) requeue(q *[]Message, msgs []Message, failed []string) {
 }
 
 func TestEndToEnd(t *testing.T) {
-	ct := dataFile(t, "ct_3mm.nii.gz")
-	seg := dataFile(t, "ct_3mm_seg.nii.gz")
+	ct := testdata.Read(t, "totalsegmentator-example", "ct_3mm.nii.gz")
+	seg := testdata.Read(t, "totalsegmentator-example", "ct_3mm_seg.nii.gz")
 	t.Run("job made by the API", func(t *testing.T) {
 		w := newWorld(t, labelMapOutcome)
 		const id = "job-e2e001"
@@ -299,7 +300,7 @@ func checkDone(t *testing.T, w *world, j job.Job, owner string, seg []byte) {
 }
 
 func TestEndToEndFailures(t *testing.T) {
-	ct := dataFile(t, "ct_3mm.nii.gz")
+	ct := testdata.Read(t, "totalsegmentator-example", "ct_3mm.nii.gz")
 	tests := []struct {
 		name         string
 		data         []byte
@@ -309,7 +310,7 @@ func TestEndToEndFailures(t *testing.T) {
 		segmentation bool // the segmenter was started
 	}{
 		{"corrupt file", ct[:len(ct)*2/3], labelMapOutcome, StageIngest, CodeCorrupt, "damaged", false},
-		{"not a CT", dataFile(t, "ct_3mm_seg.nii.gz"), labelMapOutcome, StageIngest, CodeNotCT, "does not look like a CT", false},
+		{"not a CT", testdata.Read(t, "totalsegmentator-example", "ct_3mm_seg.nii.gz"), labelMapOutcome, StageIngest, CodeNotCT, "does not look like a CT", false},
 		{"segmenter fails", ct, failureOutcome, StageSegmentation, "gpu_oom", "ran out of memory", true},
 	}
 	for _, tt := range tests {

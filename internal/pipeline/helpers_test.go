@@ -345,42 +345,6 @@ func decode[T any](t testing.TB, ev events.Event) T {
 	return v
 }
 
-func dataFile(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(testdata.Path(t, "totalsegmentator-example", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// dicomZip zips the real DICOM series, in a folder as people do.
-func dicomZip(t testing.TB) []byte {
-	t.Helper()
-	dir := testdata.Path(t, "totalsegmentator-example", "dicom")
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, err := zw.Create("series/" + e.Name())
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write(b)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // oneDICOMFile is the first file of the real series.
 func oneDICOMFile(t testing.TB) []byte {
 	t.Helper()
@@ -422,7 +386,7 @@ func zipOf(t testing.TB, files map[string][]byte) []byte {
 // readCT reads the real CT.
 func readCT(t testing.TB) *volume.CT {
 	t.Helper()
-	img, err := volume.Read(bytes.NewReader(dataFile(t, "ct_3mm.nii.gz")), volume.ReadOptions{})
+	img, err := volume.Read(bytes.NewReader(testdata.Read(t, "totalsegmentator-example", "ct_3mm.nii.gz")), volume.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func TestIngestNIfTI(t *testing.T) {
 	r := newIngestRig(t)
 	const id = "job-nifti1"
 	upKey := events.UploadKey(id, "ct_3mm.nii.gz")
-	ev := r.upload(t, upKey, dataFile(t, "ct_3mm.nii.gz"))
+	ev := r.upload(t, upKey, testdata.Read(t, "totalsegmentator-example", "ct_3mm.nii.gz"))
 	if err := r.in.Handle(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestIngestNIfTI(t *testing.T) {
 		t.Fatalf("published %d events, %d accepted; want one Job Accepted", len(r.bus.all()), len(acc))
 	}
 	a := decode[events.Accepted](t, acc[0])
-	want := events.Input{Format: "nifti", File: "ct_3mm.nii.gz", Bytes: int64(len(dataFile(t, "ct_3mm.nii.gz"))),
+	want := events.Input{Format: "nifti", File: "ct_3mm.nii.gz", Bytes: int64(len(testdata.Read(t, "totalsegmentator-example", "ct_3mm.nii.gz"))),
 		Dims: [3]int{122, 101, 30}, SpacingMm: [3]float64{3, 3, 3}, Orientation: "RAS"}
 	if a.JobID != id || a.VolumeKey != events.VolumeKey(id) || a.Input != want {
 		t.Errorf("accepted %+v, want job %s, volume %s, input %+v", a, id, events.VolumeKey(id), want)
@@ -130,7 +130,7 @@ func TestIngestDICOMZip(t *testing.T) {
 	py := testdata.Python(t)
 	r := newIngestRig(t)
 	const id = "job-dicom1"
-	zipped := dicomZip(t)
+	zipped := testdata.DICOMSeriesZip(t)
 	ev := r.upload(t, events.UploadKey(id, "My Scan.zip"), zipped)
 	if err := r.in.Handle(context.Background(), ev); err != nil {
 		t.Fatal(err)
@@ -201,7 +201,7 @@ print(json.dumps({"shape": list(img.shape), "affine": img.affine.tolist(),
 }
 
 func TestIngestRejects(t *testing.T) {
-	ct := dataFile(t, "ct_3mm.nii.gz")
+	ct := testdata.Read(t, "totalsegmentator-example", "ct_3mm.nii.gz")
 	tests := []struct {
 		name      string
 		data      []byte
@@ -214,7 +214,7 @@ func TestIngestRejects(t *testing.T) {
 		{name: "truncated gzip", data: ct[:len(ct)/2], code: CodeCorrupt, says: "damaged"},
 		{name: "altered gzip", data: flip(ct, 1000, 100), code: CodeCorrupt, says: "damaged"},
 		{name: "bad gzip checksum", data: flip(ct, len(ct)-6, 1), code: CodeCorrupt, says: "damaged"},
-		{name: "label map as CT", data: dataFile(t, "ct_3mm_seg.nii.gz"), code: CodeNotCT, says: "does not look like a CT"},
+		{name: "label map as CT", data: testdata.Read(t, "totalsegmentator-example", "ct_3mm_seg.nii.gz"), code: CodeNotCT, says: "does not look like a CT"},
 		{name: "MR-like volume", data: mrLike(t), code: CodeNotCT, says: "MR image"},
 		{name: "one DICOM file", data: oneDICOMFile(t), code: CodeTooFewSlices, says: "single image"},
 		{name: "zip without DICOM", data: zipOf(t, map[string][]byte{"readme.txt": []byte("hello")}), code: CodeNoDICOM, says: "no DICOM"},
@@ -279,7 +279,7 @@ func ungzip(t testing.TB, gz []byte) []byte {
 // repeated: a valid NIfTI that is not one 3D volume.
 func fourD(t testing.TB) []byte {
 	t.Helper()
-	raw := ungzip(t, dataFile(t, "ct_3mm.nii.gz"))
+	raw := ungzip(t, testdata.Read(t, "totalsegmentator-example", "ct_3mm.nii.gz"))
 	off := int(math.Float32frombits(binary.LittleEndian.Uint32(raw[108:112]))) // vox_offset
 	hdr := bytes.Clone(raw[:off])
 	binary.LittleEndian.PutUint16(hdr[40:], 4) // dim[0]
@@ -290,7 +290,7 @@ func fourD(t testing.TB) []byte {
 func TestIngestTwice(t *testing.T) {
 	r := newIngestRig(t)
 	const id = "job-twice1"
-	ev := r.upload(t, events.UploadKey(id, "ct.nii.gz"), dataFile(t, "ct_3mm.nii.gz"))
+	ev := r.upload(t, events.UploadKey(id, "ct.nii.gz"), testdata.Read(t, "totalsegmentator-example", "ct_3mm.nii.gz"))
 	for i := range 2 {
 		if err := r.in.Handle(context.Background(), ev); err != nil {
 			t.Fatalf("run %d: %v", i+1, err)
@@ -345,7 +345,7 @@ func TestIngestCrash(t *testing.T) {
 			r := newIngestRig(t)
 			id := "job-crash-" + strings.ReplaceAll(tt.name, " ", "-")
 			upKey := events.UploadKey(id, "ct.nii.gz")
-			ev := r.upload(t, upKey, dataFile(t, "ct_3mm.nii.gz"))
+			ev := r.upload(t, upKey, testdata.Read(t, "totalsegmentator-example", "ct_3mm.nii.gz"))
 			tt.setup(r)
 			if err := r.in.Handle(context.Background(), ev); err == nil || !strings.Contains(err.Error(), "injected") {
 				t.Fatalf("first run = %v, want the injected failure", err)
@@ -369,7 +369,7 @@ func TestIngestCrash(t *testing.T) {
 
 func TestIngestDrop(t *testing.T) {
 	r := newIngestRig(t)
-	ev := r.upload(t, "uploads/ct_3mm.nii.gz", dataFile(t, "ct_3mm.nii.gz"))
+	ev := r.upload(t, "uploads/ct_3mm.nii.gz", testdata.Read(t, "totalsegmentator-example", "ct_3mm.nii.gz"))
 	if err := r.in.Handle(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +401,7 @@ func TestIngestIgnores(t *testing.T) {
 }
 
 func BenchmarkIngestNIfTI(b *testing.B) {
-	data := dataFile(b, "ct_3mm.nii.gz")
+	data := testdata.Read(b, "totalsegmentator-example", "ct_3mm.nii.gz")
 	r := newIngestRig(b)
 	for b.Loop() {
 		ev := r.upload(b, events.UploadKey("job-bench1", "ct.nii.gz"), data)

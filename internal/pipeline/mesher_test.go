@@ -188,7 +188,7 @@ func checkReady(t testing.TB, ev events.Event, id string, man *export.Manifest) 
 func TestMesher(t *testing.T) {
 	r := newMesherRig(t)
 	const id = "job-mesh01"
-	seg := dataFile(t, "ct_3mm_seg.nii.gz")
+	seg := testdata.Read(t, "totalsegmentator-example", "ct_3mm_seg.nii.gz")
 	msg := r.segmenting(t, id, events.SegmentationKey(id), seg)
 	if failed := r.handle(t, msg); len(failed) != 0 {
 		t.Fatalf("failed %v", failed)
@@ -227,7 +227,7 @@ func TestMesher(t *testing.T) {
 func TestMesherCrash(t *testing.T) {
 	r := newMesherRig(t)
 	const id = "job-mesh02"
-	seg := dataFile(t, "ct_3mm_seg.nii.gz")
+	seg := testdata.Read(t, "totalsegmentator-example", "ct_3mm_seg.nii.gz")
 	msg := r.segmenting(t, id, events.SegmentationKey(id), seg)
 	r.blobs.fail = failOnce("put", events.ResultsPrefix(id)+"stl/")
 	if failed := r.handle(t, msg); !slices.Equal(failed, []string{msg.ID}) {
@@ -251,7 +251,7 @@ func TestMesherCrash(t *testing.T) {
 func TestMesherGivesUp(t *testing.T) {
 	r := newMesherRig(t)
 	const id = "job-mesh03"
-	msg := r.segmenting(t, id, events.SegmentationKey(id), dataFile(t, "ct_3mm_seg.nii.gz"))
+	msg := r.segmenting(t, id, events.SegmentationKey(id), testdata.Read(t, "totalsegmentator-example", "ct_3mm_seg.nii.gz"))
 	r.blobs.fail = func(op, key string) error {
 		if op == "put" {
 			return errors.New("bucket unavailable")
@@ -274,14 +274,14 @@ func TestMesherGivesUp(t *testing.T) {
 // TestMesherBadLabelMap: a label map that cannot be used fails the job
 // once, and is not retried.
 func TestMesherBadLabelMap(t *testing.T) {
-	seg := dataFile(t, "ct_3mm_seg.nii.gz")
+	seg := testdata.Read(t, "totalsegmentator-example", "ct_3mm_seg.nii.gz")
 	tests := []struct {
 		name, code, says string
 		data             []byte
 	}{
 		{"truncated", CodeInvalidLabelMap, "could not be read", seg[:len(seg)/3]},
 		{"not NIfTI", CodeInvalidLabelMap, "could not be read", []byte("<html>error</html>")},
-		{"CT posted as labels", CodeInvalidLabelMap, "labels must be integers", dataFile(t, "ct_3mm.nii.gz")},
+		{"CT posted as labels", CodeInvalidLabelMap, "labels must be integers", testdata.Read(t, "totalsegmentator-example", "ct_3mm.nii.gz")},
 		{"all background", CodeEmptySegmentation, "no structures", emptyLabelMap(t)},
 	}
 	for _, tt := range tests {
@@ -309,7 +309,7 @@ func TestMesherBadLabelMap(t *testing.T) {
 
 func emptyLabelMap(t testing.TB) []byte {
 	t.Helper()
-	img, err := volume.Read(bytes.NewReader(dataFile(t, "ct_3mm_seg.nii.gz")), volume.ReadOptions{})
+	img, err := volume.Read(bytes.NewReader(testdata.Read(t, "totalsegmentator-example", "ct_3mm_seg.nii.gz")), volume.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +390,7 @@ func TestMesherIgnores(t *testing.T) {
 func BenchmarkMesher(b *testing.B) {
 	r := newMesherRig(b)
 	const id = "job-bench2"
-	msg := r.segmenting(b, id, events.SegmentationKey(id), dataFile(b, "ct_3mm_seg.nii.gz"))
+	msg := r.segmenting(b, id, events.SegmentationKey(id), testdata.Read(b, "totalsegmentator-example", "ct_3mm_seg.nii.gz"))
 	for b.Loop() {
 		for _, k := range r.blobs.keys(events.ResultsPrefix(id)) {
 			r.blobs.Delete(context.Background(), k)

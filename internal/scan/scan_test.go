@@ -1,7 +1,6 @@
 package scan
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
@@ -13,35 +12,10 @@ import (
 	"github.com/iris-oculus/iris/internal/testdata"
 )
 
-func zipFolder(t *testing.T, dir string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	files, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		b, err := os.ReadFile(filepath.Join(dir, f.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, err := zw.Create("series/" + f.Name())
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write(b)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 func TestReadEveryForm(t *testing.T) {
 	ctx := context.Background()
 	dcmDir := testdata.Path(t, "totalsegmentator-example", "dicom")
-	zipped := zipFolder(t, dcmDir)
+	zipped := testdata.DICOMSeriesZip(t)
 	zipPath := filepath.Join(t.TempDir(), "series.bin") // a name that says nothing
 	if err := os.WriteFile(zipPath, zipped, 0o644); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,8 @@
 package testdata
 
 import (
+	"archive/zip"
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,4 +69,53 @@ func Python(tb testing.TB) string {
 	}
 	tb.Fatal("reference python3 (/usr/bin/python3 with nibabel) not found; run .ci/run or apt-get install python3-nibabel")
 	return ""
+}
+
+// Read returns the contents of the shared file rel.
+func Read(tb testing.TB, rel ...string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(Path(tb, rel...))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// DICOMSeriesZip zips the shared DICOM series (totalsegmentator-example/
+// dicom, 20 JPEG 2000 slices) in a folder, as a person zips one. The
+// entries are stored: the images are compressed already.
+func DICOMSeriesZip(tb testing.TB) []byte {
+	tb.Helper()
+	dir := Path(tb, "totalsegmentator-example", "dicom")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	n := 0
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: "series/" + e.Name(), Method: zip.Store})
+		if err == nil {
+			_, err = w.Write(b)
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		n++
+	}
+	if err := zw.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	if n != 20 {
+		tb.Fatalf("the shared DICOM series has %d files, want 20", n)
+	}
+	return buf.Bytes()
 }
