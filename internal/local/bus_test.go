@@ -84,24 +84,6 @@ func allHandlers(tg *targets, fail map[string]failFunc) map[string]EventHandler 
 	return hs
 }
 
-func runBus(t *testing.T, b *Bus) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run = %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
 func pipelineEvent(t *testing.T, detailType string) events.Event {
 	t.Helper()
 	ev, err := events.New(newID(), detailType, events.Failure{JobID: "job123", Stage: "ingest"}, t0)
@@ -124,7 +106,7 @@ func TestBusRoutesByTheRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runBus(t, b)
+	run(t, b)
 
 	var putKeys []string
 	put := func(key string) {
@@ -258,7 +240,7 @@ func TestBusRetriesThenDeadLetters(t *testing.T) {
 		mu.Unlock()
 		return 0
 	}
-	runBus(t, b)
+	run(t, b)
 	failed := pipelineEvent(t, events.JobFailed)
 	segEv, err := (&DirBlobs{bucket: bucket}).objectCreated(events.SegmentationKey("job123"), 1, "etag", t0)
 	if err != nil {
@@ -328,7 +310,7 @@ func TestBusDeliversAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.PollInterval = 5 * time.Millisecond
-	stop := runBus(t, b)
+	stop := run(t, b)
 	waitFor(t, "the delivery", 5*time.Second, func() bool { return tg.count(events.TargetStatus) == 1 })
 	stop()
 	if got := tg.all()[events.TargetStatus][0]; got.ID != ev.ID || got.DetailType != events.SegmentationStarted {

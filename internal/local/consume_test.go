@@ -35,12 +35,13 @@ func (c *calls) call(i int) []ports.Message {
 	return c.got[i]
 }
 
-// run starts c until the test ends; it returns a stop that waits for Run.
-func run(t *testing.T, c *Consumer) (stop func()) {
+// run starts r until the test ends; it returns a stop that cancels it and
+// waits for Run, failing the test if Run failed.
+func run(t *testing.T, r interface{ Run(context.Context) error }) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	go func() { done <- r.Run(ctx) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
