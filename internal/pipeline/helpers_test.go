@@ -386,7 +386,13 @@ func zipOf(t testing.TB, files map[string][]byte) []byte {
 // readCT reads the real CT.
 func readCT(t testing.TB) *volume.CT {
 	t.Helper()
-	img, err := volume.Read(bytes.NewReader(testdata.Read(t, "totalsegmentator-example", "ct_3mm.nii.gz")), volume.ReadOptions{})
+	return decodeCT(t, testdata.Read(t, "totalsegmentator-example", "ct_3mm.nii.gz"))
+}
+
+// decodeCT reads the NIfTI file b as CT.
+func decodeCT(t testing.TB, b []byte) *volume.CT {
+	t.Helper()
+	img, err := volume.Read(bytes.NewReader(b), volume.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,14 +151,7 @@ func TestIngestDICOMZip(t *testing.T) {
 	if !ok {
 		t.Fatal("no volume written")
 	}
-	img, err := volume.Read(bytes.NewReader(vol), volume.ReadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ct, err := img.CT()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ct := decodeCT(t, vol)
 	var sum int64
 	for _, v := range ct.HU {
 		sum += int64(v)
