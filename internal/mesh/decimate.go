@@ -215,16 +215,6 @@ func (d *decimator) components() {
 	}
 }
 
-// zeroed is grow, with the elements zero: fresh memory already is.
-func zeroed[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, n)
-	}
-	s = s[:n]
-	clear(s)
-	return s
-}
-
 // load copies the vertices in Morton (Z-curve) order of their positions, so
 // that vertices near each other in space are near each other in memory, and
 // returns each input vertex's place in that order.

@@ -84,6 +84,16 @@ func grow[T any](s []T, n int) []T {
 	return s[:n]
 }
 
+// zeroed is grow, with the elements zero: fresh memory already is.
+func zeroed[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
 // reserve returns s emptied, with room for n.
 func reserve[T any](s []T, n int) []T {
 	if cap(s) < n {

@@ -263,8 +263,7 @@ func vertexNormals(n, p []float64, tris []uint32) {
 func (s *smoother) neighbours(nv int, tris []uint32) {
 	// Count into start[v], sum to the end of v's range, then fill each range
 	// from its end: start[v] comes down to the range's beginning.
-	s.start = grow(s.start, nv+1)
-	clear(s.start)
+	s.start = zeroed(s.start, nv+1)
 	for _, v := range tris {
 		s.start[v]++
 	}
