@@ -1,6 +1,6 @@
 # IRIS Oculus. `make run` starts the product, `make test` runs every test.
 GO      ?= go
-SHARED  ?= ../shared/data
+SHARED  ?= testdata
 BIN     := bin/iris
 EXAMPLE := $(SHARED)/totalsegmentator-example/ct_3mm_seg.nii.gz
 

@@ -12,7 +12,7 @@
 #   --reuse-refs  take the reference stacks' timings from their last run when
 #                 neither the input nor their scripts changed (their meshes are
 #                 still re-evaluated); saves ~20 minutes on this 2-core box
-# Environment: IRIS_SHARED_DATA (default ../shared/data from the repo root),
+# Environment: IRIS_SHARED_DATA (default testdata/ in the repo root),
 #   IRIS_PYTHON (default /usr/bin/python3, which needs python3-nibabel,
 #   python3-scipy, python3-skimage, python3-open3d, python3-vtk9),
 #   BENCH_TIMEOUT (seconds per stack and input, default 3600).
@@ -39,7 +39,7 @@ while (($#)); do
 done
 
 py=${IRIS_PYTHON:-/usr/bin/python3}
-data=${IRIS_SHARED_DATA:-../shared/data}/totalsegmentator-example
+data=${IRIS_SHARED_DATA:-testdata}/totalsegmentator-example
 out=bench/out
 mkdir -p "$out"
 

@@ -6,14 +6,14 @@
 #
 # It builds iris and the load program, starts `iris serve` on a temporary
 # data folder on a free loopback port, runs the load, and stops the server.
-# Environment: IRIS_SHARED_DATA (default ../shared/data from the repo root),
+# Environment: IRIS_SHARED_DATA (default testdata/ in the repo root),
 # DURATION (default 20s), POLLERS (default 200),
 # IRIS (an iris binary to measure instead of building this tree's, to
 # compare builds).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-shared=${IRIS_SHARED_DATA:-../shared/data}
+shared=${IRIS_SHARED_DATA:-testdata}
 ct=$shared/totalsegmentator-example/ct_3mm.nii.gz
 [[ -f $ct ]] || { echo "run.sh: missing $ct (set IRIS_SHARED_DATA)" >&2; exit 1; }
 duration=${DURATION:-20s}

@@ -1,5 +1,5 @@
-// Package testdata finds the project's shared test data (../shared/data
-// beside the repository root, or $IRIS_SHARED_DATA) and the Python reference
+// Package testdata finds the project's test data (testdata/ at the
+// repository root, or $IRIS_SHARED_DATA) and the Python reference
 // interpreter. It is imported only by tests and benchmarks.
 package testdata
 
@@ -12,8 +12,10 @@ import (
 	"testing"
 )
 
-// Dir returns the shared data folder. A missing folder fails the test: the
-// data is part of the test environment, never optional.
+// Dir returns the test data folder: the repository's testdata/ (real CT
+// from the TotalSegmentator project, see testdata/README.md), so that a
+// clone tests alone. A missing folder fails the test: the data is part of
+// the repository, never optional.
 func Dir(tb testing.TB) string {
 	tb.Helper()
 	if d := os.Getenv("IRIS_SHARED_DATA"); d != "" {
@@ -23,9 +25,9 @@ func Dir(tb testing.TB) string {
 	if err != nil {
 		tb.Fatalf("find repository root: %v", err)
 	}
-	d := filepath.Join(root, "..", "shared", "data")
+	d := filepath.Join(root, "testdata")
 	if _, err := os.Stat(d); err != nil {
-		tb.Fatalf("shared test data: %v (set IRIS_SHARED_DATA)", err)
+		tb.Fatalf("test data: %v (testdata/ at the repository root, or set IRIS_SHARED_DATA)", err)
 	}
 	return d
 }
@@ -71,7 +73,7 @@ func Python(tb testing.TB) string {
 	return ""
 }
 
-// Read returns the contents of the shared file rel.
+// Read returns the contents of the test data file rel.
 func Read(tb testing.TB, rel ...string) []byte {
 	tb.Helper()
 	b, err := os.ReadFile(Path(tb, rel...))
@@ -81,7 +83,7 @@ func Read(tb testing.TB, rel ...string) []byte {
 	return b
 }
 
-// DICOMSeriesZip zips the shared DICOM series (totalsegmentator-example/
+// DICOMSeriesZip zips the example DICOM series (totalsegmentator-example/
 // dicom, 20 JPEG 2000 slices) in a folder, as a person zips one. The
 // entries are stored: the images are compressed already.
 func DICOMSeriesZip(tb testing.TB) []byte {
@@ -115,7 +117,7 @@ func DICOMSeriesZip(tb testing.TB) []byte {
 		tb.Fatal(err)
 	}
 	if n != 20 {
-		tb.Fatalf("the shared DICOM series has %d files, want 20", n)
+		tb.Fatalf("the example DICOM series has %d files, want 20", n)
 	}
 	return buf.Bytes()
 }

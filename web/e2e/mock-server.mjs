@@ -22,8 +22,8 @@ const repoDir = resolve(webDir, '..')
 
 /** makeModelSet runs `iris mesh` on the shared example segmentation. */
 export function makeModelSet() {
-  const seg = resolve(repoDir, '../shared/data/totalsegmentator-example/ct_3mm_seg.nii.gz')
-  if (!existsSync(seg)) throw new Error(`${seg} not found: the mock needs the shared test data`)
+  const seg = resolve(repoDir, 'testdata/totalsegmentator-example/ct_3mm_seg.nii.gz')
+  if (!existsSync(seg)) throw new Error(`${seg} not found: the mock needs the repository's testdata/`)
   const out = mkdtempSync(join(tmpdir(), 'iris-mock-mesh-'))
   execFileSync('go', ['run', './cmd/iris', 'mesh', seg, '-o', out], { cwd: repoDir, stdio: ['ignore', 'ignore', 'inherit'] })
   return out

@@ -5,7 +5,7 @@
 //   npm run e2e                                   against e2e/mock-server.mjs (builds web/dist first)
 //
 // Env: E2E_SCREENSHOT (default e2e/out/viewer.png), CHROMIUM (default /usr/bin/chromium),
-// IRIS_SHARED_DATA (default ../shared/data from the repository root).
+// IRIS_SHARED_DATA (default testdata/ at the repository root).
 
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -17,7 +17,7 @@ import { chromium } from 'playwright-core'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const webDir = resolve(here, '..')
-const dataDir = process.env.IRIS_SHARED_DATA ?? resolve(webDir, '../../shared/data')
+const dataDir = process.env.IRIS_SHARED_DATA ?? resolve(webDir, '../testdata')
 const scan = join(dataDir, 'totalsegmentator-example', 'ct_3mm.nii.gz')
 const shot = resolve(process.env.E2E_SCREENSHOT ?? join(here, 'out', 'viewer.png'))
 const DONE_TIMEOUT = 180_000
@@ -35,7 +35,7 @@ function check(name, ok, detail = '') {
 }
 
 if (!existsSync(scan)) {
-  console.error(`${scan} not found: set IRIS_SHARED_DATA to the shared data folder`)
+  console.error(`${scan} not found: set IRIS_SHARED_DATA to the test data folder`)
   process.exit(1)
 }
 

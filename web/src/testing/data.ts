@@ -1,5 +1,5 @@
-// Where the tests find the project's shared real data (../shared/data from
-// the repository root); IRIS_SHARED_DATA overrides it.
+// Where the tests find the project's real test data (testdata/ at the
+// repository root); IRIS_SHARED_DATA overrides it.
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -7,9 +7,9 @@ import { fileURLToPath } from 'node:url'
 const here = dirname(fileURLToPath(import.meta.url))
 
 export function dataDir(): string {
-  const dir = process.env.IRIS_SHARED_DATA ?? resolve(here, '../../../../shared/data')
+  const dir = process.env.IRIS_SHARED_DATA ?? resolve(here, '../../../testdata')
   if (!existsSync(join(dir, 'totalsegmentator-example'))) {
-    throw new Error(`test data not found in ${dir}: check out shared/ beside the repository, or set IRIS_SHARED_DATA`)
+    throw new Error(`test data not found in ${dir}: the repository's testdata/ is missing; set IRIS_SHARED_DATA`)
   }
   return dir
 }

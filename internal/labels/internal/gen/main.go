@@ -1,5 +1,5 @@
 // Command gen writes package labels' total_table.go from the shared class
-// facts (../shared/data/totalsegmentator-v2-classes.tsv beside the repository
+// facts (testdata/totalsegmentator-v2-classes.tsv at the repository
 // root, or $IRIS_SHARED_DATA). Run it with `go generate ./internal/labels`.
 package main
 
@@ -38,7 +38,8 @@ func main() {
 	}
 }
 
-// sharedData finds the shared data folder as internal/testdata does.
+// sharedData finds the test data folder (testdata/ at the repository
+// root) as internal/testdata does.
 func sharedData() (string, error) {
 	if d := os.Getenv("IRIS_SHARED_DATA"); d != "" {
 		return d, nil
@@ -49,7 +50,7 @@ func sharedData() (string, error) {
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "data"), nil
+			return filepath.Join(dir, "testdata"), nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
