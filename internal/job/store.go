@@ -10,6 +10,10 @@ import (
 // API, belongs to someone else).
 var ErrNotFound = errors.New("job not found")
 
+// ErrBadCursor is wrapped by List's error for a cursor the store did not
+// return: the caller's mistake, unlike every other List error.
+var ErrBadCursor = errors.New("bad cursor")
+
 // Store keeps job records. Implementations must make Create idempotent and
 // Advance a conditional, monotonic update (compare-and-set on the rank), so
 // duplicate and reordered events are harmless no-ops.
