@@ -336,7 +336,7 @@ func TestSweepWork(t *testing.T) {
 		return p
 	}
 	partial := write("uploads/" + live + "/.ct.nii.gz.123.tmp")
-	kept := []string{write("uploads/"+live+"/ct.nii.gz"), write("volumes/"+live+"/ct.nii.gz"), write("uploads/drop.nii.gz"), write("uploads/patient01/a.dcm")}
+	kept := []string{write("uploads/" + live + "/ct.nii.gz"), write("volumes/" + live + "/ct.nii.gz"), write("uploads/drop.nii.gz"), write("uploads/patient01/a.dcm")}
 	gone := []string{write("volumes/" + dead + "/ct.nii.gz"), write("results/" + dead + "/scene.glb"), write("uploads/" + dead + "/ct.nii.gz")}
 	os.WriteFile(filepath.Join(tmp, "ingest-123.zip"), []byte("spool"), 0o644)
 	os.MkdirAll(filepath.Join(tmp, "mesh-9"), 0o755)
