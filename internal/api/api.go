@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -146,7 +147,21 @@ type createRequest struct {
 // checked again at ingest, by content rather than by name.
 var supported = []string{".nii.gz", ".nii", ".zip"}
 
+// jsonBody refuses a body that is not declared JSON: a browser sends a
+// cross-site POST without asking first only as a form or text/plain.
+func jsonBody(w http.ResponseWriter, r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as application/json")
+		return false
+	}
+	return true
+}
+
 func (s *Server) createJob(w http.ResponseWriter, r *http.Request, owner string) {
+	if !jsonBody(w, r) {
+		return
+	}
 	var req createRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
@@ -321,6 +336,9 @@ type renewRequest struct {
 func (s *Server) renewUpload(w http.ResponseWriter, r *http.Request, owner string) {
 	j, ok := s.ownedJob(w, r, owner)
 	if !ok {
+		return
+	}
+	if !jsonBody(w, r) {
 		return
 	}
 	var req renewRequest

@@ -65,6 +65,9 @@ func TestStoreFailuresAre503(t *testing.T) {
 		{broken, "GET", "/api/health", "", 503, ""},
 	} {
 		req, _ := http.NewRequest(tc.method, tc.srv.URL+tc.path, strings.NewReader(tc.body))
+		if tc.body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -115,5 +118,29 @@ func TestRenewUpload(t *testing.T) {
 	f.store.Advance(context.Background(), id, job.Update{Status: job.Accepted, At: f.now.Add(time.Second)})
 	if code, b := f.do(t, "alice", "POST", "/api/jobs/"+id+"/upload", `{"bytes":100}`); code != 409 || errCode(b) != "conflict" {
 		t.Errorf("renew after the file came = %d %v; want 409 conflict", code, b)
+	}
+}
+
+// TestCreateNeedsJSON: a POST a browser would send cross-site without a
+// preflight (text/plain, a form) creates nothing (issue 11, item 1).
+func TestCreateNeedsJSON(t *testing.T) {
+	f := newFixture(t)
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""} {
+		req, _ := http.NewRequest("POST", f.srv.URL+"/api/jobs", strings.NewReader(`{"filename":"ct.nii.gz","bytes":10}`))
+		req.Header.Set("X-Test-Owner", "alice")
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnsupportedMediaType {
+			t.Errorf("POST as %q = %d, want 415", ct, resp.StatusCode)
+		}
+	}
+	if js, _, _ := f.store.List(context.Background(), "alice", 10, ""); len(js) != 0 {
+		t.Errorf("%d jobs were created by non-JSON posts", len(js))
 	}
 }

@@ -223,6 +223,9 @@ func (s *URLSigner) put(w http.ResponseWriter, r *http.Request, blobs *DirBlobs,
 	body.r = io.LimitReader(body.r, want+1)
 	rc.SetReadDeadline(time.Now().Add(window))
 	err := blobs.PutUpload(r.Context(), key, body, want)
+	// The server's write timeout ran from the request's start; the
+	// answer to a long upload has the window from now.
+	rc.SetWriteDeadline(time.Now().Add(window))
 	switch {
 	case err == nil:
 		w.WriteHeader(http.StatusOK)
