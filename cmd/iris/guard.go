@@ -160,17 +160,18 @@ func uploadAllowed(store job.Store) func(ctx context.Context, key string) error 
 	}
 }
 
-// faultHook reads IRIS_FAULT ("step@keyprefix", e.g.
-// "renamed@segmentations/"): the crash tests' kill point. At that step of
-// a Put of a key under the prefix, the process kills itself with SIGKILL,
-// as a power cut would; nothing runs after it. Empty means no hook.
+// faultHook reads IRIS_FAULT ("step@part", e.g. "renamed@segmentations/"
+// or "recorded@manifest.json"): the crash tests' kill point. At that step
+// of a Put of a key that contains part, the process kills itself with
+// SIGKILL, as a power cut would; nothing runs after it. Empty means no
+// hook.
 func faultHook(spec string) func(step, key string) {
-	step, prefix, ok := strings.Cut(spec, "@")
+	step, part, ok := strings.Cut(spec, "@")
 	if spec == "" || !ok {
 		return nil
 	}
 	return func(s, key string) {
-		if s == step && strings.HasPrefix(key, prefix) {
+		if s == step && strings.Contains(key, part) {
 			fmt.Fprintf(os.Stderr, "IRIS_FAULT: killed at %s of %s\n", s, key)
 			if p, err := os.FindProcess(os.Getpid()); err == nil {
 				p.Kill() // SIGKILL on Unix

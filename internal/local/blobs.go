@@ -271,7 +271,17 @@ func (b *DirBlobs) Recover(ctx context.Context) (int, error) {
 		info, err := b.Head(ctx, r.key)
 		var ev events.Event
 		if err == nil && info.ETag == r.etag && json.Unmarshal(r.ev, &ev) == nil {
-			if err := b.publishRecorded(ctx, bus, r.key, r.etag, ev, nil); err != nil {
+			// A signed upload's claim is marked done with its event, as
+			// PutUpload would have, so the link is not good for another.
+			claimDone := func(tx *sql.Tx) error {
+				k, err := events.ParseKey(r.key)
+				if err != nil || k.Prefix != events.PrefixUploads {
+					return nil
+				}
+				_, err = tx.ExecContext(ctx, `UPDATE upload_claims SET state = 'done' WHERE job_id = ? AND state = 'uploading'`, k.JobID)
+				return err
+			}
+			if err := b.publishRecorded(ctx, bus, r.key, r.etag, ev, claimDone); err != nil {
 				return published, fmt.Errorf("recover outbox: %w", err)
 			}
 			published++
