@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -383,5 +384,40 @@ func TestRemovePrefixTakesPartialUploads(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "uploads")); err != nil {
 		t.Error("RemovePrefix removed uploads/ itself")
+	}
+}
+
+// BenchmarkPut measures one DirBlobs.Put of a 64 KiB object with its
+// Object Created event, through the outbox (a *Bus) and without one (a
+// recorder bus), so the outbox's cost shows beside the write's.
+func BenchmarkPut(b *testing.B) {
+	data := strings.Repeat("x", 64<<10)
+	for _, mode := range []string{"outbox", "direct"} {
+		b.Run(mode, func(b *testing.B) {
+			db, err := Open(filepath.Join(b.TempDir(), "iris.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			var bus interface {
+				Publish(context.Context, ...events.Event) error
+			} = &recorder{}
+			if mode == "outbox" {
+				if bus, err = NewBus(db, "bucket", nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			blobs, err := NewDirBlobs(b.TempDir(), "bucket", bus)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			b.SetBytes(int64(len(data)))
+			for i := 0; b.Loop(); i++ {
+				if err := blobs.Put(ctx, events.SegmentationKey("job"+strconv.Itoa(i%64)), strings.NewReader(data), int64(len(data)), ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
