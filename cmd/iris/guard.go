@@ -72,7 +72,8 @@ func hostAllowed(hostport string, names []string) bool {
 // not be framed; links (signed URLs) are not sent as referrers.
 var securityHeaders = map[string]string{
 	"Content-Security-Policy": "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; " +
-		"img-src 'self' data: blob:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; " +
+		"img-src 'self' data: blob:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self' blob: data:; " +
+		"object-src 'none'; base-uri 'none'; " +
 		"form-action 'self'; frame-ancestors 'none'",
 	"X-Frame-Options":        "DENY",
 	"X-Content-Type-Options": "nosniff",
