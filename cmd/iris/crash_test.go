@@ -15,6 +15,7 @@ import (
 	"github.com/iris-oculus/iris/internal/api"
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/local"
+	"github.com/iris-oculus/iris/internal/ports"
 	"github.com/iris-oculus/iris/internal/testdata"
 )
 
@@ -204,7 +205,7 @@ func TestServeResumesAfterKillAtEachPutStep(t *testing.T) {
 	ct := testdata.Read(t, "totalsegmentator-example", "ct_3mm.nii.gz")
 	type pending struct {
 		id     string
-		upload api.Upload
+		upload ports.Upload
 		code   int // what a PUT after the restart must answer
 	}
 	var (

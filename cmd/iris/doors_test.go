@@ -17,6 +17,7 @@ import (
 
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/api"
+	"github.com/iris-oculus/iris/internal/ports"
 	"github.com/iris-oculus/iris/internal/testdata"
 )
 
@@ -173,7 +174,7 @@ func TestServeUploadLinks(t *testing.T) {
 	}
 	renewBody, _ := json.Marshal(map[string]any{"bytes": len(ct)})
 	code, raw := c.do("POST", "/api/jobs/"+b.Job.ID+"/upload", "application/json", renewBody)
-	var renewed struct{ Upload api.Upload }
+	var renewed struct{ Upload ports.Upload }
 	if code != http.StatusOK || json.Unmarshal(raw, &renewed) != nil || renewed.Upload.URL == "" {
 		t.Fatalf("renew = %d %s", code, raw)
 	}

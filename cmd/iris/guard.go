@@ -14,6 +14,7 @@ import (
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/local"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 // minTokenLen is the shortest --token accepted: a bearer token is the only
@@ -144,7 +145,7 @@ func newHTTPServer(h http.Handler, idle time.Duration) *http.Server {
 
 // uploadAllowed lets a signed upload go ahead only for a job that still
 // waits for its file.
-func uploadAllowed(store job.Store) func(ctx context.Context, key string) error {
+func uploadAllowed(store ports.Store) func(ctx context.Context, key string) error {
 	return func(ctx context.Context, key string) error {
 		k, err := events.ParseKey(key)
 		if err != nil {
@@ -186,7 +187,7 @@ func faultHook(spec string) func(step, key string) {
 // stored objects still in the outbox are published, and work files no
 // live job owns (partial uploads, the spool, folders of jobs without a
 // record for longer than the orphan grace) are removed.
-func recoverWork(ctx context.Context, blobs *local.DirBlobs, store job.Store, tmp string, log *slog.Logger) error {
+func recoverWork(ctx context.Context, blobs *local.DirBlobs, store ports.Store, tmp string, log *slog.Logger) error {
 	n, err := blobs.Recover(ctx)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 // brokenStore is a job.Store whose every call fails as a database that
@@ -41,7 +42,7 @@ func (*badCursorStore) List(_ context.Context, _ string, _ int, c string) ([]job
 // with Retry-After that names nothing internal, and that only a bad
 // cursor is the client's 400.
 func TestStoreFailuresAre503(t *testing.T) {
-	serve := func(st job.Store) *httptest.Server {
+	serve := func(st ports.Store) *httptest.Server {
 		s := &Server{Store: st, Blobs: &memBlobs{}, Signer: testSigner{}, Owner: FixedOwner("alice"),
 			Health: func(context.Context) map[string]error { return map[string]error{"store": errDiskGone} }}
 		srv := httptest.NewServer(s.Handler())
