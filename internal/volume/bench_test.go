@@ -193,7 +193,7 @@ func BenchmarkWriteLabelMap(b *testing.B) {
 				b.SetBytes(int64(len(c.lm.Data)))
 				for b.Loop() {
 					var buf bytes.Buffer
-					err := writeGzip(&buf, level, hdr, func(cb []byte, w io.Writer) error {
+					err := writeBody(&buf, NIIGz, level, hdr, func(cb []byte, w io.Writer) error {
 						return writeChunks(w, cb, 1, c.lm.Data, encode8)
 					})
 					if err != nil {
