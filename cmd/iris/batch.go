@@ -26,6 +26,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	apiclient "github.com/iris-oculus/iris/internal/client"
 	"github.com/iris-oculus/iris/internal/labels"
 	"github.com/iris-oculus/iris/internal/pipeline"
 	"github.com/iris-oculus/iris/internal/scan"
@@ -39,6 +40,7 @@ const (
 	codeWriteFailed = "write_failed" // the output could not be written (disk full, permissions)
 	codeCanceled    = "canceled"     // the run was interrupted (Ctrl-C) before this input finished
 	codeUnreadable  = "unreadable"   // the input could not be opened at all (missing, permissions)
+	codeUnreachable = "unreachable"  // submit: the server could not be reached or answered out of turn
 )
 
 // task is one input of a run and where its output goes.
@@ -65,6 +67,7 @@ type failure struct {
 // outcome is what --json prints for one input: one JSON object per line.
 type outcome struct {
 	Input   string             `json:"input"`
+	Job     string             `json:"job,omitempty"` // submit: the job's id
 	Outputs []string           `json:"outputs"`
 	Timings map[string]float64 `json:"timings"` // seconds, by step, and "total"
 	Organs  []organ            `json:"organs"`
@@ -106,7 +109,13 @@ func classify(input string, err error) *failure {
 	if errors.As(err, &se) {
 		stage = se.stage
 	}
+	var jf *jobFailure
+	var ae *apiclient.Error
 	switch {
+	case errors.As(err, &jf):
+		f.Code = jf.err.Code
+	case errors.As(err, &ae) && ae.Code != "":
+		f.Code = ae.Code
 	case errors.Is(err, context.Canceled):
 		f.Code = codeCanceled
 	case errors.Is(err, context.DeadlineExceeded):
@@ -121,6 +130,8 @@ func classify(input string, err error) *failure {
 		f.Code = pipeline.CodeInvalidLabelMap
 	case stage == "mesh":
 		f.Code = pipeline.CodeMeshFailed
+	case stage == "upload" || stage == "wait":
+		f.Code = codeUnreachable
 	case errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission):
 		f.Code = codeUnreadable
 	default:
