@@ -84,7 +84,9 @@ func (e *Error) Error() string {
 var ErrUnauthorized = errors.New("the server wants a sign-in token")
 
 // Is lets errors.Is(err, ErrUnauthorized) find a 401.
-func (e *Error) Is(target error) bool { return target == ErrUnauthorized && e.Status == http.StatusUnauthorized }
+func (e *Error) Is(target error) bool {
+	return target == ErrUnauthorized && e.Status == http.StatusUnauthorized
+}
 
 // resolve turns a URL the API gave (absolute, or relative to the server,
 // as iris serve's signed URLs are) into an absolute one.
