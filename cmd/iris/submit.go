@@ -74,8 +74,8 @@ func (s *serverFlags) explain(err error) error {
 		return err
 	}
 	return fmt.Errorf("%s wants a sign-in token (%v). Pass --token or set IRIS_TOKEN: for iris serve, the --token it was started with; "+
-		"for the AWS deployment, sign in to its web app and copy the token it shows, or set IRIS_OIDC_ISSUER and IRIS_OIDC_CLIENT_ID "+
-		"to sign in here where the provider offers the device-code flow", s.server, err)
+		"for the AWS deployment, an ID token of its user pool (its web app holds one once you have signed in; Cognito offers no device-code sign-in); "+
+		"with another OIDC provider that offers the device-code flow, set IRIS_OIDC_ISSUER and IRIS_OIDC_CLIENT_ID to sign in here", s.server, err)
 }
 
 // artifactFormats maps --formats items to the artifacts they select.
