@@ -56,6 +56,9 @@ func (s *serverFlags) connect(ctx context.Context) (*apiclient.Client, error) {
 				fmt.Fprintf(s.stderr, "To sign in, open %s and enter the code %s\n", uri, code)
 			}
 		})
+		if errors.Is(err, apiclient.ErrNoDeviceFlow) {
+			return nil, fmt.Errorf("sign in at %s: %w; pass --token or set IRIS_TOKEN instead", s.issuer, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("sign in at %s: %w", s.issuer, err)
 		}
