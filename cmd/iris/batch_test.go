@@ -319,6 +319,15 @@ func TestBatchSegmentMeshConvert(t *testing.T) {
 				t.Errorf("%s: outputs %v lack the GLB", name, o.Outputs)
 			}
 		}
+		stdout, _, code = runCLI(t, "mesh", out, "-o", models, "--json", "--skip-existing")
+		for input, o := range jsonLines(t, stdout) {
+			if !o.Skipped || o.Error != nil {
+				t.Errorf("mesh --skip-existing: %s: %+v; want skipped", input, o)
+			}
+		}
+		if code != 0 {
+			t.Errorf("mesh --skip-existing: exit %d", code)
+		}
 	})
 
 	t.Run("convert writes .nii uncompressed", func(t *testing.T) {
@@ -384,6 +393,32 @@ func TestSegmentSingleFollowsName(t *testing.T) {
 	}
 	if _, _, code := runCLI(t, "segment", ct, ct, "-o", filepath.Join(dir, "two.nii.gz")); code != 2 {
 		t.Errorf("two inputs into one file: exit %d, want 2", code)
+	}
+}
+
+// TestBatchCanceled: a batch stopped (Ctrl-C) before its inputs ran
+// reports each as canceled, writes nothing and exits 1.
+func TestBatchCanceled(t *testing.T) {
+	in := batchInputs(t)
+	out := filepath.Join(t.TempDir(), "out")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, []string{"segment", in, "-o", out, "--json"}, &stdout, &stderr)
+	if err == nil || exitCode(err) != 1 {
+		t.Fatalf("a canceled batch: %v (exit %d); want exit 1", err, exitCode(err))
+	}
+	res := jsonLines(t, stdout.String())
+	if len(res) != 4 {
+		t.Fatalf("%d outcomes, want 4", len(res))
+	}
+	for input, o := range res {
+		if o.Error == nil || o.Error.Code != codeCanceled {
+			t.Errorf("%s: %+v; want canceled", input, o)
+		}
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a canceled batch made %s (%v)", out, err)
 	}
 }
 
