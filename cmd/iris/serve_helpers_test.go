@@ -29,6 +29,7 @@ import (
 	"github.com/iris-oculus/iris/internal/export"
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/local"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 // testFlags make a server quick to test: drops settle fast, and the sweep
@@ -189,7 +190,7 @@ func (c *client) create(name string, size int) created {
 }
 
 // put sends data to a signed upload URL.
-func (c *client) put(up api.Upload, data []byte) {
+func (c *client) put(up ports.Upload, data []byte) {
 	c.t.Helper()
 	if err := c.api.Upload(context.Background(), up, bytes.NewReader(data), int64(len(data)), nil); err != nil {
 		c.t.Fatalf("upload: %v", err)

@@ -1,5 +1,7 @@
 package api
 
+import "github.com/iris-oculus/iris/internal/ports"
+
 // The request and response bodies of the API, shared with its client
 // (internal/client) so both ends decode the same types.
 
@@ -12,8 +14,8 @@ type CreateJobRequest struct {
 // CreateJobResponse answers POST /api/jobs: the new job and where to send
 // the file.
 type CreateJobResponse struct {
-	Job    JobView `json:"job"`
-	Upload Upload  `json:"upload"`
+	Job    JobView      `json:"job"`
+	Upload ports.Upload `json:"upload"`
 }
 
 // JobList answers GET /api/jobs: a page of jobs, newest first, and the

@@ -31,6 +31,7 @@ import (
 
 	"github.com/iris-oculus/iris/internal/api"
 	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 // Client is one API endpoint and its credentials. Its methods are safe for
@@ -234,7 +235,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // Upload sends size bytes of r as up says: a PUT of the bytes (iris serve,
 // S3 presigned PUT) or a POST of a form with up.Fields and the file (S3
 // presigned POST). The token is not sent: the URL is its own authority.
-func (c *Client) Upload(ctx context.Context, up api.Upload, r io.Reader, size int64, progress Progress) error {
+func (c *Client) Upload(ctx context.Context, up ports.Upload, r io.Reader, size int64, progress Progress) error {
 	u, err := c.resolve(up.URL)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/iris-oculus/iris/internal/api"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 func TestSafeName(t *testing.T) {
@@ -62,7 +63,7 @@ func TestTokenGoesToTheAPIOnly(t *testing.T) {
 			return
 		}
 		method := r.URL.Query().Get("method")
-		up := api.Upload{Method: method, URL: "/blob/upload?sig=1", Headers: map[string]string{"X-Extra": "1"}}
+		up := ports.Upload{Method: method, URL: "/blob/upload?sig=1", Headers: map[string]string{"X-Extra": "1"}}
 		if method == http.MethodPost {
 			up.Fields = map[string]string{"key": "uploads/j/ct.nii.gz", "policy": "p0l1cy"}
 		}
