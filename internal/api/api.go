@@ -122,12 +122,6 @@ func (s *Server) ttl() time.Duration {
 	return DefaultURLTTL
 }
 
-// createRequest is the body of POST /api/jobs.
-type createRequest struct {
-	Filename string `json:"filename"`
-	Bytes    int64  `json:"bytes"`
-}
-
 // supported lists the upload names the pipeline reads; the content is
 // checked again at ingest, by content rather than by name.
 var supported = []string{".nii.gz", ".nii", ".zip"}
@@ -147,7 +141,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, owner string)
 	if !jsonBody(w, r) {
 		return
 	}
-	var req createRequest
+	var req CreateJobRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -192,7 +186,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, owner string)
 		return
 	}
 	w.Header().Set("Location", "/api/jobs/"+id)
-	writeJSON(w, http.StatusCreated, map[string]any{"job": view, "upload": up})
+	writeJSON(w, http.StatusCreated, CreateJobResponse{Job: view, Upload: up})
 }
 
 func hasSupportedName(name string) bool {
@@ -266,7 +260,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, owner string) 
 		}
 		views = append(views, v)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"jobs": views, "next": next})
+	writeJSON(w, http.StatusOK, JobList{Jobs: views, Next: next})
 }
 
 func (s *Server) deleteJob(w http.ResponseWriter, r *http.Request, owner string) {
