@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Header is what a NIfTI-1 or NIfTI-2 header says, interpreted the way
@@ -340,4 +341,35 @@ func xformCode(c int32) int {
 		return 0
 	}
 	return int(c)
+}
+
+// ErrNoGeometry reports a header that does not say how large its voxels
+// are: no sform (sform_code 0) and a pixdim of 0 along a spatial axis.
+// nibabel then takes 1 mm (with a warning) and so does Read, which is
+// right for a viewer but wrong for anything measured: a CT whose voxels
+// are really 3 mm would come out 27 times too small. dcm2niix always
+// writes both codes and the pixdims. A header with codes 0 but non-zero
+// pixdims (Analyze style) does state its spacing and passes.
+var ErrNoGeometry = errors.New("the header states no voxel size")
+
+// CheckGeometry returns ErrNoGeometry (wrapped, naming the axes) when the
+// voxel size the affine uses was invented rather than stored: no sform,
+// and pixdim[i] is 0 (or not finite) for a spatial axis i the image has.
+// With a qform the quaternion's scale is that same pixdim, so a qform does
+// not save it.
+func (h *Header) CheckGeometry() error {
+	if h.SformCode > 0 {
+		return nil
+	}
+	var bad []string
+	for i := 1; i <= 3 && i <= len(h.Shape); i++ {
+		p := h.Pixdim[i]
+		if p == 0 || math.IsNaN(p) || math.IsInf(p, 0) {
+			bad = append(bad, fmt.Sprintf("pixdim[%d] = %g", i, p))
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s with sform_code 0 and qform_code %d", ErrNoGeometry, strings.Join(bad, ", "), h.QformCode)
 }
