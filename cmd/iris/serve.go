@@ -18,6 +18,7 @@ import (
 
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/api"
+	"github.com/iris-oculus/iris/internal/limits"
 	"github.com/iris-oculus/iris/internal/local"
 	"github.com/iris-oculus/iris/internal/mesh"
 	"github.com/iris-oculus/iris/internal/pipeline"
@@ -50,7 +51,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&c.engine, "engine", "native", "segmentation engine: native, totalsegmentator, or the URL of a running gpuworker")
 	fs.StringVar(&c.token, "token", "", "require this bearer token on the API (needed with --public)")
 	fs.BoolVar(&c.public, "public", false, "allow listening beyond loopback")
-	fs.DurationVar(&c.settle, "settle", 2*time.Second, "how long a dropped file must stay unchanged before it is taken")
+	fs.DurationVar(&c.settle, "settle", 2*time.Second, "how long a dropped file must stay unchanged before it is taken (a dropped folder: twice as long)")
 	fs.DurationVar(&c.sweepEvery, "sweep", time.Minute, "how often stuck jobs are looked for")
 	fs.DurationVar(&c.segmentTimeout, "segment-timeout", 30*time.Minute, "give up a segmentation after this long")
 	if _, err := parseArgs(fs, args); err != nil {
@@ -144,7 +145,13 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 	}
 	jobsQueue := db.Queue("jobs")
 	segmenter := &local.Segmenter{Blobs: blobs, Queue: db.Queue("segment"), Engine: engine, Timeout: c.segmentTimeout, Log: log}
-	ingest := &pipeline.Ingest{Blobs: blobs, Bus: bus, Queue: jobsQueue, Log: log, TempDir: tmp}
+	// The limits derive from this machine's memory; the pool lets a small
+	// upload run beside a large one while the large one waits for memory.
+	pool := limits.NewPool(limits.Machine())
+	groupsQueue := db.Queue("ingest-groups")
+	ingest := &pipeline.Ingest{Blobs: blobs, Bus: bus, Queue: jobsQueue, Log: log, TempDir: tmp,
+		Groups: groupsQueue, Settle: 2 * c.settle, Pool: pool}
+	bus.Workers = map[string]int{events.TargetIngest: pool.Limits().Workers}
 	dispatch := &pipeline.Dispatch{Store: store, Blobs: blobs, Segmenter: segmenter, Bus: bus, Log: log, MaxAttempts: jobsQueue.MaxReceives}
 	mesher := &pipeline.Mesher{Store: store, Blobs: blobs, Bus: bus, Log: log, Mesh: meshOptions(), Generator: "iris serve", TempDir: tmp}
 	status := &pipeline.Status{Store: store, Blobs: blobs, Log: log, DropOwner: localOwner}
@@ -165,7 +172,7 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 	if err != nil {
 		return err
 	}
-	apiServer := &api.Server{Store: store, Blobs: blobs, Signer: signer, Owner: owner(c.token), Log: log,
+	apiServer := &api.Server{Store: store, Blobs: blobs, Signer: signer, Owner: owner(c.token), Log: log, MaxUploadBytes: pool.Limits().Upload,
 		Health: func(ctx context.Context) map[string]error {
 			_, _, err := store.List(ctx, localOwner, 1, "")
 			_, berr := blobs.List(ctx, events.PrefixUploads)
@@ -190,6 +197,10 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 			return jc.Run(ctx)
 		},
 		func(ctx context.Context) error { return local.Watch(ctx, blobs, c.settle) },
+		func(ctx context.Context) error {
+			gc := &local.Consumer{Queue: groupsQueue, Batch: 1, Visibility: 5 * time.Minute, Handler: ingest.HandleGroupBatch, Backoff: retryBackoff}
+			return gc.Run(ctx)
+		},
 		func(ctx context.Context) error { return sweep(ctx, status, c.sweepEvery, log) },
 	}
 	done := make(chan error, len(workers))

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -132,7 +133,16 @@ func (in *Ingest) Handle(ctx context.Context, ev events.Event) error {
 		logOr(in.Log).Warn("ingest: a file in a dropped folder, and no groups queue to gather the folder; ignoring", "key", key)
 		return nil
 	}
-	return in.sendCheck(ctx, groupCheck{Prefix: events.PrefixUploads + folder + "/", Key: key}, in.settle())
+	// The check carries the folder as it is now: if nothing changed when
+	// it runs, Settle later, the folder is quiet.
+	c := groupCheck{Prefix: events.PrefixUploads + folder + "/", Key: key}
+	members, err := in.Blobs.List(ctx, c.Prefix)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", c.Prefix, err)
+	}
+	sort.Slice(members, func(i, j int) bool { return members[i].Key < members[j].Key })
+	c.Seen = fingerprint(members)
+	return in.sendCheck(ctx, c, in.settle())
 }
 
 func (in *Ingest) jobLog(id, key string) *slog.Logger {

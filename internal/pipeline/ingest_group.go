@@ -26,13 +26,14 @@ import (
 // local drop folder) — arrives as one event per file. Ingest gathers it
 // into one job once the folder has stayed unchanged for Settle:
 //
-//   - Each member's event sends a check for the folder, delayed by Settle,
-//     to the Groups queue (a Lambda cannot sleep through the settle time).
+//   - Each member's event lists the folder and sends a check carrying the
+//     listing's fingerprint, delayed by Settle, to the Groups queue (a
+//     Lambda cannot sleep through the settle time).
 //   - A check lists the folder. Only the check of the leader (the member
 //     with the greatest key) goes on; the others end, since the leader has
 //     a check of its own. The leader's check compares the listing with the
-//     one it saw last (its fingerprint rides in the message); until two
-//     looks Settle apart agree, it sends itself again, delayed.
+//     one in the message; until two looks Settle apart agree, it sends
+//     itself again, delayed, with the new fingerprint.
 //   - A quiet folder is read as one upload (a DICOM series; or the one
 //     file it holds), under the job id events.DropJobID(leader key, leader
 //     ETag): the same id on every delivery, in every order. Its members are
