@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/api"
 	"github.com/iris-oculus/iris/internal/limits"
@@ -36,6 +38,7 @@ type serveConfig struct {
 	public                    bool
 	settle, sweepEvery        time.Duration
 	segmentTimeout            time.Duration
+	largeUpload               int64
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -54,6 +57,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&c.settle, "settle", 2*time.Second, "how long a dropped file must stay unchanged before it is taken (a dropped folder: twice as long)")
 	fs.DurationVar(&c.sweepEvery, "sweep", time.Minute, "how often stuck jobs are looked for")
 	fs.DurationVar(&c.segmentTimeout, "segment-timeout", 30*time.Minute, "give up a segmentation after this long")
+	fs.Int64Var(&c.largeUpload, "large-upload", 0, "uploads over this many bytes are ingested apart, so small ones never wait behind them (0: from the machine's memory)")
 	if _, err := parseArgs(fs, args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -148,10 +152,13 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 	// The limits derive from this machine's memory; the pool lets a small
 	// upload run beside a large one while the large one waits for memory.
 	pool := limits.NewPool(limits.Machine())
-	groupsQueue := db.Queue("ingest-groups")
+	groupsQueue, largeQueue := db.Queue("ingest-groups"), db.Queue("ingest-large")
+	if c.largeUpload <= 0 {
+		c.largeUpload = pool.Limits().Large
+	}
 	ingest := &pipeline.Ingest{Blobs: blobs, Bus: bus, Queue: jobsQueue, Log: log, TempDir: tmp,
-		Groups: groupsQueue, Settle: 2 * c.settle, Pool: pool}
-	bus.Workers = map[string]int{events.TargetIngest: pool.Limits().Workers}
+		Groups: groupsQueue, Settle: 2 * c.settle, Pool: pool, Large: largeQueue, LargeBytes: c.largeUpload}
+	bus.Workers = map[string]int{events.TargetIngest: 2} // small uploads; large ones have their lane
 	dispatch := &pipeline.Dispatch{Store: store, Blobs: blobs, Segmenter: segmenter, Bus: bus, Log: log, MaxAttempts: jobsQueue.MaxReceives}
 	mesher := &pipeline.Mesher{Store: store, Blobs: blobs, Bus: bus, Log: log, Mesh: meshOptions(), Generator: "iris serve", TempDir: tmp}
 	status := &pipeline.Status{Store: store, Blobs: blobs, Log: log, DropOwner: localOwner}
@@ -198,8 +205,18 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 		},
 		func(ctx context.Context) error { return local.Watch(ctx, blobs, c.settle) },
 		func(ctx context.Context) error {
-			gc := &local.Consumer{Queue: groupsQueue, Batch: 1, Visibility: 5 * time.Minute, Handler: ingest.HandleGroupBatch, Backoff: retryBackoff}
-			return gc.Run(ctx)
+			// Folders and large uploads: as many at once as there are
+			// workers, each waiting for its memory in the pool.
+			var g errgroup.Group
+			for range pool.Limits().Workers {
+				g.Go(func() error {
+					return (&local.Consumer{Queue: groupsQueue, Batch: 1, Visibility: 5 * time.Minute, Handler: ingest.HandleGroupBatch, Backoff: retryBackoff}).Run(ctx)
+				})
+				g.Go(func() error {
+					return (&local.Consumer{Queue: largeQueue, Batch: 1, Visibility: 5 * time.Minute, Handler: ingest.HandleLargeBatch, Backoff: retryBackoff}).Run(ctx)
+				})
+			}
+			return g.Wait()
 		},
 		func(ctx context.Context) error { return sweep(ctx, status, c.sweepEvery, log) },
 	}

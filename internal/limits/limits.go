@@ -73,6 +73,9 @@ type Limits struct {
 	GzipRatio int64
 	// Workers is how many inputs a stage works on at once.
 	Workers int
+	// Large is the upload size from which an upload is ingested apart
+	// from small ones (iris serve's large lane).
+	Large int64
 }
 
 // Defaults that For uses.
@@ -104,6 +107,7 @@ func For(memory int64, cores int) Limits {
 		Volume:    vol,
 		GzipRatio: MaxGzipRatio,
 		Workers:   workers,
+		Large:     max(vol/32, 8<<20),
 	}
 }
 

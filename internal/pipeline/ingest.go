@@ -64,6 +64,14 @@ type Ingest struct {
 	// Pool holds the limits and shares the memory among concurrent
 	// ingests; nil means one made from limits.Machine().
 	Pool *limits.Pool
+	// Large, if set, takes the events of uploads over LargeBytes off the
+	// delivery that brought them: Handle sends them on to Large and returns,
+	// and HandleLargeBatch ingests them on consumers of their own, so a
+	// small upload never waits behind large ones. nil: every upload is
+	// ingested where its event arrives (on AWS each invocation has a
+	// function instance of its own).
+	Large      Queue
+	LargeBytes int64
 	// TempDir holds the upload and the volume while they are worked on;
 	// "" means os.TempDir().
 	TempDir string
@@ -105,6 +113,46 @@ func (in *Ingest) Handle(ctx context.Context, ev events.Event) error {
 		logOr(in.Log).Warn("ingest: ignoring event", "event", ev.ID, "detailType", ev.DetailType, "err", err)
 		return nil
 	}
+	if in.Large != nil && obj.Object.Size > in.LargeBytes {
+		body, err := json.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("encode event %s: %w", ev.ID, err)
+		}
+		if err := in.Large.Send(ctx, body); err != nil {
+			return fmt.Errorf("pass %s to the large-upload queue: %w", obj.Object.Key, err)
+		}
+		return nil
+	}
+	return in.handle(ctx, obj)
+}
+
+// HandleLargeBatch ingests the events Handle passed to the Large queue,
+// with SQS partial batch semantics: it returns the ids of the messages to
+// retry.
+func (in *Ingest) HandleLargeBatch(ctx context.Context, msgs []Message) ([]string, error) {
+	var failed []string
+	for _, m := range msgs {
+		ev, err := DecodeQueuedEvent(m.Body)
+		if err == nil {
+			var obj events.S3Object
+			if obj, err = uploadCreated(ev); err != nil {
+				logOr(in.Log).Warn("ingest: ignoring a large-upload message", "message", m.ID, "err", err)
+				continue
+			}
+			err = in.handle(ctx, obj)
+		} else {
+			logOr(in.Log).Warn("ingest: ignoring a large-upload message", "message", m.ID, "err", err)
+			continue
+		}
+		if err != nil {
+			logOr(in.Log).Warn("ingest: large upload failed; will retry", "message", m.ID, "attempt", m.ReceiveCount, "err", err)
+			failed = append(failed, m.ID)
+		}
+	}
+	return failed, nil
+}
+
+func (in *Ingest) handle(ctx context.Context, obj events.S3Object) error {
 	key := obj.Object.Key
 	rest := strings.TrimPrefix(key, events.PrefixUploads)
 	folder, name, nested := strings.Cut(rest, "/")
