@@ -291,10 +291,9 @@ func (in *Ingest) convert(ctx context.Context, id string, read func(scan.Options
 			release()
 		}
 	}()
-	opt := scan.Options{MaxBytes: lim.Upload, MaxGzipRatio: lim.GzipRatio, Admit: func(n scan.Need) error {
-		if err := limits.Check("the decoded volume", n.Stored, lim.Volume); err != nil {
-			return err
-		}
+	opt := scan.Options{MaxBytes: lim.Upload, MaxGzipRatio: lim.GzipRatio, Check: func(n scan.Need) error {
+		return limits.Check("the decoded volume", n.Stored, lim.Volume)
+	}, Admit: func(n scan.Need) error {
 		r, err := pool.Reserve(ctx, "the memory the volume needs", n.Peak+memoryMargin)
 		if err != nil {
 			if ctx.Err() != nil {

@@ -225,6 +225,7 @@ func TestIngestRejects(t *testing.T) {
 		{name: "too large", data: ct, maxUpload: 1000, code: CodeTooLarge, says: "the limit is 1 kB"},
 		{name: "NIfTI header only", data: ungzip(t, ct)[:348], code: CodeCorrupt, says: "damaged"},
 		{name: "4D NIfTI", data: fourD(t), code: CodeInvalidNIfTI, says: "single 3D volume"},
+		{name: "no geometry", data: noGeometry(t, ct), code: CodeNoGeometry, says: "does not state its voxel size"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -417,4 +418,13 @@ func BenchmarkIngestNIfTI(b *testing.B) {
 		}
 		r.queue.take()
 	}
+}
+
+// noGeometry is the CT as an uncompressed NIfTI whose header lost its
+// geometry: pixdim[1..3] 0, qform_code and sform_code 0.
+func noGeometry(t testing.TB, ct []byte) []byte {
+	b := ungzip(t, ct)
+	clear(b[80:92])
+	clear(b[252:256])
+	return b
 }

@@ -43,6 +43,10 @@ type Options struct {
 	// and is returned as it is. The ingest uses it to check the need
 	// against its limits and to reserve the memory.
 	Admit func(Need) error
+	// Check, if set, is called before Admit, as soon as the headers say
+	// what the voxels need (before a NIfTI's length is checked against its
+	// header): a cheap limit check that must not wait.
+	Check func(Need) error
 }
 
 // Need is what an input's voxels take, from its headers.
@@ -151,10 +155,19 @@ func Read(ctx context.Context, r io.ReaderAt, size int64, opt Options) (*Scan, e
 
 func dicomOptions(opt Options) dicom.Options {
 	o := dicom.Options{MaxBytes: opt.MaxBytes, KeepDate: opt.KeepDate}
-	if opt.Admit != nil {
+	if opt.Admit != nil || opt.Check != nil {
 		o.Admit = func(dims [3]int) error {
 			v := int64(dims[0]) * int64(dims[1]) * int64(dims[2])
-			return opt.Admit(Need{Dims: dims, Voxels: v, Stored: 2 * v, Peak: 2 * v})
+			n := Need{Dims: dims, Voxels: v, Stored: 2 * v, Peak: 2 * v}
+			if opt.Check != nil {
+				if err := opt.Check(n); err != nil {
+					return err
+				}
+			}
+			if opt.Admit != nil {
+				return opt.Admit(n)
+			}
+			return nil
 		}
 	}
 	return o
@@ -187,6 +200,16 @@ func checkNIfTI(r io.ReaderAt, size int64, head []byte, opt Options) error {
 			return err
 		}
 	}
+	peak := stored
+	if slope, inter := h.Scaling(); h.Datatype != volume.Int16 || slope != 1 || inter != 0 {
+		peak += 2 * voxels
+	}
+	need := Need{Dims: h.Dims, Voxels: voxels, Stored: stored, Peak: peak}
+	if opt.Check != nil {
+		if err := opt.Check(need); err != nil {
+			return err
+		}
+	}
 	if !gzipped && h.VoxOffset+stored > size {
 		return fmt.Errorf("read voxels: the header declares %d bytes of voxels from offset %d, the file has %d: %w",
 			stored, h.VoxOffset, size, io.ErrUnexpectedEOF)
@@ -194,9 +217,5 @@ func checkNIfTI(r io.ReaderAt, size int64, head []byte, opt Options) error {
 	if opt.Admit == nil {
 		return nil
 	}
-	peak := stored
-	if slope, inter := h.Scaling(); h.Datatype != volume.Int16 || slope != 1 || inter != 0 {
-		peak += 2 * voxels
-	}
-	return opt.Admit(Need{Dims: h.Dims, Voxels: voxels, Stored: stored, Peak: peak})
+	return opt.Admit(need)
 }
