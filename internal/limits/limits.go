@@ -6,9 +6,10 @@
 // machine's memory. It knows nothing of file formats: the readers compute
 // what an input needs from its header and ask here whether it fits.
 //
-// Pool hands out the memory budget to concurrent jobs (a weighted
-// semaphore), so that a large job waits for memory while small ones go on
-// beside it, and a job that could never fit is refused at once.
+// Pool hands out the memory budget to concurrent jobs, so that a large job
+// waits for memory while small ones go on beside it, and a job that could
+// never fit is refused at once. Written by hand: x/sync/semaphore queues a
+// small job behind a large waiter, which is what the pool must not do.
 package limits
 
 import (
@@ -21,8 +22,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sync/semaphore"
+	"sync"
 )
 
 // ErrTooLarge matches every *TooLarge.
@@ -164,30 +164,95 @@ func memTotal(b []byte) int64 {
 	return 0
 }
 
-// Pool shares Limits.Memory among concurrent jobs.
+// Pool shares Limits.Memory among concurrent jobs. Unlike a FIFO
+// semaphore (golang.org/x/sync/semaphore makes every newcomer wait behind
+// the first waiter), a job whose need fits the free memory gets it at once
+// even while a larger one waits: a small job never waits behind a large
+// one. A large job can then wait while small ones keep coming; on one
+// machine that is the better failure.
 type Pool struct {
-	lim Limits
-	sem *semaphore.Weighted
+	lim     Limits
+	mu      sync.Mutex
+	used    int64
+	waiters []*waiter
+}
+
+type waiter struct {
+	n     int64
+	ready chan struct{} // closed when granted
 }
 
 // NewPool makes a pool of l.Memory bytes.
-func NewPool(l Limits) *Pool { return &Pool{lim: l, sem: semaphore.NewWeighted(l.Memory)} }
+func NewPool(l Limits) *Pool { return &Pool{lim: l} }
 
 // Limits returns the pool's limits.
 func (p *Pool) Limits() Limits { return p.lim }
 
 // Reserve takes need bytes for a job, waiting while other jobs hold the
-// memory, and returns the function that gives them back. A need over the
-// job limit is refused at once with a *TooLarge naming what.
+// memory, and returns the function that gives them back (call it once).
+// A need over the job limit is refused at once with a *TooLarge naming
+// what; a cancelled ctx ends the wait with its error.
 func (p *Pool) Reserve(ctx context.Context, what string, need int64) (release func(), err error) {
 	if err := Check(what, need, p.lim.Job); err != nil {
 		return nil, err
 	}
 	need = max(need, 1)
-	if err := p.sem.Acquire(ctx, need); err != nil {
-		return nil, err
+	release = func() { p.give(need) }
+	p.mu.Lock()
+	if p.used+need <= p.lim.Memory {
+		p.used += need
+		p.mu.Unlock()
+		return release, nil
 	}
-	return func() { p.sem.Release(need) }, nil
+	w := &waiter{n: need, ready: make(chan struct{})}
+	p.waiters = append(p.waiters, w)
+	p.mu.Unlock()
+	select {
+	case <-w.ready:
+		return release, nil
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	select {
+	case <-w.ready: // granted meanwhile: give it back
+		p.mu.Unlock()
+		release()
+		return nil, ctx.Err()
+	default:
+	}
+	for i, x := range p.waiters {
+		if x == w {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			break
+		}
+	}
+	p.mu.Unlock()
+	return nil, ctx.Err()
+}
+
+// give returns n bytes and grants, in order, every waiter that now fits.
+func (p *Pool) give(n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.used -= n
+	keep := p.waiters[:0]
+	for _, w := range p.waiters {
+		if p.used+w.n <= p.lim.Memory {
+			p.used += w.n
+			close(w.ready)
+			continue
+		}
+		keep = append(keep, w)
+	}
+	clear(p.waiters[len(keep):])
+	p.waiters = keep
+}
+
+// Waiting is how many jobs wait for memory.
+func (p *Pool) Waiting() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.waiters)
 }
 
 // Bytes writes a byte count for people, in decimal units: "512 MB".
