@@ -29,7 +29,8 @@ func TestServeDroppedFolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	folder := filepath.Join(data, "bucket", "uploads", "CT_Export", "DICOM")
+	// A folder name with a space: the watcher renames it to CT_Export.
+	folder := filepath.Join(data, "bucket", "uploads", "CT Export", "DICOM")
 	if err := os.MkdirAll(folder, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -85,9 +85,11 @@ const (
 	reserve = 256 << 20
 	// MaxGzipRatio is Limits.GzipRatio.
 	MaxGzipRatio = 64
-	// ceiling keeps the volume limit below what any CT series needs
-	// (512×512×4000 int16 is 2 GB), however large the machine.
-	ceiling = 4 << 30
+	// Ceiling caps the volume limit however large the machine: the
+	// readers' default (volume.DefaultMaxBytes, which the segmenter and the
+	// mesher apply), so a volume ingest accepts is one every later stage
+	// reads. 512×512×2800 int16 fits.
+	Ceiling = 1_500_000_000
 )
 
 // For derives the limits from the memory the process may use and its
@@ -99,7 +101,7 @@ func For(memory int64, cores int) Limits {
 	usable := max(memory-reserve, 64<<20)
 	workers := max(min(cores, 8), 1)
 	job := usable
-	vol := min(job/3, ceiling)
+	vol := min(job/3, Ceiling)
 	return Limits{
 		Memory:    usable,
 		Job:       job,

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/iris-oculus/iris/internal/volume"
 )
 
 func TestFor(t *testing.T) {
@@ -20,8 +22,8 @@ func TestFor(t *testing.T) {
 		// The ingest function: 3008 MB, 2 vCPUs. A 512×512×1700 int16
 		// series (891 MB) fits; 512×512×1800 does not.
 		{"lambda 3008 MB", 3008 << 20, 2, 917 << 20, 28 << 20, 2},
-		{"laptop half of 16 GB", 8 << 30, 8, 2645 << 20, 82 << 20, 8},
-		{"large machine", 256 << 30, 64, 4 << 30, 128 << 20, 8},
+		{"laptop half of 16 GB", 8 << 30, 8, Ceiling, Ceiling / 32, 8},
+		{"large machine", 256 << 30, 64, Ceiling, Ceiling / 32, 8},
 		{"tiny", 100 << 20, 1, 21 << 20, 8 << 20, 1},
 	}
 	for _, tt := range tests {
@@ -141,5 +143,13 @@ func TestTooLargeMessage(t *testing.T) {
 	}
 	if Check("x", 5, 5) != nil {
 		t.Error("need equal to the limit refused")
+	}
+}
+
+// The segmenter and the mesher read volumes with volume's default limit: a
+// volume ingest accepts must be one they read.
+func TestCeilingIsTheReadersDefault(t *testing.T) {
+	if Ceiling != volume.DefaultMaxBytes {
+		t.Errorf("Ceiling %d, volume.DefaultMaxBytes %d", Ceiling, volume.DefaultMaxBytes)
 	}
 }
