@@ -133,18 +133,15 @@ func (in *Ingest) HandleLargeBatch(ctx context.Context, msgs []Message) ([]strin
 	var failed []string
 	for _, m := range msgs {
 		ev, err := DecodeQueuedEvent(m.Body)
+		var obj events.S3Object
 		if err == nil {
-			var obj events.S3Object
-			if obj, err = uploadCreated(ev); err != nil {
-				logOr(in.Log).Warn("ingest: ignoring a large-upload message", "message", m.ID, "err", err)
-				continue
-			}
-			err = in.handle(ctx, obj)
-		} else {
+			obj, err = uploadCreated(ev)
+		}
+		if err != nil {
 			logOr(in.Log).Warn("ingest: ignoring a large-upload message", "message", m.ID, "err", err)
 			continue
 		}
-		if err != nil {
+		if err := in.handle(ctx, obj); err != nil {
 			logOr(in.Log).Warn("ingest: large upload failed; will retry", "message", m.ID, "attempt", m.ReceiveCount, "err", err)
 			failed = append(failed, m.ID)
 		}

@@ -259,3 +259,31 @@ func TestIngestGroupCheckHostile(t *testing.T) {
 	}
 	_ = json.Valid
 }
+
+// An upload over LargeBytes is passed to the Large queue, not ingested
+// where its event arrived; HandleLargeBatch ingests it.
+func TestIngestLargeLane(t *testing.T) {
+	r := newIngestRig(t)
+	large := &recQueue{}
+	r.in.Large, r.in.LargeBytes = large, 100_000
+	ct := testdata.Read(t, "totalsegmentator-example", "ct_3mm.nii.gz")
+	id := apiID("large")
+	if err := r.in.Handle(context.Background(), r.upload(t, events.UploadKey(id, "ct.nii.gz"), ct)); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.bus.all()) != 0 || large.len() != 1 {
+		t.Fatalf("published %d, passed on %d; want 0 and 1", len(r.bus.all()), large.len())
+	}
+	bodies := large.take()
+	msgs := []Message{{ID: "m1", Body: bodies[0], ReceiveCount: 1}, {ID: "m2", Body: []byte("junk"), ReceiveCount: 1}}
+	failed, err := r.in.HandleLargeBatch(context.Background(), msgs)
+	if err != nil || len(failed) != 0 {
+		t.Fatalf("HandleLargeBatch = %v, %v", failed, err)
+	}
+	if evs := r.bus.of(events.JobAccepted); len(evs) != 1 || decode[events.Accepted](t, evs[0]).JobID != id {
+		t.Errorf("accepted %v", r.bus.all())
+	}
+	if large.len() != 0 {
+		t.Error("the large lane passed the upload on again")
+	}
+}
