@@ -71,9 +71,27 @@ func gzipOf(t testing.TB, head []byte, n int64, fill io.Reader) []byte {
 	return buf.Bytes()
 }
 
-type zeroReader struct{}
-
-func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+// gzipZeros is a gzip file of the header and then n zero bytes, written
+// as several gzip members (RFC 1952 allows any number; gzip, Python and
+// Go read them as one stream), so that it is made in milliseconds rather
+// than by deflating 1.48 GB. Each full member inflates 16 MiB of zeros
+// from some 16 kB, as one deflate stream would.
+func gzipZeros(t testing.TB, head []byte, n int64) []byte {
+	t.Helper()
+	const chunk = 16 << 20
+	member := func(b []byte) []byte {
+		return gzipOf(t, b, 0, bytes.NewReader(nil))
+	}
+	out := member(head)
+	full := member(make([]byte, chunk))
+	for ; n >= chunk; n -= chunk {
+		out = append(out, full...)
+	}
+	if n > 0 {
+		out = append(out, member(make([]byte, n))...)
+	}
+	return out
+}
 
 // hostile is what the hostile test sent, each under its name.
 type hostile struct {
@@ -93,7 +111,7 @@ func TestHostileUploads(t *testing.T) {
 	dir := t.TempDir()
 	head := niftiHeader(bigDims)
 	need := int64(bigDims[0] * bigDims[1] * bigDims[2] * 2)
-	bomb := gzipOf(t, head, need, zeroReader{})
+	bomb := gzipZeros(t, head, need)
 	random := make([]byte, 4<<20)
 	rand.Read(random)
 	files := map[string][]byte{
@@ -180,4 +198,23 @@ func TestHelperHostileChild(t *testing.T) {
 		}
 		t.Logf("%s refused in %v", c.name, took[i].Round(time.Millisecond))
 	}
+}
+
+// The bomb is what it says: a gzip reader inflates it to the header and
+// 1.48 GB of zeros.
+func TestGzipZerosInflates(t *testing.T) {
+	head := niftiHeader([3]int{4, 4, 4})
+	b := gzipZeros(t, head, 40<<20)
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(head)+40<<20 || !bytes.Equal(got[:len(head)], head) || bytes.ContainsFunc(got[len(head):], func(r rune) bool { return r != 0 }) {
+		t.Errorf("inflated to %d bytes, want the header and 40 MiB of zeros", len(got))
+	}
+	t.Logf("%s inflate to %s", limits.Bytes(int64(len(b))), limits.Bytes(int64(len(got))))
 }
