@@ -49,6 +49,9 @@ type Bus struct {
 	Backoff func(attempt int) time.Duration
 	// PollInterval is passed to each target's Consumer.
 	PollInterval time.Duration
+	// Workers is how many deliveries of a target are handled at once (as
+	// Lambda runs concurrent invocations); a target not named gets 1.
+	Workers map[string]int
 
 	db     *DB
 	routes []route
@@ -244,7 +247,7 @@ func (b *Bus) deliveries(evs []events.Event) ([]delivery, error) {
 	return ds, nil
 }
 
-// Run delivers events to the handlers, one consumer per target, until ctx
+// Run delivers events to the handlers, Workers consumers per target, until ctx
 // is cancelled; each finishes the batch in hand before Run returns. Every
 // rule's target needs a handler.
 func (b *Bus) Run(ctx context.Context) error {
@@ -260,7 +263,9 @@ func (b *Bus) Run(ctx context.Context) error {
 		if !ok {
 			return fmt.Errorf("bus: no handler for target %q", t)
 		}
-		cs = append(cs, b.consumer(t, h))
+		for range max(b.Workers[t], 1) {
+			cs = append(cs, b.consumer(t, h))
+		}
 	}
 	var wg sync.WaitGroup
 	for _, c := range cs {
