@@ -33,6 +33,7 @@ const localOwner = "local"
 type serveConfig struct {
 	data, addr, engine, token string
 	public                    bool
+	oidc                      local.OIDCConfig
 	settle, sweepEvery        time.Duration
 	segmentTimeout            time.Duration
 }
@@ -50,13 +51,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&c.engine, "engine", "native", "segmentation engine: native, totalsegmentator, or the URL of a running gpuworker")
 	fs.StringVar(&c.token, "token", "", "require this bearer token on the API (needed with --public)")
 	fs.BoolVar(&c.public, "public", false, "allow listening beyond loopback")
+	fs.StringVar(&c.oidc.Issuer, "oidc-issuer", "", "sign in with this OpenID Connect provider: bearer tokens are checked against its JWKS, the owner is the token's sub")
+	fs.StringVar(&c.oidc.Audience, "oidc-audience", "", "with --oidc-issuer: the audience tokens must carry (aud, or client_id)")
+	fs.StringVar(&c.oidc.ClientID, "oidc-client-id", "", "with --oidc-issuer: the web app's client id (default: --oidc-audience)")
+	fs.StringVar(&c.oidc.Scope, "oidc-scope", "", "with --oidc-issuer: the scopes the web app asks for (default \"openid profile email\")")
 	fs.DurationVar(&c.settle, "settle", 2*time.Second, "how long a dropped file must stay unchanged before it is taken")
 	fs.DurationVar(&c.sweepEvery, "sweep", time.Minute, "how often stuck jobs are looked for")
 	fs.DurationVar(&c.segmentTimeout, "segment-timeout", 30*time.Minute, "give up a segmentation after this long")
 	if _, err := parseArgs(fs, args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if err := checkAddr(c.addr, c.public, c.token); err != nil {
+	if err := checkAddr(c.addr, c.public, c.token+c.oidc.Issuer); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := checkOIDC(c); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	engine, err := serveEngine(c.engine, c.segmentTimeout)
@@ -94,9 +102,23 @@ func checkAddr(addr string, public bool, token string) error {
 	loopback := host == "localhost" || ip != nil && ip.IsLoopback()
 	switch {
 	case !loopback && !public:
-		return fmt.Errorf("--addr %s is beyond loopback: add --public (and --token) to serve other machines", addr)
+		return fmt.Errorf("--addr %s is beyond loopback: add --public (and --token or --oidc-issuer) to serve other machines", addr)
 	case !loopback && token == "":
-		return errors.New("--public needs --token: scans are patient data")
+		return errors.New("--public needs --token or --oidc-issuer: scans are patient data")
+	}
+	return nil
+}
+
+// checkOIDC wants an audience with an issuer, and one way of signing in.
+func checkOIDC(c serveConfig) error {
+	o := c.oidc
+	switch {
+	case o.Issuer == "" && (o.Audience != "" || o.ClientID != "" || o.Scope != ""):
+		return errors.New("--oidc-audience, --oidc-client-id and --oidc-scope need --oidc-issuer")
+	case o.Issuer != "" && o.Audience == "":
+		return errors.New("--oidc-issuer needs --oidc-audience (the client id, or the API's audience)")
+	case o.Issuer != "" && c.token != "":
+		return errors.New("--token and --oidc-issuer are two ways of signing in: choose one")
 	}
 	return nil
 }
@@ -165,13 +187,22 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 	if err != nil {
 		return err
 	}
-	apiServer := &api.Server{Store: store, Blobs: blobs, Signer: signer, Owner: owner(c.token), Log: log,
+	ownerOf := owner(c.token)
+	mux := http.NewServeMux()
+	if c.oidc.Issuer != "" {
+		o, err := local.NewOIDC(ctx, c.oidc)
+		if err != nil {
+			return err
+		}
+		ownerOf = o.Owner
+		mux.Handle("/config.json", o.ConfigHandler())
+	}
+	apiServer := &api.Server{Store: store, Blobs: blobs, Signer: signer, Owner: ownerOf, Log: log,
 		Health: func(ctx context.Context) map[string]error {
 			_, _, err := store.List(ctx, localOwner, 1, "")
 			_, berr := blobs.List(ctx, events.PrefixUploads)
 			return map[string]error{"store": err, "bucket": berr, "engine": engineReady(engine)}
 		}}
-	mux := http.NewServeMux()
 	mux.Handle("/api/", apiServer.Handler())
 	mux.Handle(local.BlobPath, signer.Handler(blobs))
 	mux.Handle("/", webHandler())
