@@ -121,7 +121,20 @@ export async function startProvider(opts = {}) {
     },
     features: {
       devInteractions: { enabled: false },
-      rpInitiatedLogout: { enabled: true },
+      // Plain pages of our own: the default ones load a web font from
+      // the internet.
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: (ctx, form) => {
+          ctx.type = 'html'
+          ctx.body = page('Sign out', `${form}<p>Sign out of IRIS Oculus on this provider?</p>
+<button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>`)
+        },
+        postLogoutSuccessSource: (ctx) => {
+          ctx.type = 'html'
+          ctx.body = page('Signed out', '<p>You are signed out.</p>')
+        },
+      },
       revocation: { enabled: true },
       // JWT access tokens for the API, as Cognito issues: aud is the
       // API's audience, client_id the web app's client.

@@ -71,7 +71,11 @@ export class Auth implements TokenSource {
     })
     this.logoutParams = cfg.logoutParams
     const ev = this.manager.events
-    ev.addUserLoaded((u) => this.signedIn(u))
+    // While starting, start() itself says when the app may show (after
+    // the callback URL has been replaced).
+    ev.addUserLoaded((u) => {
+      if (this.store.getState().status !== 'starting') this.signedIn(u)
+    })
     ev.addUserUnloaded(() => this.store.setState({ status: 'signed-out', userName: '', message: '' }))
     ev.addSilentRenewError((err) => {
       // The token may still be good for a while; act only once it is not.
