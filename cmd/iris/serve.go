@@ -187,15 +187,13 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 	if err != nil {
 		return err
 	}
-	ownerOf := owner(c.token)
-	mux := http.NewServeMux()
+	ownerOf, webConfig := owner(c.token), local.ConfigHandler(local.WebConfig{})
 	if c.oidc.Issuer != "" {
 		o, err := local.NewOIDC(ctx, c.oidc)
 		if err != nil {
 			return err
 		}
-		ownerOf = o.Owner
-		mux.Handle("/config.json", o.ConfigHandler())
+		ownerOf, webConfig = o.Owner, o.ConfigHandler()
 	}
 	apiServer := &api.Server{Store: store, Blobs: blobs, Signer: signer, Owner: ownerOf, Log: log,
 		Health: func(ctx context.Context) map[string]error {
@@ -203,6 +201,8 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 			_, berr := blobs.List(ctx, events.PrefixUploads)
 			return map[string]error{"store": err, "bucket": berr, "engine": engineReady(engine)}
 		}}
+	mux := http.NewServeMux()
+	mux.Handle("/config.json", webConfig)
 	mux.Handle("/api/", apiServer.Handler())
 	mux.Handle(local.BlobPath, signer.Handler(blobs))
 	mux.Handle("/", webHandler())

@@ -134,7 +134,13 @@ type WebOIDCConfig struct {
 
 // ConfigHandler serves the web app's /config.json naming this provider.
 func (o *OIDC) ConfigHandler() http.Handler {
-	body, _ := json.Marshal(WebConfig{OIDC: &WebOIDCConfig{Authority: o.cfg.Issuer, ClientID: o.cfg.ClientID, Scope: o.cfg.Scope}})
+	return ConfigHandler(WebConfig{OIDC: &WebOIDCConfig{Authority: o.cfg.Issuer, ClientID: o.cfg.ClientID, Scope: o.cfg.Scope}})
+}
+
+// ConfigHandler serves c as the web app's /config.json; WebConfig{} is
+// the loopback default: the API on the page's origin, no sign-in.
+func ConfigHandler(c WebConfig) http.Handler {
+	body, _ := json.Marshal(c)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")

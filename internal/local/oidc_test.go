@@ -219,6 +219,12 @@ func TestOIDCConfigDocument(t *testing.T) {
 	if rec.Code != 200 || got.APIURL != "" || got.OIDC == nil || fmt.Sprint(*got.OIDC) != fmt.Sprint(want) {
 		t.Fatalf("config.json = %d %s", rec.Code, rec.Body)
 	}
+	// Without a provider: the API on the page's origin, no sign-in.
+	rec = httptest.NewRecorder()
+	ConfigHandler(WebConfig{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/config.json", nil))
+	if rec.Code != 200 || rec.Body.String() != `{"apiUrl":""}` {
+		t.Fatalf("loopback config.json = %d %s", rec.Code, rec.Body)
+	}
 	rec = httptest.NewRecorder()
 	o.ConfigHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/config.json", nil))
 	if rec.Code != http.StatusMethodNotAllowed {
