@@ -1,13 +1,17 @@
 package local
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -64,8 +68,13 @@ func NewOIDC(ctx context.Context, cfg OIDCConfig) (*OIDC, error) {
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 10 * time.Second}
 	}
+	// go-oidc fetches the JWKS again for every token it cannot verify
+	// with the keys it has, so each forged token would cost the provider
+	// a request; at most one a JWKSRefetchEvery reaches it.
+	client := *cfg.Client
+	client.Transport = &throttledGets{next: cmp.Or[http.RoundTripper](cfg.Client.Transport, http.DefaultTransport), every: JWKSRefetchEvery}
 	// The key set keeps the context for its later fetches.
-	pctx := oidc.ClientContext(context.WithoutCancel(ctx), cfg.Client)
+	pctx := oidc.ClientContext(context.WithoutCancel(ctx), &client)
 	dctx, cancel := context.WithTimeout(pctx, 30*time.Second)
 	defer cancel()
 	p, err := oidc.NewProvider(dctx, cfg.Issuer)
@@ -151,4 +160,58 @@ func ConfigHandler(c WebConfig) http.Handler {
 		w.Header().Set("Cache-Control", "no-cache")
 		_, _ = w.Write(body)
 	})
+}
+
+// JWKSRefetchEvery is how often, at most, the provider's keys (or any
+// document of it) are fetched again.
+const JWKSRefetchEvery = 30 * time.Second
+
+// throttledGets answers a GET of a URL fetched successfully less than
+// every ago with that response again, so that the provider is asked at
+// most once in that time whatever the tokens sent. A key rotation is
+// seen within every.
+type throttledGets struct {
+	next  http.RoundTripper
+	every time.Duration
+
+	mu   sync.Mutex
+	last map[string]fetched
+}
+
+type fetched struct {
+	at     time.Time
+	header http.Header
+	body   []byte
+}
+
+func (t *throttledGets) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method != http.MethodGet {
+		return t.next.RoundTrip(r)
+	}
+	key := r.URL.String()
+	t.mu.Lock()
+	f, ok := t.last[key]
+	t.mu.Unlock()
+	if ok && time.Since(f.at) < t.every {
+		return &http.Response{StatusCode: http.StatusOK, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: f.header.Clone(), Body: io.NopCloser(bytes.NewReader(f.body)), ContentLength: int64(len(f.body)), Request: r}, nil
+	}
+	res, err := t.next.RoundTrip(r)
+	if err != nil || res.StatusCode != http.StatusOK {
+		return res, err
+	}
+	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	res.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	t.mu.Lock()
+	if t.last == nil {
+		t.last = map[string]fetched{}
+	}
+	t.last[key] = fetched{at: time.Now(), header: res.Header.Clone(), body: body}
+	t.mu.Unlock()
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	res.ContentLength = int64(len(body))
+	return res, nil
 }

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -243,4 +244,46 @@ func TestNewOIDCRefusesAnUnreachableOrWrongIssuer(t *testing.T) {
 			t.Errorf("%s: NewOIDC(%s) succeeded", name, issuer)
 		}
 	}
+}
+
+// counting counts the requests that reach the provider, by path.
+type counting struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *counting) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.n[r.URL.Path]++
+	c.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestOIDCForgedTokensDoNotHammerTheProvider: tokens naming keys the
+// provider never had make go-oidc fetch the JWKS again; the throttle
+// lets one fetch through per JWKSRefetchEvery.
+func TestOIDCForgedTokensDoNotHammerTheProvider(t *testing.T) {
+	p := startProvider(t, 300)
+	count := &counting{n: map[string]int{}}
+	o, err := NewOIDC(context.Background(), OIDCConfig{Issuer: p.issuer, Audience: "iris-web", Client: &http.Client{Transport: count}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, _ := p.tokens(t, "iris-web", "alice", "alice-pw")
+	if sub, err := o.Verify(context.Background(), at); err != nil || sub != "sub-alice" {
+		t.Fatalf("a real token: %q, %v", sub, err)
+	}
+	parts := strings.Split(at, ".")
+	for i := range 50 {
+		header := base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf(`{"alg":"RS256","kid":"forged-%d"}`, i)))
+		if _, err := o.Verify(context.Background(), header+"."+parts[1]+"."+parts[2]); err == nil {
+			t.Fatal("a token naming an unknown key was accepted")
+		}
+	}
+	count.mu.Lock()
+	defer count.mu.Unlock()
+	if n := count.n["/jwks"]; n < 1 || n > 2 {
+		t.Errorf("the JWKS was fetched %d times for 1 real and 50 forged tokens; want 1 or 2", n)
+	}
+	t.Logf("provider requests: %v", count.n)
 }
