@@ -258,6 +258,18 @@ try {
   check('a refused token gives the clear page', await refused.isVisible())
   check('it offers to sign in again', await B.page.getByRole('button', { name: 'Sign in again' }).isVisible())
   check('it shows no part of the app behind it', (await B.page.getByRole('heading', { name: 'New scan' }).count()) === 0)
+  // The server back as it was: "Sign in again" leads back into the app.
+  await stopServe()
+  serve = await startServe('iris-web')
+  await B.page.getByRole('button', { name: 'Sign in again' }).click()
+  await B.page.waitForURL((u) => u.origin === provider.issuer || u.pathname === '/', { timeout: 20_000 })
+  if (new URL(B.page.url()).origin === provider.issuer && (await B.page.getByLabel('Password').count()) > 0) {
+    await B.page.getByLabel('User name').fill('bob')
+    await B.page.getByLabel('Password').fill(users[1].password)
+    await B.page.getByRole('button', { name: 'Sign in' }).click()
+  }
+  await B.page.getByRole('heading', { name: 'New scan' }).waitFor({ timeout: 20_000 })
+  check('"Sign in again" leads back into the app', await B.page.getByText('No scans yet').isVisible() || (await B.page.getByTestId('job-list').count()) > 0)
 
   for (const [who, s] of [['alice', A.seen], ['bob', B.seen]]) {
     check(`${who}’s page made no request beyond the app and the provider`, s.offsite.length === 0, s.offsite.slice(0, 3).join(', '))
