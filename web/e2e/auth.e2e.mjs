@@ -271,6 +271,13 @@ try {
   await B.page.getByRole('heading', { name: 'New scan' }).waitFor({ timeout: 20_000 })
   check('"Sign in again" leads back into the app', await B.page.getByText('No scans yet').isVisible() || (await B.page.getByTestId('job-list').count()) > 0)
 
+  // The provider gone: signing in says so instead of doing nothing.
+  await provider.close()
+  await A.page.getByRole('button', { name: 'Sign in', exact: true }).click()
+  const failedPage = A.page.getByRole('heading', { name: 'Sign-in failed' })
+  await failedPage.waitFor({ timeout: 30_000 })
+  check('with the provider down, signing in shows "Sign-in failed"', await failedPage.isVisible())
+
   for (const [who, s] of [['alice', A.seen], ['bob', B.seen]]) {
     check(`${who}’s page made no request beyond the app and the provider`, s.offsite.length === 0, s.offsite.slice(0, 3).join(', '))
     check(`${who}’s page raised no error`, s.errors.length === 0, s.errors.slice(0, 3).join(' | '))

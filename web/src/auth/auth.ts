@@ -133,7 +133,12 @@ export class Auth implements TokenSource {
   async signIn(): Promise<void> {
     const here = window.location.pathname
     const returnTo = here === CALLBACK_PATH ? '/' : here
-    await this.manager.signinRedirect({ state: { returnTo } satisfies ReturnState })
+    try {
+      await this.manager.signinRedirect({ state: { returnTo } satisfies ReturnState })
+    } catch (err) {
+      // The provider's discovery document could not be read.
+      this.store.setState({ status: 'error', message: err instanceof Error ? err.message : String(err) })
+    }
   }
 
   /** signOut ends the session here and at the provider. */
