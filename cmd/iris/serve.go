@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -36,6 +37,8 @@ type serveConfig struct {
 	oidc                      local.OIDCConfig
 	settle, sweepEvery        time.Duration
 	segmentTimeout            time.Duration
+	hosts                     string        // --host: names beyond loopback the server answers to
+	idleTimeout               time.Duration // --idle-timeout
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -58,6 +61,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&c.settle, "settle", 2*time.Second, "how long a dropped file must stay unchanged before it is taken")
 	fs.DurationVar(&c.sweepEvery, "sweep", time.Minute, "how often stuck jobs are looked for")
 	fs.DurationVar(&c.segmentTimeout, "segment-timeout", 30*time.Minute, "give up a segmentation after this long")
+	fs.StringVar(&c.hosts, "host", "", "comma-separated host names the server answers to besides localhost and IP addresses (the public name with --public)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", time.Minute, "close a keep-alive connection idle this long")
 	if _, err := parseArgs(fs, args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -65,6 +70,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if err := checkOIDC(c); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := checkToken(c.token); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	engine, err := serveEngine(c.engine, c.segmentTimeout)
@@ -160,9 +168,15 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 	if err != nil {
 		return err
 	}
+	blobs.Fault = faultHook(os.Getenv("IRIS_FAULT"))
 	tmp := filepath.Join(c.data, "tmp")
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
+	}
+	if exclusive {
+		if err := recoverWork(ctx, blobs, store, tmp, log); err != nil {
+			return err
+		}
 	}
 	jobsQueue := db.Queue("jobs")
 	segmenter := &local.Segmenter{Blobs: blobs, Queue: db.Queue("segment"), Engine: engine, Timeout: c.segmentTimeout, Log: log}
@@ -183,17 +197,24 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 		return fmt.Errorf("listen on %s: %w", c.addr, err)
 	}
 	base := "http://" + ln.Addr().String()
-	signer, err := local.NewURLSigner("", nil)
+	secret, err := local.LoadSecret(filepath.Join(c.data, "signing.key"))
 	if err != nil {
 		return err
 	}
+	signer, err := local.NewURLSigner("", secret)
+	if err != nil {
+		return err
+	}
+	signer.Allowed, signer.Log = uploadAllowed(store), log
+	mux := http.NewServeMux()
+	var handler http.Handler = mux
 	ownerOf, webConfig := owner(c.token), local.ConfigHandler(local.WebConfig{})
 	if c.oidc.Issuer != "" {
 		o, err := local.NewOIDC(ctx, c.oidc)
 		if err != nil {
 			return err
 		}
-		ownerOf, webConfig = o.Owner, o.ConfigHandler()
+		ownerOf, webConfig, handler = o.Owner, o.ConfigHandler(), connectTo(mux, c.oidc.Issuer)
 	}
 	apiServer := &api.Server{Store: store, Blobs: blobs, Signer: signer, Owner: ownerOf, Log: log,
 		Health: func(ctx context.Context) map[string]error {
@@ -201,12 +222,11 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 			_, berr := blobs.List(ctx, events.PrefixUploads)
 			return map[string]error{"store": err, "bucket": berr, "engine": engineReady(engine)}
 		}}
-	mux := http.NewServeMux()
 	mux.Handle("/config.json", webConfig)
 	mux.Handle("/api/", apiServer.Handler())
 	mux.Handle(local.BlobPath, signer.Handler(blobs))
 	mux.Handle("/", webHandler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(guard(handler, hostNames(c.hosts), log), c.idleTimeout)
 
 	runCtx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -262,6 +282,23 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 		return failure
 	}
 	return nil
+}
+
+// connectTo lets the web app's scripts reach the OIDC provider (its
+// discovery document, keys and token endpoint) past the front door's
+// Content-Security-Policy, which guard sets before h runs.
+func connectTo(h http.Handler, issuer string) http.Handler {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" {
+		return h
+	}
+	origin := u.Scheme + "://" + u.Host
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if csp := w.Header().Get("Content-Security-Policy"); csp != "" {
+			w.Header().Set("Content-Security-Policy", strings.Replace(csp, "connect-src 'self'", "connect-src 'self' "+origin, 1))
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // owner is the local identity: one fixed owner, behind a bearer token when

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -34,5 +37,19 @@ func TestServeSignInFlags(t *testing.T) {
 				t.Fatalf("err %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestConnectToLetsTheAppReachTheProvider: the front door's CSP keeps
+// connect-src to the page's origin; with --oidc-issuer the provider's
+// origin joins it, and nothing else changes.
+func TestConnectToLetsTheAppReachTheProvider(t *testing.T) {
+	h := guard(connectTo(http.NotFoundHandler(), "https://idp.example:8443/realms/x"), nil, slog.New(slog.DiscardHandler))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8080/", nil))
+	csp := rec.Header().Get("Content-Security-Policy")
+	want := strings.Replace(securityHeaders["Content-Security-Policy"], "connect-src 'self'", "connect-src 'self' https://idp.example:8443", 1)
+	if csp != want || !strings.Contains(csp, "connect-src 'self' https://idp.example:8443 ") {
+		t.Fatalf("CSP %q\nwant %q", csp, want)
 	}
 }
