@@ -184,6 +184,12 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 	dispatch := &pipeline.Dispatch{Store: store, Blobs: blobs, Segmenter: segmenter, Bus: bus, Log: log, MaxAttempts: jobsQueue.MaxReceives}
 	mesher := &pipeline.Mesher{Store: store, Blobs: blobs, Bus: bus, Log: log, Mesh: meshOptions(), Generator: "iris serve", TempDir: tmp}
 	status := &pipeline.Status{Store: store, Blobs: blobs, Log: log, DropOwner: localOwner}
+	if c.oidc.Issuer != "" {
+		// Signed-in users are token subjects: dropped files belong to no
+		// one of them, as on AWS (infra.DropOwner), not to a user whose
+		// sub happens to be "local".
+		status.DropOwner = "bucket-drop"
+	}
 	for target, h := range map[string]local.EventHandler{
 		events.TargetIngest: ingest.Handle, events.TargetMesher: mesher.Handle, events.TargetStatus: status.Handle,
 	} {
