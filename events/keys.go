@@ -19,6 +19,19 @@ const (
 	PrefixResults              = "results/"
 )
 
+// JobPrefixes are the prefixes under which a job has objects, each as
+// prefix + job id + "/": deleting a job clears all of them.
+var JobPrefixes = []string{PrefixUploads, PrefixVolumes, PrefixSegmentations, PrefixSegmentationFailures, PrefixResults}
+
+// JobFolders are job's folders under every one of JobPrefixes.
+func JobFolders(job string) []string {
+	out := make([]string, len(JobPrefixes))
+	for i, p := range JobPrefixes {
+		out[i] = p + job + "/"
+	}
+	return out
+}
+
 // Fixed file names under a job's folders.
 const (
 	VolumeFile       = "ct.nii.gz"

@@ -18,6 +18,7 @@ import (
 
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/functions/config"
+	iaws "github.com/iris-oculus/iris/internal/aws"
 )
 
 // A function's resources. Memory is also its CPU share (1769 MB is one
@@ -192,19 +193,26 @@ func (b *builder) grants() {
 	b.allowObjects(r[fnDispatch], []string{"s3:GetObject"}, events.PrefixSegmentations)
 	b.allow(r[fnDispatch], []string{"sagemaker:InvokeEndpointAsync"}, []*string{b.stack.FormatArn(&awscdk.ArnComponents{
 		Service: jsii.String("sagemaker"), Resource: jsii.String("endpoint"), ResourceName: b.endpoint.AttrEndpointName()})})
-	// mesher: read the label map, write (and read back) the model set.
-	b.allowObjects(r[fnMesher], []string{"s3:GetObject"}, events.PrefixSegmentations)
-	b.allowObjects(r[fnMesher], []string{"s3:GetObject", "s3:PutObject"}, events.PrefixResults)
-	// status: read the manifest and the failure bodies; own the records.
+	// mesher: read the label map, write (and read back) the model set;
+	// delete both for a job deleted meanwhile.
+	b.allowObjects(r[fnMesher], []string{"s3:DeleteObject", "s3:GetObject"}, events.PrefixSegmentations)
+	b.allowObjects(r[fnMesher], []string{"s3:DeleteObject", "s3:GetObject", "s3:PutObject"}, events.PrefixResults)
+	// status: read the manifest and the failure bodies; own the records;
+	// query the unfinished jobs' index for the sweep; clear every prefix
+	// of a deleted job whose late outputs arrive.
 	b.allowObjects(r[fnStatus], []string{"s3:GetObject"}, events.PrefixResults, events.PrefixSegmentationFailures)
-	b.allow(r[fnStatus], []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"}, []*string{b.table.TableArn()})
+	b.allowObjects(r[fnStatus], []string{"s3:DeleteObject"}, events.JobPrefixes...)
+	b.allow(r[fnStatus], []string{"dynamodb:GetItem", "dynamodb:PutItem"}, []*string{b.table.TableArn()})
+	b.allow(r[fnStatus], []string{"dynamodb:Query"}, []*string{awscdk.Fn_Join(jsii.String(""),
+		&[]*string{b.table.TableArn(), jsii.String("/index/" + iaws.JobUnfinishedIndex)})})
 	// api: sign uploads and downloads, delete a job's objects, create,
 	// read, list and delete records.
 	b.allowObjects(r[fnAPI], []string{"s3:PutObject"}, events.PrefixUploads)
 	b.allowObjects(r[fnAPI], []string{"s3:GetObject"}, events.PrefixVolumes, events.PrefixResults)
 	b.allowObjects(r[fnAPI], []string{"s3:DeleteObject"}, events.PrefixUploads, events.PrefixVolumes,
 		events.PrefixSegmentations, events.PrefixSegmentationFailures, events.PrefixResults)
-	b.allow(r[fnAPI], []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"}, []*string{b.table.TableArn()})
+	// (Deleting a job puts a tombstone in its place: PutItem.)
+	b.allow(r[fnAPI], []string{"dynamodb:GetItem", "dynamodb:PutItem"}, []*string{b.table.TableArn()})
 	b.allow(r[fnAPI], []string{"dynamodb:Query"}, []*string{awscdk.Fn_Join(jsii.String(""),
 		&[]*string{b.table.TableArn(), jsii.String("/index/*")})})
 	// dispatch and mesher read records; the stages that emit events
