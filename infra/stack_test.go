@@ -3,6 +3,7 @@ package infra
 import (
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
@@ -18,6 +20,7 @@ import (
 	"github.com/iris-oculus/iris/functions/config"
 	iaws "github.com/iris-oculus/iris/internal/aws"
 	"github.com/iris-oculus/iris/internal/pipeline"
+	"github.com/iris-oculus/iris/internal/timing"
 )
 
 // render writes a CloudFormation value as text: {"Ref": X} as <X>,
@@ -97,8 +100,8 @@ func TestLambdas(t *testing.T) {
 	// The variables each function's main requires (config.Load's need).
 	required := map[string][]string{
 		fnIngest:   {config.EnvBucket, config.EnvJobsQueueURL},
-		fnDispatch: {config.EnvBucket, config.EnvTable, config.EnvEndpoint, config.EnvMaxAttempts},
-		fnMesher:   {config.EnvBucket, config.EnvTable, config.EnvMaxAttempts},
+		fnDispatch: {config.EnvBucket, config.EnvTable, config.EnvEndpoint, config.EnvMaxAttempts, config.EnvQueueURL, config.EnvRetryBackoff},
+		fnMesher:   {config.EnvBucket, config.EnvTable, config.EnvMaxAttempts, config.EnvQueueURL, config.EnvRetryBackoff},
 		fnStatus:   {config.EnvBucket, config.EnvTable, config.EnvDropOwner},
 		fnAPI:      {config.EnvBucket, config.EnvTable},
 	}
@@ -116,8 +119,8 @@ func TestLambdas(t *testing.T) {
 				}
 			}
 			if fn == fnDispatch || fn == fnMesher {
-				if vars[config.EnvMaxAttempts] != "5" {
-					t.Errorf("%s = %v, want the queues' maxReceiveCount 5", config.EnvMaxAttempts, vars[config.EnvMaxAttempts])
+				if vars[config.EnvMaxAttempts] != fmt.Sprint(timing.Attempts) {
+					t.Errorf("%s = %v, want the queues' maxReceiveCount %d", config.EnvMaxAttempts, vars[config.EnvMaxAttempts], timing.Attempts)
 				}
 			}
 			if fn == fnDispatch {
@@ -285,13 +288,38 @@ func TestQueues(t *testing.T) {
 			t.Errorf("%s: no MaximumConcurrency cap (%v)", id, p["ScalingConfig"])
 		}
 		vis, timeout := q["VisibilityTimeout"].(float64), fn["Timeout"].(float64)
-		if vis < visibilityFactor*timeout {
-			t.Errorf("queue %s visibility %vs < 6 × %s's timeout %vs", queueID, vis, fnID, timeout)
+		if vis < timing.VisibilityFactor*timeout {
+			t.Errorf("queue %s visibility %vs < %d × %s's timeout %vs", queueID, vis, timing.VisibilityFactor, fnID, timeout)
 		}
 		rd := q["RedrivePolicy"].(map[string]any)
 		if rd["maxReceiveCount"] != float64(MaxReceiveCount) {
 			t.Errorf("queue %s maxReceiveCount %v, want %d", queueID, rd["maxReceiveCount"], MaxReceiveCount)
 		}
+		// Deadlines in one place: from what the template deploys (the
+		// function's timeout, the queue's maxReceiveCount, the consumer's
+		// attempts and backoff), the consumer gives up on a message that
+		// always fails, with its own "Job Failed", before the sweep can
+		// fail the job as stuck; and the backoff comes from the consumer
+		// changing the visibility of the very queue it consumes.
+		vars := fn["Environment"].(map[string]any)["Variables"].(map[string]any)
+		env, err := config.Load(func(k string) string { v, _ := vars[k].(string); return v })
+		if err != nil {
+			t.Fatalf("%s: environment %v: %v", fnID, vars, err)
+		}
+		if render(vars[config.EnvQueueURL]) != "<"+queueID+">" {
+			t.Errorf("%s: %s = %s, want the consumed queue %s", fnID, config.EnvQueueURL, render(vars[config.EnvQueueURL]), queueID)
+		}
+		receives := int(rd["maxReceiveCount"].(float64))
+		if env.MaxAttempts != receives || env.RetryBackoff <= 0 || env.RetryBackoff >= time.Duration(vis)*time.Second {
+			t.Errorf("%s: attempts %d (queue: %d), backoff %v (visibility %vs)", fnID, env.MaxAttempts, receives, env.RetryBackoff, vis)
+		}
+		giveUp := time.Duration(receives)*time.Duration(timeout)*time.Second + time.Duration(receives-1)*env.RetryBackoff
+		dl := pipeline.DefaultDeadlines()
+		deadline := map[bool]time.Duration{true: dl.Meshing, false: dl.Accepted}[strings.HasPrefix(fnID, "MesherFunction")]
+		if giveUp+timing.SweepEvery >= deadline {
+			t.Errorf("%s gives up after %v at worst, but the sweep fails the job after %v", fnID, giveUp, deadline)
+		}
+		t.Logf("%s: gives up within %v; the sweep's deadline is %v", fnID, giveUp, deadline)
 		dlq := strings.TrimSuffix(strings.TrimPrefix(render(rd["deadLetterTargetArn"]), "<"), ".Arn>")
 		if d := props(res[dlq].(map[string]any)); d["MessageRetentionPeriod"] != float64(14*24*3600) {
 			t.Errorf("dead-letter queue %s keeps messages %vs, want 14 days", dlq, d["MessageRetentionPeriod"])

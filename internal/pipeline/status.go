@@ -16,6 +16,7 @@ import (
 	"github.com/iris-oculus/iris/internal/export"
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/ports"
+	"github.com/iris-oculus/iris/internal/timing"
 )
 
 // Deadlines say how long a job may stay in each unfinished status before
@@ -27,9 +28,12 @@ type Deadlines struct {
 	Meshing    time.Duration
 }
 
-// DefaultDeadlines returns the sweep's default deadlines.
+// DefaultDeadlines returns the sweep's default deadlines, derived in
+// package timing from the stages' timeouts, attempts and backoff, so that
+// a stage always gives up on its own (with its own error) first.
 func DefaultDeadlines() Deadlines {
-	return Deadlines{Created: time.Hour, Accepted: time.Hour, Segmenting: 2 * time.Hour, Meshing: 30 * time.Minute}
+	d := timing.StuckAfter()
+	return Deadlines{Created: d.Created, Accepted: d.Accepted, Segmenting: d.Segmenting, Meshing: d.Meshing}
 }
 
 func (d Deadlines) withDefaults() Deadlines {
