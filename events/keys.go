@@ -21,12 +21,14 @@ const (
 
 // JobPrefixes are the prefixes under which a job has objects, each as
 // prefix + job id + "/": deleting a job clears all of them.
-var JobPrefixes = []string{PrefixUploads, PrefixVolumes, PrefixSegmentations, PrefixSegmentationFailures, PrefixResults}
+func JobPrefixes() []string {
+	return []string{PrefixUploads, PrefixVolumes, PrefixSegmentations, PrefixSegmentationFailures, PrefixResults}
+}
 
 // JobFolders are job's folders under every one of JobPrefixes.
 func JobFolders(job string) []string {
-	out := make([]string, len(JobPrefixes))
-	for i, p := range JobPrefixes {
+	out := JobPrefixes()
+	for i, p := range out {
 		out[i] = p + job + "/"
 	}
 	return out

@@ -205,7 +205,7 @@ func (b *builder) grants() {
 	// query the unfinished jobs' index for the sweep; clear every prefix
 	// of a deleted job whose late outputs arrive.
 	b.allowObjects(r[fnStatus], []string{"s3:GetObject"}, events.PrefixResults, events.PrefixSegmentationFailures)
-	b.allowObjects(r[fnStatus], []string{"s3:DeleteObject"}, events.JobPrefixes...)
+	b.allowObjects(r[fnStatus], []string{"s3:DeleteObject"}, events.JobPrefixes()...)
 	b.allow(r[fnStatus], []string{"dynamodb:GetItem", "dynamodb:PutItem"}, []*string{b.table.TableArn()})
 	b.allow(r[fnStatus], []string{"dynamodb:Query"}, []*string{awscdk.Fn_Join(jsii.String(""),
 		&[]*string{b.table.TableArn(), jsii.String("/index/" + iaws.JobUnfinishedIndex)})})

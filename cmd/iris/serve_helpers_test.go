@@ -621,7 +621,7 @@ func observe(t testing.TB, data string) *observer {
 }
 
 // queues are every queue `iris serve` keeps.
-var queues = []string{"jobs", "segment",
+var queues = []string{"jobs", "segment", "mesh",
 	local.BusQueuePrefix + events.TargetIngest, local.BusQueuePrefix + events.TargetMesher, local.BusQueuePrefix + events.TargetStatus}
 
 // stats counts a queue's messages; an error (the file busy) reads as none.
