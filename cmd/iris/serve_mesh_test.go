@@ -18,9 +18,9 @@ import (
 	"github.com/iris-oculus/iris/internal/pipeline"
 	"github.com/iris-oculus/iris/internal/ports"
 	"github.com/iris-oculus/iris/internal/segment"
-	"github.com/iris-oculus/iris/internal/volume"
 	"github.com/iris-oculus/iris/internal/testdata"
 	"github.com/iris-oculus/iris/internal/timing"
+	"github.com/iris-oculus/iris/internal/volume"
 )
 
 // faultyBlobs fails the mesher's reads of a job's label map: the first
