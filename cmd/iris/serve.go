@@ -37,6 +37,8 @@ type serveConfig struct {
 	public                    bool
 	settle, sweepEvery        time.Duration
 	segmentTimeout            time.Duration
+	hosts                     string        // --host: names beyond loopback the server answers to
+	idleTimeout               time.Duration // --idle-timeout
 
 	// Set by tests only, never by a flag: how long a failed mesh message
 	// waits before its next try (0: timing.RetryBackoff), and a wrapper of
@@ -61,10 +63,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&c.settle, "settle", 2*time.Second, "how long a dropped file must stay unchanged before it is taken")
 	fs.DurationVar(&c.sweepEvery, "sweep", time.Minute, "how often stuck jobs are looked for")
 	fs.DurationVar(&c.segmentTimeout, "segment-timeout", 30*time.Minute, "give up a segmentation after this long")
+	fs.StringVar(&c.hosts, "host", "", "comma-separated host names the server answers to besides localhost and IP addresses (the public name with --public)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", time.Minute, "close a keep-alive connection idle this long")
 	if _, err := parseArgs(fs, args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if err := checkAddr(c.addr, c.public, c.token); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := checkToken(c.token); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	engine, err := serveEngine(c.engine, c.segmentTimeout)
@@ -146,9 +153,15 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 	if err != nil {
 		return err
 	}
+	blobs.Fault = faultHook(os.Getenv("IRIS_FAULT"))
 	tmp := filepath.Join(c.data, "tmp")
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
+	}
+	if exclusive {
+		if err := recoverWork(ctx, blobs, store, tmp, log); err != nil {
+			return err
+		}
 	}
 	jobsQueue := db.Queue("jobs")
 	segmenter := &local.Segmenter{Blobs: blobs, Queue: db.Queue("segment"), Engine: engine, Timeout: c.segmentTimeout, Log: log}
@@ -183,10 +196,15 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 		return fmt.Errorf("listen on %s: %w", c.addr, err)
 	}
 	base := "http://" + ln.Addr().String()
-	signer, err := local.NewURLSigner("", nil)
+	secret, err := local.LoadSecret(filepath.Join(c.data, "signing.key"))
 	if err != nil {
 		return err
 	}
+	signer, err := local.NewURLSigner("", secret)
+	if err != nil {
+		return err
+	}
+	signer.Allowed, signer.Log = uploadAllowed(store), log
 	apiServer := &api.Server{Store: store, Blobs: blobs, Signer: signer, Owner: owner(c.token), Log: log,
 		Health: func(ctx context.Context) map[string]error {
 			_, _, err := store.List(ctx, localOwner, 1, "")
@@ -197,7 +215,7 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 	mux.Handle("/api/", apiServer.Handler())
 	mux.Handle(local.BlobPath, signer.Handler(blobs))
 	mux.Handle("/", webHandler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(guard(mux, hostNames(c.hosts), log), c.idleTimeout)
 
 	runCtx, stop := context.WithCancel(context.Background())
 	defer stop()

@@ -28,3 +28,7 @@ func (deletedError) Is(target error) bool { return target == ErrNotFound }
 // (SQS keeps them 4 days), an event retried by EventBridge (6 hours), a
 // segmentation queued and run by the endpoint (under 2 hours).
 const TombstoneTTL = 14 * 24 * time.Hour
+
+// ErrBadCursor is wrapped by a store's List error for a cursor the store
+// did not return: the caller's mistake, unlike every other List error.
+var ErrBadCursor = errors.New("bad cursor")

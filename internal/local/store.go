@@ -229,7 +229,7 @@ func decodeCursor(c string) (at, id string, err error) {
 			return at, id, nil
 		}
 	}
-	return "", "", fmt.Errorf("list jobs: cursor %q is not one this store returned", c)
+	return "", "", fmt.Errorf("list jobs: %w: %q is not one this store returned", job.ErrBadCursor, c)
 }
 
 // unfinishedQuery repeats the partial index's condition word for word, so
