@@ -29,6 +29,8 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/iris-oculus/iris/internal/timing"
 )
 
 // The functions, each built to <LambdaDir>/<name>.zip.
@@ -52,7 +54,7 @@ const (
 // MaxReceiveCount is how often the jobs and mesh queues deliver a message
 // before moving it to their dead-letter queue; the consumers give up with
 // "Job Failed" at the same count (IRIS_MAX_ATTEMPTS).
-const MaxReceiveCount = 5
+const MaxReceiveCount = timing.Attempts
 
 // Stack is the deployed pipeline.
 type Stack struct {

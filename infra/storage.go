@@ -91,6 +91,13 @@ func (b *builder) storage() {
 			PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(iaws.JobOwner), Type: str},
 			SortKey:        &awsdynamodb.Attribute{Name: jsii.String(iaws.JobCreated), Type: str},
 			ProjectionType: awsdynamodb.ProjectionType_ALL,
+		}, {
+			// Sparse: only unfinished jobs carry the partition key, so the
+			// sweep reads them alone.
+			IndexName:      jsii.String(iaws.JobUnfinishedIndex),
+			PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(iaws.JobUnfinished), Type: str},
+			SortKey:        &awsdynamodb.Attribute{Name: jsii.String(iaws.JobUpdated), Type: str},
+			ProjectionType: awsdynamodb.ProjectionType_ALL,
 		}},
 		TimeToLiveAttribute: jsii.String(iaws.JobTTL),
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{

@@ -90,7 +90,7 @@ func TestServeResumesAfterKill9(t *testing.T) {
 	if !waitFor(jobTimeout, func() bool {
 		v, code := c.get(dicomJob)
 		return code == http.StatusOK && v.Status == job.Meshing &&
-			o.stats(local.BusQueuePrefix+events.TargetMesher).InFlight > 0 && !exists(data, events.ManifestKey(dicomJob))
+			o.stats("mesh").InFlight > 0 && !exists(data, events.ManifestKey(dicomJob))
 	}) {
 		v, _ := c.get(dicomJob)
 		t.Fatalf("the DICOM meshing was never seen in flight (status %s): %v", v.Status, errMissed)
@@ -147,7 +147,7 @@ func TestServeDrainsOnInterrupt(t *testing.T) {
 	for try := 0; try < 4 && !caught; try++ {
 		id = c.submit(fmt.Sprintf("ct%d.nii.gz", try), ct)
 		caught = waitFor(jobTimeout, func() bool {
-			return o.stats(local.BusQueuePrefix+events.TargetMesher).InFlight > 0 || exists(data, events.ManifestKey(id))
+			return o.stats("mesh").InFlight > 0 || exists(data, events.ManifestKey(id))
 		}) && !exists(data, events.ManifestKey(id))
 		if !caught {
 			t.Logf("try %d: the meshing of %s finished before it was seen; trying a new job", try+1, id)

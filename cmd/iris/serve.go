@@ -25,7 +25,9 @@ import (
 	"github.com/iris-oculus/iris/internal/local"
 	"github.com/iris-oculus/iris/internal/mesh"
 	"github.com/iris-oculus/iris/internal/pipeline"
+	"github.com/iris-oculus/iris/internal/ports"
 	"github.com/iris-oculus/iris/internal/segment"
+	"github.com/iris-oculus/iris/internal/timing"
 )
 
 // localBucket names the bucket in local events, as an S3 bucket name would.
@@ -43,6 +45,12 @@ type serveConfig struct {
 	hosts                     string        // --host: names beyond loopback the server answers to
 	idleTimeout               time.Duration // --idle-timeout
 	largeUpload               int64
+
+	// Set by tests only, never by a flag: how long a failed mesh message
+	// waits before its next try (0: timing.RetryBackoff), and a wrapper of
+	// the mesher's view of the bucket, to inject faults.
+	meshBackoff     time.Duration
+	meshBlobsFaults func(ports.Blobs) ports.Blobs
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -196,7 +204,21 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 		Groups: groupsQueue, Settle: 2 * c.settle, Pool: pool, Large: largeQueue, LargeBytes: c.largeUpload}
 	bus.Workers = map[string]int{events.TargetIngest: 2} // small uploads; large ones have their lane
 	dispatch := &pipeline.Dispatch{Store: store, Blobs: blobs, Segmenter: segmenter, Bus: bus, Log: log, MaxAttempts: jobsQueue.MaxReceives}
-	mesher := &pipeline.Mesher{Store: store, Blobs: blobs, Bus: bus, Log: log, Mesh: meshOptions(), Generator: "iris serve", TempDir: tmp}
+	// The mesher consumes a queue of its own, as on AWS (an EventBridge
+	// rule with an SQS target): the same attempts, the same backoff, the
+	// same give-up with mesh_failed, and nothing dead-lettered.
+	meshQueue := db.Queue("mesh")
+	meshQueue.MaxReceives = timing.Attempts
+	var meshBlobs ports.Blobs = blobs
+	if c.meshBlobsFaults != nil {
+		meshBlobs = c.meshBlobsFaults(blobs)
+	}
+	mesher := &pipeline.Mesher{Store: store, Blobs: meshBlobs, Bus: bus, Log: log, Mesh: meshOptions(), Generator: "iris serve", TempDir: tmp,
+		MaxAttempts: meshQueue.MaxReceives}
+	meshBackoff := c.meshBackoff
+	if meshBackoff <= 0 {
+		meshBackoff = timing.RetryBackoff
+	}
 	status := &pipeline.Status{Store: store, Blobs: blobs, Log: log, DropOwner: localOwner}
 	if c.oidc.Issuer != "" {
 		// Signed-in users are token subjects: dropped files belong to no
@@ -205,7 +227,7 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 		status.DropOwner = "bucket-drop"
 	}
 	for target, h := range map[string]local.EventHandler{
-		events.TargetIngest: ingest.Handle, events.TargetMesher: mesher.Handle, events.TargetStatus: status.Handle,
+		events.TargetIngest: ingest.Handle, events.TargetMesher: meshQueue.EventTarget(), events.TargetStatus: status.Handle,
 	} {
 		if err := bus.Handle(target, h); err != nil {
 			return err
@@ -259,6 +281,11 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 			// second, not when its 5-minute claim runs out.
 			jc := &local.Consumer{Queue: jobsQueue, Batch: 4, Visibility: 5 * time.Minute, Handler: dispatch.HandleBatch, Backoff: retryBackoff}
 			return jc.Run(ctx)
+		},
+		func(ctx context.Context) error {
+			mc := &local.Consumer{Queue: meshQueue, Batch: 1, Visibility: time.Minute, Handler: mesher.HandleBatch,
+				Backoff: func(int) time.Duration { return meshBackoff }}
+			return mc.Run(ctx)
 		},
 		func(ctx context.Context) error { return local.Watch(ctx, blobs, c.settle) },
 		func(ctx context.Context) error {

@@ -611,7 +611,7 @@ func observe(t testing.TB, data string) *observer {
 }
 
 // queues are every queue `iris serve` keeps.
-var queues = []string{"jobs", "segment", "ingest-groups", "ingest-large",
+var queues = []string{"jobs", "segment", "mesh", "ingest-groups", "ingest-large",
 	local.BusQueuePrefix + events.TargetIngest, local.BusQueuePrefix + events.TargetMesher, local.BusQueuePrefix + events.TargetStatus}
 
 // stats counts a queue's messages; an error (the file busy) reads as none.

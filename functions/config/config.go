@@ -25,6 +25,8 @@ const (
 	EnvEventBus          = "IRIS_EVENT_BUS"          // event bus name or ARN; unset means the default bus
 	EnvEndpoint          = "IRIS_ENDPOINT"           // the SageMaker async endpoint's name
 	EnvMaxAttempts       = "IRIS_MAX_ATTEMPTS"       // the consumed queue's maxReceiveCount
+	EnvQueueURL          = "IRIS_QUEUE_URL"          // the consumed queue's URL (for the retry backoff)
+	EnvRetryBackoff      = "IRIS_RETRY_BACKOFF"      // a failed message's wait before its next try (Go duration)
 	EnvInvocationTimeout = "IRIS_INVOCATION_TIMEOUT" // SageMaker processing limit per request (Go duration)
 	EnvRequestTTL        = "IRIS_REQUEST_TTL"        // SageMaker queueing limit per request (Go duration)
 	EnvDropOwner         = "IRIS_DROP_OWNER"         // owner of jobs made from files dropped into uploads/
@@ -42,6 +44,8 @@ type Env struct {
 	EventBus          string
 	Endpoint          string
 	MaxAttempts       int
+	QueueURL          string
+	RetryBackoff      time.Duration
 	InvocationTimeout time.Duration
 	RequestTTL        time.Duration
 	DropOwner         string
@@ -61,6 +65,7 @@ func Load(getenv func(string) string, need ...string) (Env, error) {
 		JobsQueueURL:   getenv(EnvJobsQueueURL),
 		EventBus:       getenv(EnvEventBus),
 		Endpoint:       getenv(EnvEndpoint),
+		QueueURL:       getenv(EnvQueueURL),
 		DropOwner:      getenv(EnvDropOwner),
 		LogLevel:       getenv(EnvLogLevel),
 		GroupsQueueURL: getenv(EnvGroupsQueueURL),
@@ -81,7 +86,7 @@ func Load(getenv func(string) string, need ...string) (Env, error) {
 	for _, d := range []struct {
 		name string
 		v    *time.Duration
-	}{{EnvInvocationTimeout, &e.InvocationTimeout}, {EnvRequestTTL, &e.RequestTTL}, {EnvSettle, &e.Settle}} {
+	}{{EnvInvocationTimeout, &e.InvocationTimeout}, {EnvRequestTTL, &e.RequestTTL}, {EnvSettle, &e.Settle}, {EnvRetryBackoff, &e.RetryBackoff}} {
 		s := getenv(d.name)
 		if s == "" {
 			continue
@@ -121,6 +126,10 @@ func (e Env) Vars() map[string]string {
 	set(EnvEndpoint, e.Endpoint)
 	if e.MaxAttempts > 0 {
 		set(EnvMaxAttempts, strconv.Itoa(e.MaxAttempts))
+	}
+	set(EnvQueueURL, e.QueueURL)
+	if e.RetryBackoff > 0 {
+		set(EnvRetryBackoff, e.RetryBackoff.String())
 	}
 	if e.InvocationTimeout > 0 {
 		set(EnvInvocationTimeout, e.InvocationTimeout.String())

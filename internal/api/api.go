@@ -268,9 +268,15 @@ func (s *Server) deleteJob(w http.ResponseWriter, r *http.Request, owner string)
 	if !ok {
 		return
 	}
-	prefixes := []string{events.PrefixUploads + j.ID + "/", events.PrefixVolumes + j.ID + "/",
-		events.PrefixSegmentations + j.ID + "/", events.SegmentationFailurePrefix(j.ID), events.ResultsPrefix(j.ID)}
-	for _, p := range prefixes {
+	// The tombstone first, then the objects: a stage that writes an
+	// object after the purge below announces it after the tombstone
+	// stands, and the status stage clears it (pipeline.Status). The other
+	// order would leave what is written between the two.
+	if err := s.Store.Delete(r.Context(), j.ID); err != nil {
+		s.unavailable(w, r, "delete job", err)
+		return
+	}
+	for _, p := range events.JobFolders(j.ID) {
 		objs, err := s.Blobs.List(r.Context(), p)
 		if err != nil {
 			s.unavailable(w, r, "list "+p, err)
@@ -290,10 +296,6 @@ func (s *Server) deleteJob(w http.ResponseWriter, r *http.Request, owner string)
 				return
 			}
 		}
-	}
-	if err := s.Store.Delete(r.Context(), j.ID); err != nil {
-		s.unavailable(w, r, "delete job", err)
-		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

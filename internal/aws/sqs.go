@@ -14,9 +14,11 @@ import (
 // SQSAPI is the part of *sqs.Client that SQSQueue uses.
 type SQSAPI interface {
 	SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
 }
 
-// SQSQueue sends work messages to one standard SQS queue (ports.Queue).
+// SQSQueue sends work messages to one standard SQS queue (ports.Queue),
+// and sets when a received message comes back (ChangeVisibility).
 // Receiving is Lambda's event source mapping, not this type's business.
 type SQSQueue struct {
 	client SQSAPI
@@ -59,6 +61,23 @@ func (q *SQSQueue) SendDelayed(ctx context.Context, body []byte, delay time.Dura
 	secs := int32((max(delay, 0) + time.Second - 1) / time.Second)
 	if _, err := q.client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &q.url, MessageBody: &s, DelaySeconds: secs}); err != nil {
 		return fmt.Errorf("send %d bytes to %s (delay %ds): %w", len(body), q.url, secs, err)
+	}
+	return nil
+}
+
+// ChangeVisibility makes the message received with receiptHandle visible
+// again d from now (SQS takes whole seconds, 0 to 12 hours): a failed
+// message is retried after a short backoff instead of after the rest of
+// the queue's visibility timeout.
+func (q *SQSQueue) ChangeVisibility(ctx context.Context, receiptHandle string, d time.Duration) error {
+	if d < 0 || d > 12*time.Hour {
+		return fmt.Errorf("change visibility in %s: %v is outside 0 to 12 h", q.url, d)
+	}
+	secs := int32((d + time.Second - 1) / time.Second)
+	if _, err := q.client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+		QueueUrl: &q.url, ReceiptHandle: &receiptHandle, VisibilityTimeout: secs,
+	}); err != nil {
+		return fmt.Errorf("change visibility in %s: %w", q.url, err)
 	}
 	return nil
 }

@@ -120,7 +120,7 @@ func Open(path string) (*DB, error) {
 	rdb.SetMaxIdleConns(readConns)
 	rdb.SetConnMaxIdleTime(0)
 	db.read = rdb
-	if db.getJob, err = rdb.Prepare(`SELECT record FROM jobs WHERE id = ?`); err != nil {
+	if db.getJob, err = rdb.Prepare(`SELECT status, record FROM jobs WHERE id = ?`); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}

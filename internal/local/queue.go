@@ -3,12 +3,14 @@ package local
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
 	"time"
 
+	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/ports"
 )
 
@@ -82,6 +84,19 @@ func (q *Queue) check(op string) error {
 		return fmt.Errorf("%s: queue has no name", op)
 	}
 	return nil
+}
+
+// EventTarget is a bus target that sends each event to q, its JSON as the
+// body, as an EventBridge rule with an SQS target does; q's consumer then
+// works it with the queue's attempts and backoff.
+func (q *Queue) EventTarget() EventHandler {
+	return func(ctx context.Context, ev events.Event) error {
+		body, err := json.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("queue %s: encode event %s: %w", q.name, ev.ID, err)
+		}
+		return q.Send(ctx, body)
+	}
 }
 
 // Send implements ports.Queue: the message is durable once Send returns.

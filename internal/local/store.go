@@ -18,6 +18,11 @@ import (
 // record is kept whole as JSON; owner, status, rank and the timestamps are
 // columns for the queries. Advance is a compare-and-set on the rank inside
 // an immediate transaction, so concurrent updates apply once.
+//
+// Unfinished reads the partial index jobs_unfinished (status neither done
+// nor failed), so the sweep reads only the jobs it may fail. A deleted job
+// is a tombstone row: status "deleted", no owner, the record {"id"} and
+// updated_at the time it expires; Delete clears the expired ones.
 type Store struct {
 	db    *DB
 	owned bool // Close closes db
@@ -52,6 +57,9 @@ const timeKey = "2006-01-02T15:04:05.000000000Z"
 
 func fmtTime(t time.Time) string { return t.UTC().Format(timeKey) }
 
+// tombstone is the status column of a deleted job's row.
+const tombstone = "deleted"
+
 // Create implements ports.Store.
 func (s *Store) Create(ctx context.Context, j job.Job) (bool, error) {
 	if j.ID == "" {
@@ -78,12 +86,16 @@ func (s *Store) Create(ctx context.Context, j job.Job) (bool, error) {
 // Get implements ports.Store.
 func (s *Store) Get(ctx context.Context, id string) (job.Job, error) {
 	var rec []byte
-	err := s.db.getJob.QueryRowContext(ctx, id).Scan(&rec)
+	var status string
+	err := s.db.getJob.QueryRowContext(ctx, id).Scan(&status, &rec)
 	if errors.Is(err, sql.ErrNoRows) {
 		return job.Job{}, fmt.Errorf("get job %s: %w", id, job.ErrNotFound)
 	}
 	if err != nil {
 		return job.Job{}, fmt.Errorf("get job %s: %w", id, err)
+	}
+	if status == tombstone {
+		return job.Job{}, fmt.Errorf("get job %s: %w", id, job.ErrDeleted)
 	}
 	return decodeJob(rec)
 }
@@ -111,12 +123,16 @@ func (s *Store) advanceOnce(ctx context.Context, id string, u job.Update) (appli
 	defer tx.Rollback()
 	var rec []byte
 	var rank int
-	err = tx.QueryRowContext(ctx, `SELECT rank, record FROM jobs WHERE id = ?`, id).Scan(&rank, &rec)
+	var status string
+	err = tx.QueryRowContext(ctx, `SELECT status, rank, record FROM jobs WHERE id = ?`, id).Scan(&status, &rank, &rec)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, false, fmt.Errorf("advance job %s: %w", id, job.ErrNotFound)
 	}
 	if err != nil {
 		return false, false, fmt.Errorf("advance job %s: %w", id, err)
+	}
+	if status == tombstone {
+		return false, false, fmt.Errorf("advance job %s: %w", id, job.ErrDeleted)
 	}
 	j, err := decodeJob(rec)
 	if err != nil {
@@ -152,7 +168,7 @@ func (s *Store) List(ctx context.Context, owner string, limit int, cursor string
 	if err != nil {
 		return nil, "", err
 	}
-	q := `SELECT created_at, id, record FROM jobs WHERE owner = ?`
+	q := `SELECT created_at, id, record FROM jobs WHERE owner = ? AND status != 'deleted'`
 	args := []any{owner}
 	if cursor != "" {
 		q += ` AND (created_at, id) < (?, ?)`
@@ -216,11 +232,15 @@ func decodeCursor(c string) (at, id string, err error) {
 	return "", "", fmt.Errorf("list jobs: %w: %q is not one this store returned", job.ErrBadCursor, c)
 }
 
-// Unfinished implements ports.Store.
+// unfinishedQuery repeats the partial index's condition word for word, so
+// that SQLite uses the index (TestUnfinishedUsesThePartialIndex).
+const unfinishedQuery = `SELECT record FROM jobs INDEXED BY jobs_unfinished
+	WHERE status NOT IN ('done', 'failed') AND status != 'deleted' AND updated_at < ?
+	ORDER BY created_at DESC, id DESC`
+
+// Unfinished implements ports.Store over the partial index.
 func (s *Store) Unfinished(ctx context.Context, before time.Time) ([]job.Job, error) {
-	rows, err := s.db.read.QueryContext(ctx,
-		`SELECT record FROM jobs WHERE status NOT IN ('done', 'failed') AND updated_at < ?
-		 ORDER BY created_at DESC, id DESC`, fmtTime(before))
+	rows, err := s.db.read.QueryContext(ctx, unfinishedQuery, fmtTime(before))
 	if err != nil {
 		return nil, fmt.Errorf("list unfinished jobs: %w", err)
 	}
@@ -243,9 +263,28 @@ func (s *Store) Unfinished(ctx context.Context, before time.Time) ([]job.Job, er
 	return js, nil
 }
 
-// Delete implements ports.Store.
+// Delete implements ports.Store: the row becomes a tombstone until
+// job.TombstoneTTL from now, and the tombstones expired by then go.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	if _, err := s.db.sql.ExecContext(ctx, `DELETE FROM jobs WHERE id = ?`, id); err != nil {
+	now := s.db.now()
+	tx, err := s.db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("delete job %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	rec, _ := json.Marshal(struct {
+		ID string `json:"id"`
+	}{id}) // a string field only: cannot fail
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO jobs (id, owner, status, rank, created_at, updated_at, record) VALUES (?, '', 'deleted', 0, ?, ?, ?)
+		 ON CONFLICT (id) DO UPDATE SET owner = '', status = 'deleted', rank = 0, updated_at = excluded.updated_at, record = excluded.record`,
+		id, fmtTime(now), fmtTime(now.Add(job.TombstoneTTL)), rec); err != nil {
+		return fmt.Errorf("delete job %s: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE status = 'deleted' AND updated_at < ?`, fmtTime(now)); err != nil {
+		return fmt.Errorf("delete job %s: clear expired tombstones: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("delete job %s: %w", id, err)
 	}
 	return nil

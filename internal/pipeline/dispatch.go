@@ -90,6 +90,10 @@ func (d *Dispatch) maxAttempts() int {
 func (d *Dispatch) Handle(ctx context.Context, req DispatchRequest) error {
 	log := logOr(d.Log).With("stage", StageDispatch, "job", req.JobID)
 	j, err := d.Store.Get(ctx, req.JobID)
+	if errors.Is(err, job.ErrDeleted) {
+		log.Info("dispatch: job deleted; not starting its segmentation")
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("dispatch job %s: %w", req.JobID, err)
 	}

@@ -81,21 +81,30 @@ type Clock func() time.Time
 // duplicate and reordered events are harmless no-ops. internal/job/storetest
 // checks an implementation against this contract.
 type Store interface {
-	// Create inserts j unless a job with its id exists; created reports
-	// which happened. Either way it is not an error.
+	// Create inserts j unless a job with its id exists or was deleted
+	// (its tombstone stands); created reports which happened. Either way
+	// it is not an error.
 	Create(ctx context.Context, j job.Job) (created bool, err error)
-	// Get returns the job or job.ErrNotFound.
+	// Get returns the job, job.ErrDeleted for a deleted job (while its
+	// tombstone lasts), or job.ErrNotFound.
 	Get(ctx context.Context, id string) (job.Job, error)
 	// Advance applies u if it raises the job's rank; applied is false
-	// for a stale or duplicate update. job.ErrNotFound if there is no job.
+	// for a stale or duplicate update. job.ErrDeleted for a deleted job,
+	// job.ErrNotFound if there is none.
 	Advance(ctx context.Context, id string, u job.Update) (applied bool, err error)
 	// List returns owner's jobs, newest first, at most limit, starting
 	// after cursor ("" for the first page); next is "" on the last page.
 	List(ctx context.Context, owner string, limit int, cursor string) (jobs []job.Job, next string, err error)
 	// Unfinished returns jobs not in a terminal status last updated before
-	// the given time, for the sweep that fails stuck jobs.
+	// the given time, for the sweep that fails stuck jobs. It reads only
+	// unfinished records (a sparse or partial index), so its cost does not
+	// grow with the finished jobs kept.
 	Unfinished(ctx context.Context, updatedBefore time.Time) ([]job.Job, error)
-	// Delete removes the record; deleting a missing job is not an error.
+	// Delete replaces the record with a tombstone kept for at least
+	// job.TombstoneTTL, so that late events of the job are recognised
+	// (Get and Advance say job.ErrDeleted) and the job is never made
+	// again (Create is a no-op). List and Unfinished leave tombstones
+	// out. Deleting a missing or deleted job is not an error.
 	Delete(ctx context.Context, id string) error
 }
 
