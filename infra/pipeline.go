@@ -18,8 +18,8 @@ import (
 
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/functions/config"
-	"github.com/iris-oculus/iris/internal/limits"
 	iaws "github.com/iris-oculus/iris/internal/aws"
+	"github.com/iris-oculus/iris/internal/limits"
 	"github.com/iris-oculus/iris/internal/timing"
 )
 
@@ -106,7 +106,8 @@ func (b *builder) lambdas() {
 	bucket, table := b.bucket.BucketName(), b.table.TableName()
 	specs := []fnSpec{
 		{name: fnIngest, memoryMB: ingestMemoryMB, timeout: ingestTimeout, ephemeralMB: 10240, async: true,
-			env:         config.Env{Bucket: *bucket, JobsQueueURL: *b.jobs.QueueUrl(), GroupsQueueURL: *b.groups.QueueUrl()},
+			env: config.Env{Bucket: *bucket, JobsQueueURL: *b.jobs.QueueUrl(), GroupsQueueURL: *b.groups.QueueUrl(),
+				QueueURL: *b.groups.QueueUrl(), RetryBackoff: timing.RetryBackoff},
 			description: "Validates an upload, writes the de-identified volume, queues the job"},
 		{name: fnDispatch, memoryMB: 256, timeout: dispatchTimeout,
 			env: config.Env{Bucket: *bucket, Table: *table, Endpoint: *b.endpoint.AttrEndpointName(),

@@ -37,15 +37,14 @@ func main() {
 		Pool:   limits.NewPool(limits.Machine()),
 		Log:    f.Log,
 	}
-	lambda.Start(handler(in.Handle, in.HandleGroupBatch))
+	lambda.Start(handler(in.Handle, sqsbatch.Handler(in.HandleGroupBatch, f.Retry())))
 }
 
 // handler routes one invocation: an SQS batch (it has Records) to groups,
 // with partial batch failures; anything else is an EventBridge envelope
 // for onEvent, whose error makes Lambda retry the asynchronous invocation
 // and then dead-letter it.
-func handler(onEvent func(context.Context, events.Event) error, groups sqsbatch.Consumer) func(context.Context, json.RawMessage) (any, error) {
-	batch := sqsbatch.Handler(groups)
+func handler(onEvent func(context.Context, events.Event) error, batch func(context.Context, lambdaevents.SQSEvent) (lambdaevents.SQSEventResponse, error)) func(context.Context, json.RawMessage) (any, error) {
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
 		var probe struct {
 			Records []json.RawMessage `json:"Records"`

@@ -8,6 +8,7 @@ import (
 	lambdaevents "github.com/aws/aws-lambda-go/events"
 
 	"github.com/iris-oculus/iris/events"
+	"github.com/iris-oculus/iris/functions/internal/sqsbatch"
 	"github.com/iris-oculus/iris/internal/ports"
 )
 
@@ -17,10 +18,10 @@ func TestHandlerRoutes(t *testing.T) {
 	var gotEvent events.Event
 	var gotMsgs []ports.Message
 	h := handler(func(ctx context.Context, ev events.Event) error { gotEvent = ev; return nil },
-		func(ctx context.Context, msgs []ports.Message) ([]string, error) {
+		sqsbatch.Handler(func(ctx context.Context, msgs []ports.Message) ([]string, error) {
 			gotMsgs = msgs
 			return []string{msgs[1].ID}, nil
-		})
+		}))
 	eb := `{"version":"0","id":"e1","detail-type":"Object Created","source":"aws.s3","account":"1","time":"2026-01-02T03:04:05Z",
 	  "region":"eu-west-1","resources":["arn:aws:s3:::b"],"detail":{"bucket":{"name":"b"},"object":{"key":"uploads/x/IM1","size":3,"etag":"e"}}}`
 	if _, err := h(context.Background(), json.RawMessage(eb)); err != nil {
