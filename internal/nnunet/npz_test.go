@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/x448/float16"
 )
 
 // npyArray is one array of a NumPy .npz file: its shape and its values
@@ -151,3 +153,5 @@ func relDiff(got []float32, want []float64) (maxAbs, rng float64) {
 }
 
 var _ = bytes.NewReader
+
+func f16FromBits(b uint16) float32 { return float16.Frombits(b).Float32() }
