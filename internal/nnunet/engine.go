@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/iris-oculus/iris/internal/labels"
 	"github.com/iris-oculus/iris/internal/volume"
@@ -354,4 +355,74 @@ func CheckTotalSegmentatorLabels(ds *Dataset) error {
 		}
 	}
 	return nil
+}
+
+// Engine is TotalSegmentator's --fast "total" model run in Go: the weights
+// are found or downloaded (ResolveWeights) and loaded at the first
+// Segment, then kept. It satisfies internal/segment's Engine interface and
+// is safe for concurrent use (each Segment then uses all cores).
+type Engine struct {
+	Task     Task // zero means TotalFast
+	Weights  WeightsOptions
+	Progress Progress // tiles done of total, for every Segment without its own (see WithProgress)
+
+	mu    sync.Mutex
+	model *Model
+}
+
+// EngineName is the name the engine goes by in iris segment and serve.
+const EngineName = "totalseg-fast"
+
+// Name returns EngineName.
+func (*Engine) Name() string { return EngineName }
+
+// Load resolves and reads the weights unless done already; a failure is
+// not remembered, so a later call tries again.
+func (e *Engine) Load(ctx context.Context) (*Model, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.model != nil {
+		return e.model, nil
+	}
+	task := e.Task
+	if task.Dataset == "" {
+		task = TotalFast
+	}
+	dir, err := ResolveWeights(ctx, task, e.Weights)
+	if err != nil {
+		return nil, err
+	}
+	m, err := LoadModel(dir, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckTotalSegmentatorLabels(m.Dataset); err != nil {
+		return nil, err
+	}
+	e.model = m
+	return m, nil
+}
+
+type progressKey struct{}
+
+// WithProgress returns a context whose Segment calls report tiles done to fn.
+func WithProgress(ctx context.Context, fn Progress) context.Context {
+	return context.WithValue(ctx, progressKey{}, fn)
+}
+
+// Segment labels ct with the TotalSegmentator v2 "total" values.
+func (e *Engine) Segment(ctx context.Context, ct *volume.CT) (*volume.LabelMap, error) {
+	m, err := e.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	prog := e.Progress
+	if fn, ok := ctx.Value(progressKey{}).(Progress); ok && fn != nil {
+		prog = fn
+	}
+	ids, err := (&Pipeline{Model: m, Progress: prog}).Segment(ctx, ct)
+	if err != nil {
+		return nil, err
+	}
+	return LabelMap(ct.Grid, ids), nil
 }
