@@ -2,6 +2,7 @@ package nnunet
 
 import (
 	"archive/zip"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -36,7 +37,7 @@ func shapeLen(s []int) int {
 // allocate more than it holds: the pickle program, and the whole of the
 // tensors read (the --fast model's weights are 66 MB).
 const (
-	maxPickleBytes = 256 << 20
+	maxPickleBytes = 64 << 20
 	maxWeightBytes = 2 << 30
 )
 
@@ -78,8 +79,15 @@ func ReadCheckpoint(r io.ReaderAt, size int64) (map[string]Tensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
-	defer rc.Close()
-	u := pickle.NewUnpickler(io.LimitReader(rc, maxPickleBytes))
+	prog, err := io.ReadAll(io.LimitReader(rc, maxPickleBytes))
+	rc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := checkPickle(prog); err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	u := pickle.NewUnpickler(bytes.NewReader(prog))
 	u.FindClass = findClass
 	u.PersistentLoad = func(id any) (any, error) {
 		t, ok := id.(*types.Tuple)
@@ -193,9 +201,16 @@ type tensorRef struct {
 }
 
 func (t *tensorRef) materialize(data []float32) (Tensor, error) {
-	n := shapeLen(t.size)
 	if t.offset < 0 || len(t.size) != len(t.stride) || len(t.size) > 8 {
 		return Tensor{}, errors.New("bad tensor view")
+	}
+	n := 1
+	for _, d := range t.size {
+		if d < 0 || (d > 0 && n > len(data)/d) {
+			// a state-dict tensor never holds more elements than its storage
+			return Tensor{}, fmt.Errorf("view of shape %v exceeds its %d-element storage", t.size, len(data))
+		}
+		n *= d
 	}
 	// The largest index the view reaches must lie inside the storage.
 	last := t.offset
