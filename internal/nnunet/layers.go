@@ -4,9 +4,6 @@ import (
 	"math"
 	"runtime"
 	"sync"
-
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
 )
 
 // A feature map is a Tensor of shape (C, D, H, W): batch size 1, as
@@ -50,37 +47,64 @@ func (c *conv3d) forward(in []float32, dims [3]int, out []float32) [3]int {
 			o[i] = b
 		}
 	}
-	parallelTiles(tiles, func(t int, buf *[]float32) {
+	parallelTiles(tiles, func(t int, s *scratch) {
 		r0 := t * rows
 		r1 := min(r0+rows, od[0]*od[1])
 		T := (r1 - r0) * row
-		if cap(*buf) < K*T {
-			*buf = make([]float32, K*rows*row)
+		if !haveKernel && cap(s.col) < K*T {
+			s.col = make([]float32, K*rows*row)
 		}
-		col := (*buf)[:K*T]
-		c.im2col(in, dims, od, r0, r1, col)
-		blas32.Gemm(blas.NoTrans, blas.NoTrans, 1,
-			blas32.General{Rows: c.cout, Cols: K, Stride: K, Data: c.w},
-			blas32.General{Rows: K, Cols: T, Stride: T, Data: col},
-			1, blas32.General{Rows: c.cout, Cols: T, Stride: n, Data: out[r0*row:]})
+		if haveKernel {
+			// columns written straight into the micro-kernel's panels
+			np := (T + 15) / 16 * 16
+			if cap(s.col) < K*np {
+				s.col = make([]float32, K*((rows*row+15)/16*16))
+			}
+			col := s.col[:K*np]
+			c.im2col(in, dims, od, r0, r1, col, true)
+			gemmPacked(c.cout, T, K, c.w, col, out[r0*row:], n)
+			return
+		}
+		col := s.col[:K*T]
+		c.im2col(in, dims, od, r0, r1, col, false)
+		gemm(c.cout, T, K, c.w, col, T, out[r0*row:], n, &s.pack)
 	})
 	return od
 }
 
 // im2col fills col (K rows of T columns) for output rows r0..r1 (a row is
-// one (z, y) line of W outputs).
-func (c *conv3d) im2col(in []float32, dims, od [3]int, r0, r1 int, col []float32) {
+// one (z, y) line of W outputs). packed lays the columns out as the
+// micro-kernel's panels instead: for each 16 columns, K rows of 16, the
+// last panel padded with zeros.
+func (c *conv3d) im2col(in []float32, dims, od [3]int, r0, r1 int, col []float32, packed bool) {
 	D, H, W := dims[0], dims[1], dims[2]
 	pz, py, px := (c.k[0]-1)/2, (c.k[1]-1)/2, (c.k[2]-1)/2
 	sz, sy, sx := c.stride[0], c.stride[1], c.stride[2]
 	T := (r1 - r0) * od[2]
+	K := c.cin * c.k[0] * c.k[1] * c.k[2]
+	var lineBuf []float32
+	if packed {
+		lineBuf = make([]float32, T)
+		if pad := (T+15)/16*16 - T; pad > 0 {
+			last := T / 16 * 16 * K
+			for kk := range K {
+				clear(col[last+kk*16+16-pad : last+kk*16+16])
+			}
+		}
+	}
 	k := 0
 	for ci := range c.cin {
 		src := in[ci*D*H*W : (ci+1)*D*H*W]
 		for dz := range c.k[0] {
 			for dy := range c.k[1] {
 				for dx := range c.k[2] {
-					dst := col[k*T : (k+1)*T]
+					var dst []float32
+					if packed {
+						dst = lineBuf
+					} else {
+						dst = col[k*T : (k+1)*T]
+					}
+					kk := k
 					k++
 					t := 0
 					for r := r0; r < r1; r++ {
@@ -113,20 +137,28 @@ func (c *conv3d) im2col(in []float32, dims, od [3]int, r0, r1 int, col []float32
 							}
 						}
 					}
+					if packed {
+						for t0 := 0; t0 < T; t0 += 16 {
+							copy(col[t0*K+kk*16:t0*K+kk*16+min(16, T-t0)], dst[t0:min(T, t0+16)])
+						}
+					}
 				}
 			}
 		}
 	}
 }
 
+// scratch is one worker's buffers: im2col columns and GEMM packing.
+type scratch struct{ col, pack []float32 }
+
 // parallelTiles runs fn for tiles 0..n-1 on GOMAXPROCS workers, each with
-// its own scratch buffer.
-func parallelTiles(n int, fn func(t int, buf *[]float32)) {
+// its own scratch buffers.
+func parallelTiles(n int, fn func(t int, s *scratch)) {
 	workers := min(runtime.GOMAXPROCS(0), n)
 	if workers <= 1 {
-		var buf []float32
+		var s scratch
 		for t := range n {
-			fn(t, &buf)
+			fn(t, &s)
 		}
 		return
 	}
@@ -136,9 +168,9 @@ func parallelTiles(n int, fn func(t int, buf *[]float32)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var buf []float32
+			var s scratch
 			for t := range next {
-				fn(t, &buf)
+				fn(t, &s)
 			}
 		}()
 	}
@@ -156,7 +188,7 @@ func parallelTiles(n int, fn func(t int, buf *[]float32)) {
 // to float32 rounding).
 func instanceNormLeaky(x []float32, c int, gamma, beta []float32, leaky bool) {
 	n := len(x) / c
-	parallelTiles(c, func(ch int, _ *[]float32) {
+	parallelTiles(c, func(ch int, _ *scratch) {
 		v := x[ch*n : (ch+1)*n]
 		var s float64
 		for _, f := range v {
@@ -222,19 +254,17 @@ func (t *transpConv3d) forward(in []float32, dims [3]int, out []float32) [3]int 
 	// tile the input columns so the GEMM result stays small
 	cols := max(dims[2], min(n, colBytes/4/max(t.cout, 1)))
 	tiles := (n + cols - 1) / cols
-	parallelTiles(tiles*ks, func(job int, buf *[]float32) {
+	parallelTiles(tiles*ks, func(job int, s *scratch) {
 		o, tile := job%ks, job/ks
 		j0 := tile * cols
 		j1 := min(j0+cols, n)
 		T := j1 - j0
-		if cap(*buf) < t.cout*cols {
-			*buf = make([]float32, t.cout*cols)
+		if cap(s.col) < t.cout*cols {
+			s.col = make([]float32, t.cout*cols)
 		}
-		tmp := (*buf)[:t.cout*T]
-		blas32.Gemm(blas.NoTrans, blas.NoTrans, 1,
-			blas32.General{Rows: t.cout, Cols: t.cin, Stride: t.cin, Data: t.w[o*t.cout*t.cin:]},
-			blas32.General{Rows: t.cin, Cols: T, Stride: n, Data: in[j0:]},
-			0, blas32.General{Rows: t.cout, Cols: T, Stride: T, Data: tmp})
+		tmp := s.col[:t.cout*T]
+		clear(tmp)
+		gemm(t.cout, T, t.cin, t.w[o*t.cout*t.cin:], in[j0:], n, tmp, T, &s.pack)
 		a, b, c := o/(t.s[1]*t.s[2]), (o/t.s[2])%t.s[1], o%t.s[2]
 		for co := range t.cout {
 			bias := t.b[co]

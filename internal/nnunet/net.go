@@ -30,7 +30,7 @@ type decoderStage struct {
 // (the duplicates under all_modules and decoder.encoder, the deep-
 // supervision heads) are ignored.
 func NewNetwork(a Arch, weights map[string]Tensor) (*Network, error) {
-	get := func(name string, shape ...int) ([]float32, error) {
+	return build(a, func(name string, shape ...int) ([]float32, error) {
 		t, ok := weights[name]
 		if !ok {
 			return nil, fmt.Errorf("weights: %s missing", name)
@@ -44,7 +44,21 @@ func NewNetwork(a Arch, weights map[string]Tensor) (*Network, error) {
 			}
 		}
 		return t.Data, nil
-	}
+	})
+}
+
+// Params lists the tensors (state-dict name and shape) the network of
+// architecture a reads from a checkpoint.
+func (a Arch) Params() map[string][]int {
+	out := map[string][]int{}
+	_, _ = build(a, func(name string, shape ...int) ([]float32, error) {
+		out[name] = shape
+		return make([]float32, shapeLen(shape)), nil
+	})
+	return out
+}
+
+func build(a Arch, get func(name string, shape ...int) ([]float32, error)) (*Network, error) {
 	block := func(prefix string, cin, cout int, k, stride [3]int) (*convBlock, error) {
 		w, err := get(prefix+".conv.weight", cout, cin, k[0], k[1], k[2])
 		if err != nil {

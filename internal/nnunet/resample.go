@@ -54,7 +54,7 @@ func newZoomAxis(in, out, order int) zoomAxis {
 func zoomLinear(data []float64, dims, out [3]int) []float32 {
 	az, ay, ax := newZoomAxis(dims[0], out[0], 1), newZoomAxis(dims[1], out[1], 1), newZoomAxis(dims[2], out[2], 1)
 	res := make([]float32, out[0]*out[1]*out[2])
-	parallelTiles(out[0], func(z int, _ *[]float32) {
+	parallelTiles(out[0], func(z int, _ *scratch) {
 		zi := [2]int{az.i0[z], az.i1[z]}
 		zw := [2]float64{az.w0[z], az.w1[z]}
 		for y := range out[1] {
