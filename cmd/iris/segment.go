@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/iris-oculus/iris/internal/nnunet"
 	"github.com/iris-oculus/iris/internal/scan"
 	"github.com/iris-oculus/iris/internal/segment"
 	"github.com/iris-oculus/iris/internal/volume"
@@ -16,11 +17,12 @@ func runSegment(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("segment", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: iris segment CT.nii.gz|DICOM_FOLDER|SERIES.zip -o labels.nii.gz [--engine native|totalsegmentator] [--fast] [--device gpu|cpu]")
+		fmt.Fprintln(stderr, "usage: iris segment CT.nii.gz|DICOM_FOLDER|SERIES.zip -o labels.nii.gz [--engine native|totalsegmentator|totalseg-fast] [--fast] [--device gpu|cpu] [--weights-dir DIR]")
 		fs.PrintDefaults()
 	}
 	out := fs.String("o", "", "output label map (.nii.gz)")
-	engineName := fs.String("engine", "native", "segmentation engine: native (built in) or totalsegmentator (needs the TotalSegmentator command)")
+	engineName := fs.String("engine", "native", "segmentation engine: native (built in), totalseg-fast (TotalSegmentator's --fast network run in Go; downloads its weights at first use) or totalsegmentator (needs the TotalSegmentator command)")
+	weightsDir := fs.String("weights-dir", "", "totalseg-fast: weights cache (default "+nnunet.DefaultWeightsDir()+"; ~/.totalsegmentator is used too)")
 	fast := fs.Bool("fast", false, "totalsegmentator: the 3 mm model (--fast)")
 	device := fs.String("device", "", "totalsegmentator: --device (gpu, cpu, mps, gpu:N)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
@@ -35,6 +37,9 @@ func runSegment(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	engine, err := newEngine(*engineName, *fast, *device, *timeout)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if e, ok := engine.(*nnunet.Engine); ok {
+		configureNNUNet(e, *weightsDir, stderr)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -63,6 +68,8 @@ func newEngine(name string, fast bool, device string, timeout time.Duration) (se
 		return segment.Native{}, nil
 	case "totalsegmentator":
 		return &segment.TotalSegmentator{Fast: fast, Device: device, Timeout: timeout}, nil
+	case nnunet.EngineName:
+		return &nnunet.Engine{Weights: nnunet.WeightsOptions{Download: true}}, nil
 	}
-	return nil, fmt.Errorf("--engine %q: want native or totalsegmentator", name)
+	return nil, fmt.Errorf("--engine %q: want native, %s or totalsegmentator", name, nnunet.EngineName)
 }

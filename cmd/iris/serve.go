@@ -41,13 +41,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: iris serve [--data DIR] [--addr 127.0.0.1:8080] [--engine native|totalsegmentator|http://host:port] [--token SECRET]")
+		fmt.Fprintln(stderr, "usage: iris serve [--data DIR] [--addr 127.0.0.1:8080] [--engine native|totalseg-fast|totalsegmentator|http://host:port] [--token SECRET]")
 		fs.PrintDefaults()
 	}
 	var c serveConfig
 	fs.StringVar(&c.data, "data", "iris-data", "data folder: bucket/ (drop scans into bucket/uploads/) and iris.db")
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address")
-	fs.StringVar(&c.engine, "engine", "native", "segmentation engine: native, totalsegmentator, or the URL of a running gpuworker")
+	fs.StringVar(&c.engine, "engine", "native", "segmentation engine: native, totalseg-fast, totalsegmentator, or the URL of a running gpuworker")
 	fs.StringVar(&c.token, "token", "", "require this bearer token on the API (needed with --public)")
 	fs.BoolVar(&c.public, "public", false, "allow listening beyond loopback")
 	fs.DurationVar(&c.settle, "settle", 2*time.Second, "how long a dropped file must stay unchanged before it is taken")

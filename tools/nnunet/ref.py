@@ -23,7 +23,7 @@ The upstream code it mirrors (read, not imported; none of it is installed here):
   TotalSegmentator (HEAD 0e65a448) nnunet.py, resampling.py (change_spacing), alignment.py
 
 usage: ref.py tiny [OUTDIR]      (default internal/nnunet/testdata)
-       ref.py fast OUTDIR [--threads N] [--repeats N]
+       ref.py fast OUTDIR [--threads N[,N...]] [--repeats N]
 """
 import json
 import os
@@ -33,7 +33,6 @@ import time
 import numpy as np
 import torch
 import torch.serialization
-from scipy.ndimage import gaussian_filter, zoom
 from torch import nn
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -239,6 +238,7 @@ def compute_steps(image_size, tile, step):
 
 
 def compute_gaussian(tile, sigma_scale=1. / 8, value_scaling_factor=10, dtype=torch.float16):
+    from scipy.ndimage import gaussian_filter
     tmp = np.zeros(tile)
     tmp[tuple(i // 2 for i in tile)] = 1
     g = gaussian_filter(tmp, [i * sigma_scale for i in tile], 0, mode="constant", cval=0)
@@ -294,6 +294,7 @@ def ct_normalize(img, props):
 
 def change_spacing(data, old_spacing, new_spacing, order, dtype, target_shape=None):
     """TotalSegmentator resampling.change_spacing on an array: scipy zoom with mode nearest, then astype."""
+    from scipy.ndimage import zoom
     if target_shape is not None:
         z = np.array(target_shape) / np.array(data.shape)
     else:
@@ -447,22 +448,25 @@ def fast(outdir, threads, repeats):
     folder = os.path.join(outdir, "Dataset297_TotalSegmentator_total_3mm_1559subj",
                           "nnUNetTrainer_4000epochs_NoMirroring__nnUNetPlans__3d_fullres")
     save_model(folder, net, plans, dataset)
-    torch.set_num_threads(threads)
     x = torch.randn(1, 1, *patch)
-    times = []
+    runs = []
     with torch.inference_mode():
-        for _ in range(repeats):
-            t = time.perf_counter()
-            y = net(x)
-            times.append(time.perf_counter() - t)
+        for th in threads:
+            torch.set_num_threads(th)
+            times = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                y = net(x)
+                times.append(time.perf_counter() - t)
+            runs.append({"threads": th, "seconds": times})
+            print("fast: forward %s s (threads %d)" % (["%.2f" % t for t in times], th), flush=True)
     x[0].numpy().tofile(os.path.join(outdir, "input.f32"))
     y[0].numpy().tofile(os.path.join(outdir, "logits.f32"))
     import resource
     with open(os.path.join(outdir, "torch.json"), "w") as f:
-        json.dump({"seconds": times, "threads": threads, "torch": torch.__version__,
+        json.dump({"runs": runs, "torch": torch.__version__, "mkldnn": torch.backends.mkldnn.is_available(),
                    "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                    "loadavg": os.getloadavg(), "patch": patch, "classes": len(labels)}, f)
-    print("fast: forward %s s (threads %d)" % (["%.2f" % t for t in times], threads))
 
 
 if __name__ == "__main__":
@@ -472,6 +476,6 @@ if __name__ == "__main__":
         tiny(sys.argv[2] if len(sys.argv) > 2 else os.path.join(REPO, "internal", "nnunet", "testdata"))
     else:
         args = sys.argv[2:]
-        threads = int(args[args.index("--threads") + 1]) if "--threads" in args else 2
+        threads = [int(t) for t in args[args.index("--threads") + 1].split(",")] if "--threads" in args else [2]
         repeats = int(args[args.index("--repeats") + 1]) if "--repeats" in args else 2
         fast(args[0], threads, repeats)
