@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: every benchmark, side by side with the reference stacks, as
 # tables. Needs the reference Python stacks (Debian): python3-nibabel
-# python3-skimage python3-open3d python3-vtk9, and dcm2niix.
+# python3-skimage python3-open3d python3-vtk9 python3-torch, and dcm2niix.
 # Arguments go to the mesh benchmark (e.g. --quick to skip the large input).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,9 @@ echo "Dice against TotalSegmentator on its examples (neither reference holds a t
 echo "then on the synthetic chest phantom (the only airway truth here), then speed:"
 go test -run '^(TestDiceAgainstTotalSegmentator|TestPhantom)$' -v -bench 'Native' -benchtime 3x ./internal/segment |
 	grep -E '^Benchmark|_test.go:[0-9]+: |^ok' | sed -E 's/^ +[a-z_]+_test.go:[0-9]+: /  /'
+
+echo "== totalseg-fast network: Go vs PyTorch CPU =="
+bash bench/nnunet/run.sh
 
 echo "== Meshing: ours vs VTK vs skimage+Open3D =="
 bash bench/mesh/run.sh "$@"

@@ -453,12 +453,13 @@ def fast(outdir, threads, repeats):
     with torch.inference_mode():
         for th in threads:
             torch.set_num_threads(th)
-            times = []
+            times, cpu = [], []
             for _ in range(repeats):
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 y = net(x)
                 times.append(time.perf_counter() - t)
-            runs.append({"threads": th, "seconds": times})
+                cpu.append(time.process_time() - c)
+            runs.append({"threads": th, "seconds": times, "cpu_seconds": cpu})
             print("fast: forward %s s (threads %d)" % (["%.2f" % t for t in times], th), flush=True)
     x[0].numpy().tofile(os.path.join(outdir, "input.f32"))
     y[0].numpy().tofile(os.path.join(outdir, "logits.f32"))
