@@ -113,9 +113,9 @@ func (p *Pipeline) Segment(ctx context.Context, ct *volume.CT) ([]uint16, error)
 		cd[ax[i]] = ct.Dims[i]
 		csp[ax[i]] = float64(float32(sp[i]))
 	}
-	canon := make([]float64, ct.Len())
+	canon := make([]int16, ct.Len())
 	forEachVoxel(ct.Dims, func(v int, idx [3]int) {
-		canon[canonIndex(idx, ax, flip, ct.Dims, cd)] = float64(ct.HU[v])
+		canon[canonIndex(idx, ax, flip, ct.Dims, cd)] = ct.HU[v]
 	})
 	// 2. change_spacing to the model spacing (order 1, int32), skipped when
 	// the spacing already matches
@@ -176,12 +176,10 @@ func (p *Pipeline) Segment(ctx context.Context, ct *volume.CT) ([]uint16, error)
 		ctNormalize(crop, pl.Intensity)
 		// 6. sliding window, 7. argmax
 		pr := &Predictor{Net: p.Model.Net, Patch: pl.PatchSize, Step: step, Progress: p.Progress}
-		logits, err := pr.Logits(ctx, crop, cdims)
+		ids, err := pr.Labels(ctx, crop, cdims)
 		if err != nil {
 			return nil, err
 		}
-		ids := Argmax(logits, pl.Arch.Classes)
-		logits = nil
 		for z := range cdims[0] {
 			for y := range cdims[1] {
 				o := ((z+lo[0])*nd[1]+y+lo[1])*nd[2] + lo[2]

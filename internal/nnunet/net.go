@@ -158,6 +158,26 @@ func (b *convBlock) run(in fmap) fmap {
 // each divisible by the product of the strides, and returns the logits,
 // (classes, D, H, W).
 func (n *Network) Forward(in []float32, dims [3]int) ([]float32, error) {
+	nv := dims[0] * dims[1] * dims[2]
+	out := make([]float32, n.arch.Classes*nv)
+	err := n.ForwardEach(in, dims, func(v0, v1 int, logits []float32) {
+		T := v1 - v0
+		for c := range n.arch.Classes {
+			copy(out[c*nv+v0:c*nv+v1], logits[c*T:(c+1)*T])
+		}
+	})
+	return out, err
+}
+
+// headChunk is how many voxels' logits ForwardEach hands over at once.
+const headChunk = 4096
+
+// ForwardEach is Forward without holding all the logits (118 classes of a
+// 112x112x128 patch are 757 MB): the 1x1x1 head runs on chunks of voxels
+// v0..v1 (C order), on all cores, and fn gets each chunk's logits,
+// (classes, v1-v0), while the chunk buffer is live. fn is called
+// concurrently for disjoint chunks.
+func (n *Network) ForwardEach(in []float32, dims [3]int, fn func(v0, v1 int, logits []float32)) error {
 	div := [3]int{1, 1, 1}
 	for _, s := range n.arch.Strides {
 		for i := range 3 {
@@ -166,11 +186,11 @@ func (n *Network) Forward(in []float32, dims [3]int) ([]float32, error) {
 	}
 	for i := range 3 {
 		if dims[i] < 1 || dims[i]%div[i] != 0 {
-			return nil, fmt.Errorf("nnunet: input %v is not a multiple of the network's stride %v", dims, div)
+			return fmt.Errorf("nnunet: input %v is not a multiple of the network's stride %v", dims, div)
 		}
 	}
 	if len(in) != dims[0]*dims[1]*dims[2] {
-		return nil, fmt.Errorf("nnunet: %d values for dims %v", len(in), dims)
+		return fmt.Errorf("nnunet: %d values for dims %v", len(in), dims)
 	}
 	x := fmap{c: 1, dims: dims, data: in}
 	skips := make([]fmap, len(n.encoder))
@@ -188,14 +208,33 @@ func (n *Network) Forward(in []float32, dims [3]int) ([]float32, error) {
 		cat := fmap{c: ds.up.cout + skip.c, dims: skip.dims, data: make([]float32, (ds.up.cout+skip.c)*nv)}
 		ds.up.forward(x.data, x.dims, cat.data[:ds.up.cout*nv])
 		copy(cat.data[ds.up.cout*nv:], skip.data)
-		skips[len(skips)-1-d] = fmap{} // the bottom map is no longer needed
+		// the maps below and the skip are no longer needed
+		skips[len(skips)-1-d], skips[len(skips)-2-d] = fmap{}, fmap{}
 		x = cat
 		for _, b := range ds.convs {
 			x = b.run(x)
 		}
 	}
 	nv := dims[0] * dims[1] * dims[2]
-	out := make([]float32, n.arch.Classes*nv)
-	n.head.forward(x.data, x.dims, out)
-	return out, nil
+	h := n.head
+	chunks := (nv + headChunk - 1) / headChunk
+	parallelTiles(chunks, func(t int, s *scratch) {
+		v0 := t * headChunk
+		v1 := min(v0+headChunk, nv)
+		T := v1 - v0
+		if cap(s.col) < h.cout*headChunk {
+			s.col = make([]float32, h.cout*headChunk)
+		}
+		logits := s.col[:h.cout*T]
+		for c := range h.cout {
+			b := h.b[c]
+			row := logits[c*T : (c+1)*T]
+			for i := range row {
+				row[i] = b
+			}
+		}
+		gemm(h.cout, T, h.cin, h.w, x.data[v0:], nv, logits, T, &s.pack)
+		fn(v0, v1, logits)
+	})
+	return nil
 }

@@ -70,7 +70,11 @@ func TestZoom(t *testing.T) {
 	in, up := ref["zoom:in"], ref["zoom:order1"]
 	// to our (z, y, x) layout: numpy's axes reversed
 	din := [3]int{in.shape[2], in.shape[1], in.shape[0]}
-	x := fromNumpy(in.f64, dims3(in.shape))
+	xf := fromNumpy(in.f64, dims3(in.shape))
+	x := make([]int16, len(xf))
+	for i, v := range xf {
+		x[i] = int16(v)
+	}
 	zoom := [3]float64{3.0 / 3.5, 3.0 / 1.7, 3.0 / 2.2}
 	nd := zoomShape(din, zoom)
 	if want := [3]int{up.shape[2], up.shape[1], up.shape[0]}; nd != want {

@@ -46,12 +46,13 @@ func newZoomAxis(in, out, order int) zoomAxis {
 }
 
 // zoomLinear is scipy.ndimage.zoom(data, zoom, order=1, mode="nearest")
-// on a (D, H, W) float64 volume, with the result truncated toward zero to
+// on a (D, H, W) volume of HU (widened to float64 as TotalSegmentator's
+// get_fdata does), with the result truncated toward zero to
 // int32 as TotalSegmentator's change_spacing(..., dtype=np.int32) does.
 // The eight neighbours are summed in scipy's order (the last numpy axis,
 // k, fastest), each product formed axis by axis (i, j, k), so the float64
 // sum, and so its truncation where the neighbours are equal, is scipy's.
-func zoomLinear(data []float64, dims, out [3]int) []float32 {
+func zoomLinear(data []int16, dims, out [3]int) []float32 {
 	az, ay, ax := newZoomAxis(dims[0], out[0], 1), newZoomAxis(dims[1], out[1], 1), newZoomAxis(dims[2], out[2], 1)
 	res := make([]float32, out[0]*out[1]*out[2])
 	parallelTiles(out[0], func(z int, _ *scratch) {
@@ -69,7 +70,7 @@ func zoomLinear(data []float64, dims, out [3]int) []float32 {
 				for c := range 2 {
 					for b := range 2 {
 						for a := range 2 {
-							v := data[(zi[a]*dims[1]+yi[b])*dims[2]+xi[c]]
+							v := float64(data[(zi[a]*dims[1]+yi[b])*dims[2]+xi[c]])
 							v *= xw[c]
 							v *= yw[b]
 							v *= zw[a]

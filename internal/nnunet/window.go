@@ -108,6 +108,81 @@ type Predictor struct {
 // in float16. The result is cropped back to img's size: (classes, D, H, W)
 // half floats.
 func (p *Predictor) Logits(ctx context.Context, img []float32, dims [3]int) ([]float16.Float16, error) {
+	a, err := p.accumulate(ctx, img, dims)
+	if err != nil {
+		return nil, err
+	}
+	classes := p.Net.arch.Classes
+	n := dims[0] * dims[1] * dims[2]
+	out := make([]float16.Float16, classes*n)
+	err = a.each(dims, func(i, v int, w float32) {
+		for c := range classes {
+			out[c*n+i] = a.logit(c, v, w)
+		}
+	})
+	return out, err
+}
+
+// Labels is Argmax(Logits(...)) without holding the logits: each voxel's
+// float16 quotients are formed and compared in turn.
+func (p *Predictor) Labels(ctx context.Context, img []float32, dims [3]int) ([]uint16, error) {
+	a, err := p.accumulate(ctx, img, dims)
+	if err != nil {
+		return nil, err
+	}
+	classes := p.Net.arch.Classes
+	out := make([]uint16, dims[0]*dims[1]*dims[2])
+	err = a.each(dims, func(i, v int, w float32) {
+		best, bv := 0, a.logit(0, v, w).Float32()
+		for c := 1; c < classes; c++ {
+			if l := a.logit(c, v, w).Float32(); l > bv {
+				best, bv = c, l
+			}
+		}
+		out[i] = uint16(best)
+	})
+	return out, err
+}
+
+// sums are the float16 accumulators of a sliding window over a padded
+// volume.
+type sums struct {
+	acc, weight []float16.Float16
+	pd, below   [3]int
+	nv          int
+	inf         bool
+}
+
+// each calls fn for every voxel i of the unpadded volume, in order, with
+// its index v in the sums and its summed weight w.
+func (s *sums) each(dims [3]int, fn func(i, v int, w float32)) error {
+	i := 0
+	for z := range dims[0] {
+		for y := range dims[1] {
+			for x := range dims[2] {
+				v := ((z+s.below[0])*s.pd[1]+y+s.below[1])*s.pd[2] + x + s.below[2]
+				fn(i, v, s.weight[v].Float32())
+				i++
+			}
+		}
+	}
+	if s.inf {
+		return errors.New("nnunet: infinite logit (float16 overflow)")
+	}
+	return nil
+}
+
+// logit is class c's logit at v: the float16 quotient of the sums, as
+// nnU-Net divides them.
+func (s *sums) logit(c, v int, w float32) float16.Float16 {
+	l := f16(s.acc[c*s.nv+v].Float32() / w)
+	if l.IsInf(0) {
+		s.inf = true
+	}
+	return l
+}
+
+func (p *Predictor) accumulate(ctx context.Context, img []float32, dims [3]int) (*sums, error) {
 	if len(img) != dims[0]*dims[1]*dims[2] {
 		return nil, errors.New("nnunet: image size does not match dims")
 	}
@@ -156,23 +231,21 @@ func (p *Predictor) Logits(ctx context.Context, img []float32, dims [3]int) ([]f
 						copy(tile[(z*P[1]+y)*P[2]:(z*P[1]+y+1)*P[2]], padded[o:o+P[2]])
 					}
 				}
-				pred, err := p.Net.Forward(tile, P)
-				if err != nil {
-					return nil, err
-				}
-				for z := range P[0] {
-					for y := range P[1] {
-						for x := range P[2] {
-							t := (z*P[1]+y)*P[2] + x
-							v := ((sz+z)*pd[1]+sy+y)*pd[2] + sx + x
-							w := gf[t]
-							weight[v] = f16(weight[v].Float32() + w)
-							for c := range classes {
-								a := &acc[c*nv+v]
-								*a = f16(a.Float32() + float32(pred[c*np+t]*w))
-							}
+				err := p.Net.ForwardEach(tile, P, func(t0, t1 int, pred []float32) {
+					T := t1 - t0
+					for t := t0; t < t1; t++ {
+						z, y, x := t/(P[1]*P[2]), t/P[2]%P[1], t%P[2]
+						v := ((sz+z)*pd[1]+sy+y)*pd[2] + sx + x
+						w := gf[t]
+						weight[v] = f16(weight[v].Float32() + w)
+						for c := range classes {
+							a := &acc[c*nv+v]
+							*a = f16(a.Float32() + float32(pred[c*T+t-t0]*w))
 						}
 					}
+				})
+				if err != nil {
+					return nil, err
 				}
 				done++
 				if p.Progress != nil {
@@ -181,22 +254,7 @@ func (p *Predictor) Logits(ctx context.Context, img []float32, dims [3]int) ([]f
 			}
 		}
 	}
-	out := make([]float16.Float16, classes*dims[0]*dims[1]*dims[2])
-	for c := range classes {
-		for z := range dims[0] {
-			for y := range dims[1] {
-				for x := range dims[2] {
-					v := ((z+below[0])*pd[1]+y+below[1])*pd[2] + x + below[2]
-					l := acc[c*nv+v].Float32() / weight[v].Float32()
-					if math.IsInf(float64(l), 0) {
-						return nil, errors.New("nnunet: infinite logit (float16 overflow)")
-					}
-					out[((c*dims[0]+z)*dims[1]+y)*dims[2]+x] = f16(l)
-				}
-			}
-		}
-	}
-	return out, nil
+	return &sums{acc: acc, weight: weight, pd: pd, below: below, nv: nv}, nil
 }
 
 // Argmax is the class of the largest logit per voxel, the first one on a
