@@ -45,7 +45,8 @@
 //     then astype(int32)): scipy.ndimage.zoom ported with its coordinate
 //     rule (o*(in-1)/(out-1)), its output shape (round half to even), its
 //     neighbour order and its float64 products, then truncation; skipped
-//     when the spacing already matches (np.allclose), as TS HEAD does.
+//     when the spacing is exactly the target (np.array_equal), as TS HEAD
+//     does (resampling.py change_spacing).
 //     Bit-equal with scipy on the test crop (TestZoom). The spacing is the
 //     affine's column norm rounded to float32, as nibabel's header stores
 //     it. TS v2.0.0 used order 3 with mode "constant"; HEAD is followed.

@@ -118,12 +118,12 @@ func (p *Pipeline) Segment(ctx context.Context, ct *volume.CT) ([]uint16, error)
 		canon[canonIndex(idx, ax, flip, ct.Dims, cd)] = ct.HU[v]
 	})
 	// 2. change_spacing to the model spacing (order 1, int32), skipped when
-	// the spacing already matches
+	// the spacing is already exactly it (np.array_equal)
 	td := [3]int{cd[2], cd[1], cd[0]} // the array as nnU-Net's reader gives it: (z, y, x)
 	var img []float32
 	resampled := false
 	for i := range 3 {
-		if !closeTo(csp[i], spacing) {
+		if csp[i] != spacing {
 			resampled = true
 		}
 	}
@@ -199,9 +199,6 @@ func (p *Pipeline) Segment(ctx context.Context, ct *volume.CT) ([]uint16, error)
 	})
 	return out, nil
 }
-
-// closeTo is numpy.allclose for one value (rtol 1e-5, atol 1e-8).
-func closeTo(a, b float64) bool { return math.Abs(a-b) <= 1e-8+1e-5*math.Abs(b) }
 
 // orientation is nibabel's io_orientation (through volume's Orientation):
 // per voxel axis the RAS axis it runs along and whether it runs backwards.

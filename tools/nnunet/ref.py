@@ -312,7 +312,7 @@ def ts_fast(net, plans, nib_img, step=0.8):
     data = canon.get_fdata()
     sp = np.array(canon.header.get_zooms())
     target = np.array(c["spacing"][::-1])  # the plans are in (z, y, x); TS resamples (x, y, z)
-    if np.allclose(sp, target):
+    if np.array_equal(sp, target):
         res = data  # TS HEAD returns the image untouched when the spacing already matches
     else:
         res = change_spacing(data, sp, target, 1, np.int32)
