@@ -146,29 +146,9 @@ type fmap struct {
 	data []float32
 }
 
-// pool recycles feature maps within one forward pass, so that its peak
-// memory is the live maps and not what the garbage collector has yet to
-// reclaim. A recycled map is fully overwritten by its next user.
-type pool map[int][][]float32
-
-func (p pool) get(n int) []float32 {
-	if l := p[n]; len(l) > 0 {
-		s := l[len(l)-1]
-		p[n] = l[:len(l)-1]
-		return s
-	}
-	return make([]float32, n)
-}
-
-func (p pool) put(s []float32) {
-	if s != nil {
-		p[len(s)] = append(p[len(s)], s)
-	}
-}
-
-func (b *convBlock) run(in fmap, p pool) fmap {
+func (b *convBlock) run(in fmap) fmap {
 	od := b.conv.outShape(in.dims)
-	out := fmap{c: b.conv.cout, dims: od, data: p.get(b.conv.cout * od[0] * od[1] * od[2])}
+	out := fmap{c: b.conv.cout, dims: od, data: make([]float32, b.conv.cout*od[0]*od[1]*od[2])}
 	b.conv.forward(in.data, in.dims, out.data)
 	instanceNormLeaky(out.data, out.c, b.gamma, b.beta, true)
 	return out
@@ -213,15 +193,10 @@ func (n *Network) ForwardEach(in []float32, dims [3]int, fn func(v0, v1 int, log
 		return fmt.Errorf("nnunet: %d values for dims %v", len(in), dims)
 	}
 	x := fmap{c: 1, dims: dims, data: in}
-	p := pool{}
 	skips := make([]fmap, len(n.encoder))
 	for s, stage := range n.encoder {
-		for m, b := range stage {
-			y := b.run(x, p)
-			if m > 0 { // not the input nor a skip
-				p.put(x.data)
-			}
-			x = y
+		for _, b := range stage {
+			x = b.run(x)
 		}
 		skips[s] = x
 	}
@@ -230,18 +205,14 @@ func (n *Network) ForwardEach(in []float32, dims [3]int, fn func(v0, v1 int, log
 		// concatenation (upsampled, skip): the transposed convolution writes
 		// the first half of the buffer, the skip is copied behind it
 		nv := skip.dims[0] * skip.dims[1] * skip.dims[2]
-		cat := fmap{c: ds.up.cout + skip.c, dims: skip.dims, data: p.get((ds.up.cout + skip.c) * nv)}
+		cat := fmap{c: ds.up.cout + skip.c, dims: skip.dims, data: make([]float32, (ds.up.cout+skip.c)*nv)}
 		ds.up.forward(x.data, x.dims, cat.data[:ds.up.cout*nv])
 		copy(cat.data[ds.up.cout*nv:], skip.data)
-		// the map below and the skip are no longer needed
-		p.put(x.data)
-		p.put(skip.data)
+		// the maps below and the skip are no longer needed
 		skips[len(skips)-1-d], skips[len(skips)-2-d] = fmap{}, fmap{}
 		x = cat
 		for _, b := range ds.convs {
-			y := b.run(x, p)
-			p.put(x.data)
-			x = y
+			x = b.run(x)
 		}
 	}
 	nv := dims[0] * dims[1] * dims[2]
