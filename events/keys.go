@@ -19,6 +19,21 @@ const (
 	PrefixResults              = "results/"
 )
 
+// JobPrefixes are the prefixes under which a job has objects, each as
+// prefix + job id + "/": deleting a job clears all of them.
+func JobPrefixes() []string {
+	return []string{PrefixUploads, PrefixVolumes, PrefixSegmentations, PrefixSegmentationFailures, PrefixResults}
+}
+
+// JobFolders are job's folders under every one of JobPrefixes.
+func JobFolders(job string) []string {
+	out := JobPrefixes()
+	for i, p := range out {
+		out[i] = p + job + "/"
+	}
+	return out
+}
+
 // Fixed file names under a job's folders.
 const (
 	VolumeFile       = "ct.nii.gz"

@@ -18,6 +18,9 @@ import (
 
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/functions/config"
+	"github.com/iris-oculus/iris/internal/limits"
+	iaws "github.com/iris-oculus/iris/internal/aws"
+	"github.com/iris-oculus/iris/internal/timing"
 )
 
 // A function's resources. Memory is also its CPU share (1769 MB is one
@@ -36,19 +39,28 @@ type fnSpec struct {
 	description string
 }
 
-// Timeouts of the functions; a queue's visibility timeout is
-// visibilityFactor times its consumer's.
+// Timeouts of the functions, from package timing, the one definition of
+// the timeouts, attempts and backoff that the sweep's deadlines derive
+// from; a queue's visibility timeout is timing.Visibility of its
+// consumer's.
 const (
-	ingestTimeout    = 15 * time.Minute
-	dispatchTimeout  = 30 * time.Second
-	mesherTimeout    = 15 * time.Minute
-	statusTimeout    = time.Minute
-	apiTimeout       = 29 * time.Second // API Gateway waits 30 s at most
-	visibilityFactor = 6
+	ingestTimeout   = timing.IngestTimeout
+	dispatchTimeout = timing.DispatchTimeout
+	mesherTimeout   = timing.MesherTimeout
+	statusTimeout   = timing.StatusTimeout
+	apiTimeout      = timing.APITimeout
 	// DropOwner owns the jobs of files dropped into uploads/ without the
 	// API: no signed-in user sees them through the API.
 	DropOwner = "bucket-drop"
 )
+
+// ingestMemoryMB is the ingest function's memory, from which its limits
+// (and so the API's upload limit) derive.
+const ingestMemoryMB = 3008
+
+// IngestLimits are the ingest function's limits, as limits.Machine
+// computes them inside it (Lambda gives 2 vCPUs at this memory).
+func IngestLimits() limits.Limits { return limits.For(ingestMemoryMB<<20, 2) }
 
 func seconds(d time.Duration) awscdk.Duration {
 	return awscdk.Duration_Seconds(jsii.Number(d.Seconds()))
@@ -57,8 +69,9 @@ func seconds(d time.Duration) awscdk.Duration {
 // queues makes the jobs and mesh queues, each with its dead-letter queue,
 // and the dead-letter queue of the EventBridge targets.
 func (b *builder) queues() {
-	b.jobs = b.queue("Jobs", visibilityFactor*dispatchTimeout)
-	b.mesh = b.queue("Mesh", visibilityFactor*mesherTimeout)
+	b.jobs = b.queue("Jobs", timing.Visibility(dispatchTimeout))
+	b.mesh = b.queue("Mesh", timing.Visibility(mesherTimeout))
+	b.groups = b.queue("Groups", timing.Visibility(ingestTimeout))
 	b.eventsDLQ = b.deadLetters("EventsDLQ")
 }
 
@@ -92,21 +105,23 @@ func (b *builder) deadLetters(id string) awssqs.Queue {
 func (b *builder) lambdas() {
 	bucket, table := b.bucket.BucketName(), b.table.TableName()
 	specs := []fnSpec{
-		{name: fnIngest, memoryMB: 3008, timeout: ingestTimeout, ephemeralMB: 10240, async: true,
-			env:         config.Env{Bucket: *bucket, JobsQueueURL: *b.jobs.QueueUrl()},
+		{name: fnIngest, memoryMB: ingestMemoryMB, timeout: ingestTimeout, ephemeralMB: 10240, async: true,
+			env:         config.Env{Bucket: *bucket, JobsQueueURL: *b.jobs.QueueUrl(), GroupsQueueURL: *b.groups.QueueUrl()},
 			description: "Validates an upload, writes the de-identified volume, queues the job"},
 		{name: fnDispatch, memoryMB: 256, timeout: dispatchTimeout,
 			env: config.Env{Bucket: *bucket, Table: *table, Endpoint: *b.endpoint.AttrEndpointName(),
-				MaxAttempts: MaxReceiveCount, InvocationTimeout: InvocationTimeout, RequestTTL: RequestTTL},
+				MaxAttempts: MaxReceiveCount, QueueURL: *b.jobs.QueueUrl(), RetryBackoff: timing.RetryBackoff,
+				InvocationTimeout: InvocationTimeout, RequestTTL: RequestTTL},
 			description: "Starts the asynchronous segmentation of a queued job"},
 		{name: fnMesher, memoryMB: b.p.MesherMemoryMB, timeout: mesherTimeout, ephemeralMB: 4096,
-			env:         config.Env{Bucket: *bucket, Table: *table, MaxAttempts: MaxReceiveCount},
+			env: config.Env{Bucket: *bucket, Table: *table, MaxAttempts: MaxReceiveCount,
+				QueueURL: *b.mesh.QueueUrl(), RetryBackoff: timing.RetryBackoff},
 			description: "Turns a label map into the job's organ models"},
 		{name: fnStatus, memoryMB: 512, timeout: statusTimeout, async: true,
 			env:         config.Env{Bucket: *bucket, Table: *table, DropOwner: DropOwner},
 			description: "Keeps the job records (their only writer) and sweeps stuck jobs"},
 		{name: fnAPI, memoryMB: 512, timeout: apiTimeout,
-			env:         config.Env{Bucket: *bucket, Table: *table},
+			env:         config.Env{Bucket: *bucket, Table: *table, MaxUploadBytes: IngestLimits().Upload},
 			description: "The HTTP API: jobs, signed uploads and downloads"},
 	}
 	for _, s := range specs {
@@ -119,6 +134,13 @@ func (b *builder) lambdas() {
 		ReportBatchItemFailures: jsii.Bool(true),
 		// Each start is one InvokeEndpointAsync; two pollers keep up.
 		MaxConcurrency: jsii.Number(2),
+	}))
+	b.functions[fnIngest].AddEventSource(awslambdaeventsources.NewSqsEventSource(b.groups, &awslambdaeventsources.SqsEventSourceProps{
+		// A check is a listing; the one that reads the folder uses the
+		// function's memory, so one per invocation.
+		BatchSize:               jsii.Number(1),
+		ReportBatchItemFailures: jsii.Bool(true),
+		MaxConcurrency:          jsii.Number(5),
 	}))
 	b.functions[fnMesher].AddEventSource(awslambdaeventsources.NewSqsEventSource(b.mesh, &awslambdaeventsources.SqsEventSourceProps{
 		// One label map per invocation: it uses the function's memory.
@@ -162,7 +184,7 @@ func (b *builder) function(s fnSpec) {
 	if s.async {
 		// Lambda retries a failed asynchronous invocation twice, then
 		// keeps the event in the function's dead-letter queue.
-		props.RetryAttempts = jsii.Number(2)
+		props.RetryAttempts = jsii.Number(timing.IngestRetries)
 		props.MaxEventAge = awscdk.Duration_Hours(jsii.Number(6))
 		props.DeadLetterQueue = b.deadLetters(id + "FailuresDLQ")
 	}
@@ -188,23 +210,31 @@ func (b *builder) grants() {
 	b.allowObjects(r[fnIngest], []string{"s3:GetObject", "s3:DeleteObject"}, events.PrefixUploads)
 	b.allowObjects(r[fnIngest], []string{"s3:GetObject", "s3:PutObject"}, events.PrefixVolumes)
 	b.jobs.GrantSendMessages(r[fnIngest])
+	b.groups.GrantSendMessages(r[fnIngest]) // the event source mapping grants the receiving
 	// dispatch: is the segmentation already there; start it.
 	b.allowObjects(r[fnDispatch], []string{"s3:GetObject"}, events.PrefixSegmentations)
 	b.allow(r[fnDispatch], []string{"sagemaker:InvokeEndpointAsync"}, []*string{b.stack.FormatArn(&awscdk.ArnComponents{
 		Service: jsii.String("sagemaker"), Resource: jsii.String("endpoint"), ResourceName: b.endpoint.AttrEndpointName()})})
-	// mesher: read the label map, write (and read back) the model set.
-	b.allowObjects(r[fnMesher], []string{"s3:GetObject"}, events.PrefixSegmentations)
-	b.allowObjects(r[fnMesher], []string{"s3:GetObject", "s3:PutObject"}, events.PrefixResults)
-	// status: read the manifest and the failure bodies; own the records.
+	// mesher: read the label map, write (and read back) the model set;
+	// delete both for a job deleted meanwhile.
+	b.allowObjects(r[fnMesher], []string{"s3:DeleteObject", "s3:GetObject"}, events.PrefixSegmentations)
+	b.allowObjects(r[fnMesher], []string{"s3:DeleteObject", "s3:GetObject", "s3:PutObject"}, events.PrefixResults)
+	// status: read the manifest and the failure bodies; own the records;
+	// query the unfinished jobs' index for the sweep; clear every prefix
+	// of a deleted job whose late outputs arrive.
 	b.allowObjects(r[fnStatus], []string{"s3:GetObject"}, events.PrefixResults, events.PrefixSegmentationFailures)
-	b.allow(r[fnStatus], []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"}, []*string{b.table.TableArn()})
+	b.allowObjects(r[fnStatus], []string{"s3:DeleteObject"}, events.JobPrefixes()...)
+	b.allow(r[fnStatus], []string{"dynamodb:GetItem", "dynamodb:PutItem"}, []*string{b.table.TableArn()})
+	b.allow(r[fnStatus], []string{"dynamodb:Query"}, []*string{awscdk.Fn_Join(jsii.String(""),
+		&[]*string{b.table.TableArn(), jsii.String("/index/" + iaws.JobUnfinishedIndex)})})
 	// api: sign uploads and downloads, delete a job's objects, create,
 	// read, list and delete records.
 	b.allowObjects(r[fnAPI], []string{"s3:PutObject"}, events.PrefixUploads)
 	b.allowObjects(r[fnAPI], []string{"s3:GetObject"}, events.PrefixVolumes, events.PrefixResults)
 	b.allowObjects(r[fnAPI], []string{"s3:DeleteObject"}, events.PrefixUploads, events.PrefixVolumes,
 		events.PrefixSegmentations, events.PrefixSegmentationFailures, events.PrefixResults)
-	b.allow(r[fnAPI], []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"}, []*string{b.table.TableArn()})
+	// (Deleting a job puts a tombstone in its place: PutItem.)
+	b.allow(r[fnAPI], []string{"dynamodb:GetItem", "dynamodb:PutItem"}, []*string{b.table.TableArn()})
 	b.allow(r[fnAPI], []string{"dynamodb:Query"}, []*string{awscdk.Fn_Join(jsii.String(""),
 		&[]*string{b.table.TableArn(), jsii.String("/index/*")})})
 	// dispatch and mesher read records; the stages that emit events
@@ -284,7 +314,7 @@ func (b *builder) rules() error {
 	sweep, _ := target(events.TargetStatus)
 	awsevents.NewRule(b.stack, jsii.String("Sweep"), &awsevents.RuleProps{
 		Description: jsii.String("iris: every 5 minutes, the status function fails jobs stuck past their deadline"),
-		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(5))),
+		Schedule:    awsevents.Schedule_Rate(seconds(timing.SweepEvery)),
 		Targets:     &[]awsevents.IRuleTarget{sweep},
 	})
 	return nil

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/iris-oculus/iris/events"
+	"github.com/iris-oculus/iris/internal/timing"
 )
 
 // The endpoint's limits. A request may wait InvocationTimeout + RequestTTL
@@ -30,10 +31,10 @@ import (
 const (
 	// InvocationTimeout is one segmentation's processing limit (SageMaker
 	// allows at most an hour); the worker's own -timeout equals it.
-	InvocationTimeout = time.Hour
+	InvocationTimeout = timing.SegmentInvocation
 	// RequestTTL is how long a request may wait in the endpoint's queue,
 	// scale-from-zero included (SageMaker's default is 6 hours).
-	RequestTTL = 50 * time.Minute
+	RequestTTL = timing.SegmentQueueTTL
 	// BacklogPerInstance is the target-tracking goal: queued requests
 	// per instance before another starts.
 	BacklogPerInstance = 2

@@ -29,6 +29,8 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/iris-oculus/iris/internal/timing"
 )
 
 // The functions, each built to <LambdaDir>/<name>.zip.
@@ -52,7 +54,7 @@ const (
 // MaxReceiveCount is how often the jobs and mesh queues deliver a message
 // before moving it to their dead-letter queue; the consumers give up with
 // "Job Failed" at the same count (IRIS_MAX_ATTEMPTS).
-const MaxReceiveCount = 5
+const MaxReceiveCount = timing.Attempts
 
 // Stack is the deployed pipeline.
 type Stack struct {
@@ -75,12 +77,14 @@ type builder struct {
 	errorsTopic   awssns.Topic
 	alarmsTopic   awssns.Topic
 	jobs, mesh    awssqs.Queue
+	groups        awssqs.Queue            // ingest's delayed re-checks of dropped folders
 	dlqs          map[string]awssqs.Queue // by alarm name
 	functions     map[string]awslambda.Function
 	roles         map[string]awsiam.Role
 	eventsDLQ     awssqs.Queue
 	pool          awscognito.UserPool
 	client        awscognito.UserPoolClient
+	authDomain    awscognito.UserPoolDomain
 	httpAPI       awsapigatewayv2.HttpApi
 	healthRoute   awsapigatewayv2.HttpRoute
 	sagemakerRole awsiam.Role
@@ -134,6 +138,7 @@ func (b *builder) outputs() {
 	out("SiteUrl", b.siteOrigin, "The web app")
 	out("UserPoolId", b.pool.UserPoolId(), "The Cognito user pool (create users here)")
 	out("UserPoolClientId", b.client.UserPoolClientId(), "The web app's Cognito client")
+	out("LoginUrl", b.authDomain.BaseUrl(nil), "Cognito's managed login for the web app's client")
 	out("EndpointName", b.endpoint.AttrEndpointName(), "The SageMaker asynchronous endpoint")
 	out("TableName", b.table.TableName(), "The job table")
 	out("AlarmsTopicArn", b.alarmsTopic.TopicArn(), "Subscribe here to receive the alarms")

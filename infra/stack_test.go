@@ -3,13 +3,16 @@ package infra
 import (
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
@@ -18,6 +21,7 @@ import (
 	"github.com/iris-oculus/iris/functions/config"
 	iaws "github.com/iris-oculus/iris/internal/aws"
 	"github.com/iris-oculus/iris/internal/pipeline"
+	"github.com/iris-oculus/iris/internal/timing"
 )
 
 // render writes a CloudFormation value as text: {"Ref": X} as <X>,
@@ -64,8 +68,8 @@ func TestResourceCounts(t *testing.T) {
 	s := synth(t)
 	counts := map[string]int{
 		"AWS::Events::Rule":                           len(events.Rules("b")) + 1, // + the sweep's schedule
-		"AWS::SQS::Queue":                             7,                          // jobs, mesh, their DLQs, events DLQ, ingest and status failures
-		"AWS::Lambda::EventSourceMapping":             2,
+		"AWS::SQS::Queue":                             9,                          // jobs, mesh, groups, their DLQs, events DLQ, ingest and status failures
+		"AWS::Lambda::EventSourceMapping":             3,
 		"AWS::DynamoDB::GlobalTable":                  1,
 		"AWS::S3::Bucket":                             3, // data, site, access logs
 		"AWS::SageMaker::Model":                       1,
@@ -96,9 +100,9 @@ func TestLambdas(t *testing.T) {
 	s := synth(t)
 	// The variables each function's main requires (config.Load's need).
 	required := map[string][]string{
-		fnIngest:   {config.EnvBucket, config.EnvJobsQueueURL},
-		fnDispatch: {config.EnvBucket, config.EnvTable, config.EnvEndpoint, config.EnvMaxAttempts},
-		fnMesher:   {config.EnvBucket, config.EnvTable, config.EnvMaxAttempts},
+		fnIngest:   {config.EnvBucket, config.EnvJobsQueueURL, config.EnvGroupsQueueURL},
+		fnDispatch: {config.EnvBucket, config.EnvTable, config.EnvEndpoint, config.EnvMaxAttempts, config.EnvQueueURL, config.EnvRetryBackoff},
+		fnMesher:   {config.EnvBucket, config.EnvTable, config.EnvMaxAttempts, config.EnvQueueURL, config.EnvRetryBackoff},
 		fnStatus:   {config.EnvBucket, config.EnvTable, config.EnvDropOwner},
 		fnAPI:      {config.EnvBucket, config.EnvTable},
 	}
@@ -115,9 +119,15 @@ func TestLambdas(t *testing.T) {
 					t.Errorf("environment lacks %s: %v", name, vars)
 				}
 			}
+			if fn == fnAPI {
+				// The API refuses an upload the ingest function would refuse.
+				if want := strconv.FormatInt(IngestLimits().Upload, 10); vars[config.EnvMaxUploadBytes] != want {
+					t.Errorf("%s = %v, want ingest's upload limit %s", config.EnvMaxUploadBytes, vars[config.EnvMaxUploadBytes], want)
+				}
+			}
 			if fn == fnDispatch || fn == fnMesher {
-				if vars[config.EnvMaxAttempts] != "5" {
-					t.Errorf("%s = %v, want the queues' maxReceiveCount 5", config.EnvMaxAttempts, vars[config.EnvMaxAttempts])
+				if vars[config.EnvMaxAttempts] != fmt.Sprint(timing.Attempts) {
+					t.Errorf("%s = %v, want the queues' maxReceiveCount %d", config.EnvMaxAttempts, vars[config.EnvMaxAttempts], timing.Attempts)
 				}
 			}
 			if fn == fnDispatch {
@@ -270,8 +280,8 @@ func TestQueues(t *testing.T) {
 	s := synth(t)
 	res := s.template["Resources"].(map[string]any)
 	esms := s.resources("AWS::Lambda::EventSourceMapping")
-	if len(esms) != 2 {
-		t.Fatalf("%d event source mappings, want 2", len(esms))
+	if len(esms) != 3 {
+		t.Fatalf("%d event source mappings, want 3 (jobs, mesh, groups)", len(esms))
 	}
 	for id, m := range esms {
 		p := props(m)
@@ -285,13 +295,38 @@ func TestQueues(t *testing.T) {
 			t.Errorf("%s: no MaximumConcurrency cap (%v)", id, p["ScalingConfig"])
 		}
 		vis, timeout := q["VisibilityTimeout"].(float64), fn["Timeout"].(float64)
-		if vis < visibilityFactor*timeout {
-			t.Errorf("queue %s visibility %vs < 6 × %s's timeout %vs", queueID, vis, fnID, timeout)
+		if vis < timing.VisibilityFactor*timeout {
+			t.Errorf("queue %s visibility %vs < %d × %s's timeout %vs", queueID, vis, timing.VisibilityFactor, fnID, timeout)
 		}
 		rd := q["RedrivePolicy"].(map[string]any)
 		if rd["maxReceiveCount"] != float64(MaxReceiveCount) {
 			t.Errorf("queue %s maxReceiveCount %v, want %d", queueID, rd["maxReceiveCount"], MaxReceiveCount)
 		}
+		// Deadlines in one place: from what the template deploys (the
+		// function's timeout, the queue's maxReceiveCount, the consumer's
+		// attempts and backoff), the consumer gives up on a message that
+		// always fails, with its own "Job Failed", before the sweep can
+		// fail the job as stuck; and the backoff comes from the consumer
+		// changing the visibility of the very queue it consumes.
+		vars := fn["Environment"].(map[string]any)["Variables"].(map[string]any)
+		env, err := config.Load(func(k string) string { v, _ := vars[k].(string); return v })
+		if err != nil {
+			t.Fatalf("%s: environment %v: %v", fnID, vars, err)
+		}
+		if render(vars[config.EnvQueueURL]) != "<"+queueID+">" {
+			t.Errorf("%s: %s = %s, want the consumed queue %s", fnID, config.EnvQueueURL, render(vars[config.EnvQueueURL]), queueID)
+		}
+		receives := int(rd["maxReceiveCount"].(float64))
+		if env.MaxAttempts != receives || env.RetryBackoff <= 0 || env.RetryBackoff >= time.Duration(vis)*time.Second {
+			t.Errorf("%s: attempts %d (queue: %d), backoff %v (visibility %vs)", fnID, env.MaxAttempts, receives, env.RetryBackoff, vis)
+		}
+		giveUp := time.Duration(receives)*time.Duration(timeout)*time.Second + time.Duration(receives-1)*env.RetryBackoff
+		dl := pipeline.DefaultDeadlines()
+		deadline := map[bool]time.Duration{true: dl.Meshing, false: dl.Accepted}[strings.HasPrefix(fnID, "MesherFunction")]
+		if giveUp+timing.SweepEvery >= deadline {
+			t.Errorf("%s gives up after %v at worst, but the sweep fails the job after %v", fnID, giveUp, deadline)
+		}
+		t.Logf("%s: gives up within %v; the sweep's deadline is %v", fnID, giveUp, deadline)
 		dlq := strings.TrimSuffix(strings.TrimPrefix(render(rd["deadLetterTargetArn"]), "<"), ".Arn>")
 		if d := props(res[dlq].(map[string]any)); d["MessageRetentionPeriod"] != float64(14*24*3600) {
 			t.Errorf("dead-letter queue %s keeps messages %vs, want 14 days", dlq, d["MessageRetentionPeriod"])
@@ -388,6 +423,13 @@ func TestTable(t *testing.T) {
 					map[string]any{"AttributeName": iaws.JobCreated, "KeyType": "RANGE"},
 				},
 				"Projection": map[string]any{"ProjectionType": "ALL"},
+			}, map[string]any{
+				"IndexName": iaws.JobUnfinishedIndex,
+				"KeySchema": []any{
+					map[string]any{"AttributeName": iaws.JobUnfinished, "KeyType": "HASH"},
+					map[string]any{"AttributeName": iaws.JobUpdated, "KeyType": "RANGE"},
+				},
+				"Projection": map[string]any{"ProjectionType": "ALL"},
 			}},
 			"TimeToLiveSpecification": map[string]any{"AttributeName": iaws.JobTTL, "Enabled": true},
 			"SSESpecification":        map[string]any{"SSEEnabled": true, "SSEType": "KMS"},
@@ -481,17 +523,18 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 	want := map[string]grants{
 		fnIngest: {objects: map[string][]string{"uploads/": {"s3:DeleteObject", "s3:GetObject"}, "volumes/": {"s3:GetObject", "s3:PutObject"}},
-			other: []string{"events:PutEvents", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"}},
+			other: []string{"events:PutEvents", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage"}},
 		fnDispatch: {objects: map[string][]string{"segmentations/": {"s3:GetObject"}}, dynamo: []string{"dynamodb:GetItem"},
 			other: []string{"events:PutEvents", "sagemaker:InvokeEndpointAsync", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage"}},
-		fnMesher: {objects: map[string][]string{"segmentations/": {"s3:GetObject"}, "results/": {"s3:GetObject", "s3:PutObject"}}, dynamo: []string{"dynamodb:GetItem"},
+		fnMesher: {objects: map[string][]string{"segmentations/": {"s3:DeleteObject", "s3:GetObject"}, "results/": {"s3:DeleteObject", "s3:GetObject", "s3:PutObject"}}, dynamo: []string{"dynamodb:GetItem"},
 			other: []string{"events:PutEvents", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage"}},
-		fnStatus: {objects: map[string][]string{"results/": {"s3:GetObject"}, "segmentation-failures/": {"s3:GetObject"}},
-			dynamo: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"}, other: []string{"sqs:SendMessage"}},
+		fnStatus: {objects: map[string][]string{"uploads/": {"s3:DeleteObject"}, "volumes/": {"s3:DeleteObject"}, "segmentations/": {"s3:DeleteObject"},
+			"results/": {"s3:DeleteObject", "s3:GetObject"}, "segmentation-failures/": {"s3:DeleteObject", "s3:GetObject"}},
+			dynamo: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}, other: []string{"sqs:SendMessage"}},
 		fnAPI: {objects: map[string][]string{
 			"uploads/": {"s3:DeleteObject", "s3:PutObject"}, "volumes/": {"s3:DeleteObject", "s3:GetObject"},
 			"segmentations/": {"s3:DeleteObject"}, "segmentation-failures/": {"s3:DeleteObject"}, "results/": {"s3:DeleteObject", "s3:GetObject"}},
-			dynamo: []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}},
+			dynamo: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}},
 	}
 	for _, fn := range functionNames {
 		t.Run(fn, func(t *testing.T) {
@@ -530,6 +573,11 @@ func TestLeastPrivilege(t *testing.T) {
 						case strings.HasPrefix(a, "dynamodb:"):
 							if !strings.HasPrefix(res, "<Jobs") {
 								t.Errorf("%s on %s, not the job table", a, res)
+							}
+							// The sweep queries the sparse index of
+							// unfinished jobs, and nothing else.
+							if fn == fnStatus && a == "dynamodb:Query" && !strings.HasSuffix(res, "/index/"+iaws.JobUnfinishedIndex) {
+								t.Errorf("status may query %s, want only the index %s", res, iaws.JobUnfinishedIndex)
 							}
 							got.dynamo = append(got.dynamo, a)
 						default:

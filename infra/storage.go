@@ -91,6 +91,13 @@ func (b *builder) storage() {
 			PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(iaws.JobOwner), Type: str},
 			SortKey:        &awsdynamodb.Attribute{Name: jsii.String(iaws.JobCreated), Type: str},
 			ProjectionType: awsdynamodb.ProjectionType_ALL,
+		}, {
+			// Sparse: only unfinished jobs carry the partition key, so the
+			// sweep reads them alone.
+			IndexName:      jsii.String(iaws.JobUnfinishedIndex),
+			PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(iaws.JobUnfinished), Type: str},
+			SortKey:        &awsdynamodb.Attribute{Name: jsii.String(iaws.JobUpdated), Type: str},
+			ProjectionType: awsdynamodb.ProjectionType_ALL,
 		}},
 		TimeToLiveAttribute: jsii.String(iaws.JobTTL),
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
@@ -107,6 +114,15 @@ func (b *builder) origins() *[]*string {
 	o := []*string{b.siteOrigin}
 	for _, e := range b.p.ExtraOrigins {
 		o = append(o, jsii.String(e))
+	}
+	return &o
+}
+
+// originURLs are path on the web app's origin and on each extra origin.
+func (b *builder) originURLs(path string) *[]*string {
+	o := []*string{awscdk.Fn_Join(jsii.String(""), &[]*string{b.siteOrigin, jsii.String(path)})}
+	for _, e := range b.p.ExtraOrigins {
+		o = append(o, jsii.String(e+path))
 	}
 	return &o
 }

@@ -10,18 +10,24 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/api"
+	"github.com/iris-oculus/iris/internal/limits"
 	"github.com/iris-oculus/iris/internal/local"
 	"github.com/iris-oculus/iris/internal/mesh"
 	"github.com/iris-oculus/iris/internal/pipeline"
+	"github.com/iris-oculus/iris/internal/ports"
 	"github.com/iris-oculus/iris/internal/segment"
+	"github.com/iris-oculus/iris/internal/timing"
 )
 
 // localBucket names the bucket in local events, as an S3 bucket name would.
@@ -33,8 +39,18 @@ const localOwner = "local"
 type serveConfig struct {
 	data, addr, engine, token string
 	public                    bool
+	oidc                      local.OIDCConfig
 	settle, sweepEvery        time.Duration
 	segmentTimeout            time.Duration
+	hosts                     string        // --host: names beyond loopback the server answers to
+	idleTimeout               time.Duration // --idle-timeout
+	largeUpload               int64
+
+	// Set by tests only, never by a flag: how long a failed mesh message
+	// waits before its next try (0: timing.RetryBackoff), and a wrapper of
+	// the mesher's view of the bucket, to inject faults.
+	meshBackoff     time.Duration
+	meshBlobsFaults func(ports.Blobs) ports.Blobs
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -50,13 +66,26 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&c.engine, "engine", "native", "segmentation engine: native, totalseg-fast, totalsegmentator, or the URL of a running gpuworker")
 	fs.StringVar(&c.token, "token", "", "require this bearer token on the API (needed with --public)")
 	fs.BoolVar(&c.public, "public", false, "allow listening beyond loopback")
-	fs.DurationVar(&c.settle, "settle", 2*time.Second, "how long a dropped file must stay unchanged before it is taken")
+	fs.StringVar(&c.oidc.Issuer, "oidc-issuer", "", "sign in with this OpenID Connect provider: bearer tokens are checked against its JWKS, the owner is the token's sub")
+	fs.StringVar(&c.oidc.Audience, "oidc-audience", "", "with --oidc-issuer: the audience tokens must carry (aud, or client_id)")
+	fs.StringVar(&c.oidc.ClientID, "oidc-client-id", "", "with --oidc-issuer: the web app's client id (default: --oidc-audience)")
+	fs.StringVar(&c.oidc.Scope, "oidc-scope", "", "with --oidc-issuer: the scopes the web app asks for (default \"openid profile email\")")
+	fs.DurationVar(&c.settle, "settle", 2*time.Second, "how long a dropped file must stay unchanged before it is taken (a dropped folder: twice as long)")
 	fs.DurationVar(&c.sweepEvery, "sweep", time.Minute, "how often stuck jobs are looked for")
 	fs.DurationVar(&c.segmentTimeout, "segment-timeout", 30*time.Minute, "give up a segmentation after this long")
+	fs.StringVar(&c.hosts, "host", "", "comma-separated host names the server answers to besides localhost and IP addresses (the public name with --public)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", time.Minute, "close a keep-alive connection idle this long")
+	fs.Int64Var(&c.largeUpload, "large-upload", 0, "uploads over this many bytes are ingested apart, so small ones never wait behind them (0: from the machine's memory)")
 	if _, err := parseArgs(fs, args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if err := checkAddr(c.addr, c.public, c.token); err != nil {
+	if err := checkAddr(c.addr, c.public, c.token+c.oidc.Issuer); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := checkOIDC(c); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := checkToken(c.token); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	engine, err := serveEngine(c.engine, c.segmentTimeout)
@@ -95,9 +124,23 @@ func checkAddr(addr string, public bool, token string) error {
 	loopback := host == "localhost" || ip != nil && ip.IsLoopback()
 	switch {
 	case !loopback && !public:
-		return fmt.Errorf("--addr %s is beyond loopback: add --public (and --token) to serve other machines", addr)
+		return fmt.Errorf("--addr %s is beyond loopback: add --public (and --token or --oidc-issuer) to serve other machines", addr)
 	case !loopback && token == "":
-		return errors.New("--public needs --token: scans are patient data")
+		return errors.New("--public needs --token or --oidc-issuer: scans are patient data")
+	}
+	return nil
+}
+
+// checkOIDC wants an audience with an issuer, and one way of signing in.
+func checkOIDC(c serveConfig) error {
+	o := c.oidc
+	switch {
+	case o.Issuer == "" && (o.Audience != "" || o.ClientID != "" || o.Scope != ""):
+		return errors.New("--oidc-audience, --oidc-client-id and --oidc-scope need --oidc-issuer")
+	case o.Issuer != "" && o.Audience == "":
+		return errors.New("--oidc-issuer needs --oidc-audience (the client id, or the API's audience)")
+	case o.Issuer != "" && c.token != "":
+		return errors.New("--token and --oidc-issuer are two ways of signing in: choose one")
 	}
 	return nil
 }
@@ -139,18 +182,53 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 	if err != nil {
 		return err
 	}
+	blobs.Fault = faultHook(os.Getenv("IRIS_FAULT"))
 	tmp := filepath.Join(c.data, "tmp")
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
 	}
+	if exclusive {
+		if err := recoverWork(ctx, blobs, store, tmp, log); err != nil {
+			return err
+		}
+	}
 	jobsQueue := db.Queue("jobs")
 	segmenter := &local.Segmenter{Blobs: blobs, Queue: db.Queue("segment"), Engine: engine, Timeout: c.segmentTimeout, Log: log}
-	ingest := &pipeline.Ingest{Blobs: blobs, Bus: bus, Queue: jobsQueue, Log: log, TempDir: tmp}
+	// The limits derive from this machine's memory; the pool lets a small
+	// upload run beside a large one while the large one waits for memory.
+	pool := limits.NewPool(limits.Machine())
+	groupsQueue, largeQueue := db.Queue("ingest-groups"), db.Queue("ingest-large")
+	if c.largeUpload <= 0 {
+		c.largeUpload = pool.Limits().Large
+	}
+	ingest := &pipeline.Ingest{Blobs: blobs, Bus: bus, Queue: jobsQueue, Log: log, TempDir: tmp,
+		Groups: groupsQueue, Settle: 2 * c.settle, Pool: pool, Large: largeQueue, LargeBytes: c.largeUpload}
+	bus.Workers = map[string]int{events.TargetIngest: 2} // small uploads; large ones have their lane
 	dispatch := &pipeline.Dispatch{Store: store, Blobs: blobs, Segmenter: segmenter, Bus: bus, Log: log, MaxAttempts: jobsQueue.MaxReceives}
-	mesher := &pipeline.Mesher{Store: store, Blobs: blobs, Bus: bus, Log: log, Mesh: meshOptions(), Generator: "iris serve", TempDir: tmp}
+	// The mesher consumes a queue of its own, as on AWS (an EventBridge
+	// rule with an SQS target): the same attempts, the same backoff, the
+	// same give-up with mesh_failed, and nothing dead-lettered.
+	meshQueue := db.Queue("mesh")
+	meshQueue.MaxReceives = timing.Attempts
+	var meshBlobs ports.Blobs = blobs
+	if c.meshBlobsFaults != nil {
+		meshBlobs = c.meshBlobsFaults(blobs)
+	}
+	mesher := &pipeline.Mesher{Store: store, Blobs: meshBlobs, Bus: bus, Log: log, Mesh: meshOptions(), Generator: "iris serve", TempDir: tmp,
+		MaxAttempts: meshQueue.MaxReceives}
+	meshBackoff := c.meshBackoff
+	if meshBackoff <= 0 {
+		meshBackoff = timing.RetryBackoff
+	}
 	status := &pipeline.Status{Store: store, Blobs: blobs, Log: log, DropOwner: localOwner}
+	if c.oidc.Issuer != "" {
+		// Signed-in users are token subjects: dropped files belong to no
+		// one of them, as on AWS (infra.DropOwner), not to a user whose
+		// sub happens to be "local".
+		status.DropOwner = "bucket-drop"
+	}
 	for target, h := range map[string]local.EventHandler{
-		events.TargetIngest: ingest.Handle, events.TargetMesher: mesher.Handle, events.TargetStatus: status.Handle,
+		events.TargetIngest: ingest.Handle, events.TargetMesher: meshQueue.EventTarget(), events.TargetStatus: status.Handle,
 	} {
 		if err := bus.Handle(target, h); err != nil {
 			return err
@@ -162,21 +240,36 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 		return fmt.Errorf("listen on %s: %w", c.addr, err)
 	}
 	base := "http://" + ln.Addr().String()
-	signer, err := local.NewURLSigner("", nil)
+	secret, err := local.LoadSecret(filepath.Join(c.data, "signing.key"))
 	if err != nil {
 		return err
 	}
-	apiServer := &api.Server{Store: store, Blobs: blobs, Signer: signer, Owner: owner(c.token), Log: log,
+	signer, err := local.NewURLSigner("", secret)
+	if err != nil {
+		return err
+	}
+	signer.Allowed, signer.Log = uploadAllowed(store), log
+	mux := http.NewServeMux()
+	var handler http.Handler = mux
+	ownerOf, webConfig := owner(c.token), local.ConfigHandler(local.WebConfig{})
+	if c.oidc.Issuer != "" {
+		o, err := local.NewOIDC(ctx, c.oidc)
+		if err != nil {
+			return err
+		}
+		ownerOf, webConfig, handler = o.Owner, o.ConfigHandler(), connectTo(mux, c.oidc.Issuer)
+	}
+	apiServer := &api.Server{Store: store, Blobs: blobs, Signer: signer, Owner: ownerOf, Log: log, MaxUploadBytes: pool.Limits().Upload,
 		Health: func(ctx context.Context) map[string]error {
 			_, _, err := store.List(ctx, localOwner, 1, "")
 			_, berr := blobs.List(ctx, events.PrefixUploads)
 			return map[string]error{"store": err, "bucket": berr, "engine": engineReady(engine)}
 		}}
-	mux := http.NewServeMux()
+	mux.Handle("/config.json", webConfig)
 	mux.Handle("/api/", apiServer.Handler())
 	mux.Handle(local.BlobPath, signer.Handler(blobs))
 	mux.Handle("/", webHandler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(guard(handler, hostNames(c.hosts), log), c.idleTimeout)
 
 	runCtx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -190,7 +283,26 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 			jc := &local.Consumer{Queue: jobsQueue, Batch: 4, Visibility: 5 * time.Minute, Handler: dispatch.HandleBatch, Backoff: retryBackoff}
 			return jc.Run(ctx)
 		},
+		func(ctx context.Context) error {
+			mc := &local.Consumer{Queue: meshQueue, Batch: 1, Visibility: time.Minute, Handler: mesher.HandleBatch,
+				Backoff: func(int) time.Duration { return meshBackoff }}
+			return mc.Run(ctx)
+		},
 		func(ctx context.Context) error { return local.Watch(ctx, blobs, c.settle) },
+		func(ctx context.Context) error {
+			// Folders and large uploads: as many at once as there are
+			// workers, each waiting for its memory in the pool.
+			var g errgroup.Group
+			for range pool.Limits().Workers {
+				g.Go(func() error {
+					return (&local.Consumer{Queue: groupsQueue, Batch: 1, Visibility: 5 * time.Minute, Handler: ingest.HandleGroupBatch, Backoff: retryBackoff}).Run(ctx)
+				})
+				g.Go(func() error {
+					return (&local.Consumer{Queue: largeQueue, Batch: 1, Visibility: 5 * time.Minute, Handler: ingest.HandleLargeBatch, Backoff: retryBackoff}).Run(ctx)
+				})
+			}
+			return g.Wait()
+		},
 		func(ctx context.Context) error { return sweep(ctx, status, c.sweepEvery, log) },
 	}
 	done := make(chan error, len(workers))
@@ -232,6 +344,23 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 		return failure
 	}
 	return nil
+}
+
+// connectTo lets the web app's scripts reach the OIDC provider (its
+// discovery document, keys and token endpoint) past the front door's
+// Content-Security-Policy, which guard sets before h runs.
+func connectTo(h http.Handler, issuer string) http.Handler {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" {
+		return h
+	}
+	origin := u.Scheme + "://" + u.Host
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if csp := w.Header().Get("Content-Security-Policy"); csp != "" {
+			w.Header().Set("Content-Security-Policy", strings.Replace(csp, "connect-src 'self'", "connect-src 'self' "+origin, 1))
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // owner is the local identity: one fixed owner, behind a bearer token when

@@ -25,10 +25,15 @@ const (
 	EnvEventBus          = "IRIS_EVENT_BUS"          // event bus name or ARN; unset means the default bus
 	EnvEndpoint          = "IRIS_ENDPOINT"           // the SageMaker async endpoint's name
 	EnvMaxAttempts       = "IRIS_MAX_ATTEMPTS"       // the consumed queue's maxReceiveCount
+	EnvQueueURL          = "IRIS_QUEUE_URL"          // the consumed queue's URL (for the retry backoff)
+	EnvRetryBackoff      = "IRIS_RETRY_BACKOFF"      // a failed message's wait before its next try (Go duration)
 	EnvInvocationTimeout = "IRIS_INVOCATION_TIMEOUT" // SageMaker processing limit per request (Go duration)
 	EnvRequestTTL        = "IRIS_REQUEST_TTL"        // SageMaker queueing limit per request (Go duration)
 	EnvDropOwner         = "IRIS_DROP_OWNER"         // owner of jobs made from files dropped into uploads/
 	EnvLogLevel          = "IRIS_LOG_LEVEL"          // debug, info (default), warn or error
+	EnvGroupsQueueURL    = "IRIS_GROUPS_QUEUE_URL"   // ingest's delayed re-checks of dropped folders
+	EnvSettle            = "IRIS_SETTLE"             // how long a dropped folder stays unchanged before it is read (Go duration)
+	EnvMaxUploadBytes    = "IRIS_MAX_UPLOAD_BYTES"   // the API's upload limit: ingest's limits.Limits.Upload
 )
 
 // Env is a function's configuration. Zero fields are unset.
@@ -39,10 +44,15 @@ type Env struct {
 	EventBus          string
 	Endpoint          string
 	MaxAttempts       int
+	QueueURL          string
+	RetryBackoff      time.Duration
 	InvocationTimeout time.Duration
 	RequestTTL        time.Duration
 	DropOwner         string
 	LogLevel          string
+	GroupsQueueURL    string
+	Settle            time.Duration
+	MaxUploadBytes    int64
 }
 
 // Load reads the configuration through getenv (os.Getenv in a function)
@@ -50,13 +60,15 @@ type Env struct {
 // variable holds a value that does not parse.
 func Load(getenv func(string) string, need ...string) (Env, error) {
 	e := Env{
-		Bucket:       getenv(EnvBucket),
-		Table:        getenv(EnvTable),
-		JobsQueueURL: getenv(EnvJobsQueueURL),
-		EventBus:     getenv(EnvEventBus),
-		Endpoint:     getenv(EnvEndpoint),
-		DropOwner:    getenv(EnvDropOwner),
-		LogLevel:     getenv(EnvLogLevel),
+		Bucket:         getenv(EnvBucket),
+		Table:          getenv(EnvTable),
+		JobsQueueURL:   getenv(EnvJobsQueueURL),
+		EventBus:       getenv(EnvEventBus),
+		Endpoint:       getenv(EnvEndpoint),
+		QueueURL:       getenv(EnvQueueURL),
+		DropOwner:      getenv(EnvDropOwner),
+		LogLevel:       getenv(EnvLogLevel),
+		GroupsQueueURL: getenv(EnvGroupsQueueURL),
 	}
 	var errs []error
 	for _, name := range need {
@@ -74,7 +86,7 @@ func Load(getenv func(string) string, need ...string) (Env, error) {
 	for _, d := range []struct {
 		name string
 		v    *time.Duration
-	}{{EnvInvocationTimeout, &e.InvocationTimeout}, {EnvRequestTTL, &e.RequestTTL}} {
+	}{{EnvInvocationTimeout, &e.InvocationTimeout}, {EnvRequestTTL, &e.RequestTTL}, {EnvSettle, &e.Settle}, {EnvRetryBackoff, &e.RetryBackoff}} {
 		s := getenv(d.name)
 		if s == "" {
 			continue
@@ -84,6 +96,13 @@ func Load(getenv func(string) string, need ...string) (Env, error) {
 			errs = append(errs, fmt.Errorf("%s=%q: want a positive Go duration such as 1h or 90m", d.name, s))
 		}
 		*d.v = v
+	}
+	if s := getenv(EnvMaxUploadBytes); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a whole number of bytes of at least 1", EnvMaxUploadBytes, s))
+		}
+		e.MaxUploadBytes = n
 	}
 	if _, err := level(e.LogLevel); err != nil {
 		errs = append(errs, err)
@@ -108,6 +127,10 @@ func (e Env) Vars() map[string]string {
 	if e.MaxAttempts > 0 {
 		set(EnvMaxAttempts, strconv.Itoa(e.MaxAttempts))
 	}
+	set(EnvQueueURL, e.QueueURL)
+	if e.RetryBackoff > 0 {
+		set(EnvRetryBackoff, e.RetryBackoff.String())
+	}
 	if e.InvocationTimeout > 0 {
 		set(EnvInvocationTimeout, e.InvocationTimeout.String())
 	}
@@ -116,6 +139,13 @@ func (e Env) Vars() map[string]string {
 	}
 	set(EnvDropOwner, e.DropOwner)
 	set(EnvLogLevel, e.LogLevel)
+	set(EnvGroupsQueueURL, e.GroupsQueueURL)
+	if e.Settle > 0 {
+		set(EnvSettle, e.Settle.String())
+	}
+	if e.MaxUploadBytes > 0 {
+		set(EnvMaxUploadBytes, strconv.FormatInt(e.MaxUploadBytes, 10))
+	}
 	return m
 }
 

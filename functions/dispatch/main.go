@@ -16,7 +16,7 @@ import (
 )
 
 func main() {
-	f := boot.Start("dispatch", config.EnvBucket, config.EnvTable, config.EnvEndpoint)
+	f := boot.Start("dispatch", config.EnvBucket, config.EnvTable, config.EnvEndpoint, config.EnvQueueURL)
 	d := &pipeline.Dispatch{
 		Store: f.Store(),
 		Blobs: f.Blobs(),
@@ -30,5 +30,5 @@ func main() {
 		Log:         f.Log,
 		MaxAttempts: f.Env.MaxAttempts,
 	}
-	lambda.Start(sqsbatch.Handler(d.HandleBatch))
+	lambda.Start(sqsbatch.Handler(d.HandleBatch, f.Retry()))
 }

@@ -14,7 +14,7 @@ import (
 )
 
 func main() {
-	f := boot.Start("mesher", config.EnvBucket, config.EnvTable)
+	f := boot.Start("mesher", config.EnvBucket, config.EnvTable, config.EnvQueueURL)
 	m := &pipeline.Mesher{
 		Store:       f.Store(),
 		Blobs:       f.Blobs(),
@@ -22,5 +22,5 @@ func main() {
 		Log:         f.Log,
 		MaxAttempts: f.Env.MaxAttempts,
 	}
-	lambda.Start(sqsbatch.Handler(m.HandleBatch))
+	lambda.Start(sqsbatch.Handler(m.HandleBatch, f.Retry()))
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 // DynamoAPI is the part of *dynamodb.Client that DynamoStore uses.
@@ -22,7 +23,6 @@ type DynamoAPI interface {
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
-	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 }
 
 // DynamoTableAPI adds what CreateTable needs.
@@ -39,6 +39,18 @@ const (
 	JobOwner      = "owner"
 	JobCreated    = "createdAt" // creation time, fixed-width RFC 3339 UTC, + "#" + job id
 	JobTTL        = "ttl"       // Job.ExpiresAt in epoch seconds, when set; the table's TTL attribute
+	// JobUnfinishedIndex is a sparse GSI: JobUnfinished (S) + JobUpdated
+	// (S), projection ALL. JobUnfinished is present, always with the
+	// value "1", only while the job is in an unfinished status, so the
+	// index holds the unfinished jobs alone and the sweep's Query reads
+	// nothing else. (One partition key value: the index sees a write per
+	// status change, far below a partition's 1,000 writes a second.)
+	JobUnfinishedIndex = "unfinished-updatedAt"
+	JobUnfinished      = "unfinished"
+	JobUpdated         = "updatedAt" // last update, fixed-width RFC 3339 UTC
+	// JobDeleted marks a tombstone (BOOL true): the item of a deleted
+	// job, with only the key, this and the TTL (job.TombstoneTTL on).
+	JobDeleted = "deleted"
 )
 
 // Attributes beside the keys: the status and its rank (the item's
@@ -47,7 +59,7 @@ const (
 const (
 	attrStatus  = "status"
 	attrRank    = "rank"
-	attrUpdated = "updatedAt"
+	attrUpdated = JobUpdated
 	attrDoc     = "doc"
 )
 
@@ -58,7 +70,7 @@ const sortTime = "2006-01-02T15:04:05.000000000Z"
 // advanceAttempts bounds Advance's read-apply-write loop under contention.
 const advanceAttempts = 10
 
-// DynamoStore keeps job records in a DynamoDB table (job.Store).
+// DynamoStore keeps job records in a DynamoDB table (ports.Store).
 //
 // An item is the job as JSON in one attribute (doc) plus the attributes
 // DynamoDB must see: the key, the owner index keys, status and rank, the
@@ -77,25 +89,29 @@ const advanceAttempts = 10
 //
 // List queries the owner-createdAt index, newest first. GSI reads are
 // eventually consistent on AWS: a job created a moment ago may be missing
-// from the list for a moment, never from Get. Unfinished scans the whole
-// table with a filter, which reads every item; at scale a sparse GSI on
-// the status of unfinished jobs would be cheaper.
+// from the list for a moment, never from Get. Unfinished queries the
+// sparse unfinished-updatedAt index, which holds only unfinished jobs, so
+// the sweep's cost follows the jobs in flight, not every job ever kept;
+// each job it returns is read again by Advance before it is failed.
 //
-// DynamoDB deletes items after their ttl only within about two days, and
-// until then they are still read; Get and List return them like any other.
+// Delete puts a tombstone in the job's place: the key, JobDeleted and a
+// ttl job.TombstoneTTL on. It has no owner or unfinished attribute, so
+// neither index holds it. DynamoDB deletes items after their ttl only
+// within about two days, and until then they are still read; Get and List
+// return them like any other.
 type DynamoStore struct {
 	client DynamoAPI
 	table  string
 }
 
-var _ job.Store = (*DynamoStore)(nil)
+var _ ports.Store = (*DynamoStore)(nil)
 
 // NewDynamoStore returns the store in table, reached through client.
 func NewDynamoStore(client DynamoAPI, table string) *DynamoStore {
 	return &DynamoStore{client: client, table: table}
 }
 
-// CreateTable creates the store's table with the owner index (on-demand
+// CreateTable creates the store's table with its two indexes (on-demand
 // billing) and waits until it is active: for tests and local development,
 // since the CDK stack owns the real table. It does not enable TTL, which
 // takes up to an hour on AWS and which dynalite does not support.
@@ -108,6 +124,8 @@ func CreateTable(ctx context.Context, client DynamoTableAPI, table string) error
 			{AttributeName: awssdk.String(JobKey), AttributeType: str},
 			{AttributeName: awssdk.String(JobOwner), AttributeType: str},
 			{AttributeName: awssdk.String(JobCreated), AttributeType: str},
+			{AttributeName: awssdk.String(JobUnfinished), AttributeType: str},
+			{AttributeName: awssdk.String(JobUpdated), AttributeType: str},
 		},
 		KeySchema: []types.KeySchemaElement{{AttributeName: awssdk.String(JobKey), KeyType: types.KeyTypeHash}},
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
@@ -115,6 +133,13 @@ func CreateTable(ctx context.Context, client DynamoTableAPI, table string) error
 			KeySchema: []types.KeySchemaElement{
 				{AttributeName: awssdk.String(JobOwner), KeyType: types.KeyTypeHash},
 				{AttributeName: awssdk.String(JobCreated), KeyType: types.KeyTypeRange},
+			},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}, {
+			IndexName: awssdk.String(JobUnfinishedIndex),
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: awssdk.String(JobUnfinished), KeyType: types.KeyTypeHash},
+				{AttributeName: awssdk.String(JobUpdated), KeyType: types.KeyTypeRange},
 			},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
 		}},
@@ -129,7 +154,7 @@ func CreateTable(ctx context.Context, client DynamoTableAPI, table string) error
 	return nil
 }
 
-// Create implements job.Store.
+// Create implements ports.Store.
 func (s *DynamoStore) Create(ctx context.Context, j job.Job) (bool, error) {
 	if j.ID == "" || j.Owner == "" || !j.Status.Valid() || j.CreatedAt.IsZero() {
 		return false, fmt.Errorf("create job %q: id, owner, a valid status and the creation time are required (owner %q, status %q)", j.ID, j.Owner, j.Status)
@@ -153,7 +178,7 @@ func (s *DynamoStore) Create(ctx context.Context, j job.Job) (bool, error) {
 	return true, nil
 }
 
-// Get implements job.Store with a strongly consistent read.
+// Get implements ports.Store with a strongly consistent read.
 func (s *DynamoStore) Get(ctx context.Context, id string) (job.Job, error) {
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      &s.table,
@@ -166,10 +191,13 @@ func (s *DynamoStore) Get(ctx context.Context, id string) (job.Job, error) {
 	if out.Item == nil {
 		return job.Job{}, fmt.Errorf("get job %s: %w", id, job.ErrNotFound)
 	}
+	if isTombstone(out.Item) {
+		return job.Job{}, fmt.Errorf("get job %s: %w", id, job.ErrDeleted)
+	}
 	return decodeJob(out.Item)
 }
 
-// Advance implements job.Store: read, job.Apply, write conditioned on the
+// Advance implements ports.Store: read, job.Apply, write conditioned on the
 // rank read, again on a conflict.
 func (s *DynamoStore) Advance(ctx context.Context, id string, u job.Update) (bool, error) {
 	for range advanceAttempts {
@@ -203,7 +231,7 @@ func (s *DynamoStore) Advance(ctx context.Context, id string, u job.Update) (boo
 	return false, fmt.Errorf("advance job %s to %s: the record changed under %d attempts in a row", id, u.Status, advanceAttempts)
 }
 
-// List implements job.Store over the owner index. limit <= 0 means all.
+// List implements ports.Store over the owner index. limit <= 0 means all.
 func (s *DynamoStore) List(ctx context.Context, owner string, limit int, cursor string) ([]job.Job, string, error) {
 	in := &dynamodb.QueryInput{
 		TableName:                 &s.table,
@@ -254,49 +282,65 @@ func (s *DynamoStore) List(ctx context.Context, owner string, limit int, cursor 
 	}
 }
 
-// Unfinished implements job.Store with a filtered, strongly consistent
-// scan of the whole table (see the type's comment).
+// Unfinished implements ports.Store with a Query of the sparse
+// unfinished-updatedAt index (see the type's comment).
 func (s *DynamoStore) Unfinished(ctx context.Context, updatedBefore time.Time) ([]job.Job, error) {
-	in := &dynamodb.ScanInput{
+	in := &dynamodb.QueryInput{
 		TableName:                &s.table,
-		FilterExpression:         awssdk.String("#rank < :failed AND #updated < :before"),
-		ExpressionAttributeNames: map[string]string{"#rank": attrRank, "#updated": attrUpdated},
+		IndexName:                awssdk.String(JobUnfinishedIndex),
+		KeyConditionExpression:   awssdk.String("#unfinished = :yes AND #updated < :before"),
+		ExpressionAttributeNames: map[string]string{"#unfinished": JobUnfinished, "#updated": JobUpdated},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":failed": number(int64(job.Failed.Rank())),
+			":yes":    &types.AttributeValueMemberS{Value: unfinishedYes},
 			":before": &types.AttributeValueMemberS{Value: updatedBefore.UTC().Format(sortTime)},
 		},
-		ConsistentRead: awssdk.Bool(true),
 	}
 	var jobs []job.Job
-	p := dynamodb.NewScanPaginator(s.client, in)
+	p := dynamodb.NewQueryPaginator(s.client, in)
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("scan %s for unfinished jobs: %w", s.table, err)
+			return nil, fmt.Errorf("query %s for unfinished jobs: %w", s.table, err)
 		}
 		for _, it := range out.Items {
+			if isTombstone(it) {
+				continue
+			}
 			j, err := decodeJob(it)
 			if err != nil {
 				return nil, err
 			}
-			if !j.Status.Terminal() { // the rank filter says so; the record decides
+			if !j.Status.Terminal() { // the index says so; the record decides
 				jobs = append(jobs, j)
 			}
 		}
 	}
+	job.SortNewestFirst(jobs)
 	return jobs, nil
 }
 
-// Delete implements job.Store.
+// Delete implements ports.Store: a tombstone replaces the item.
 func (s *DynamoStore) Delete(ctx context.Context, id string) error {
-	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: &s.table,
-		Key:       map[string]types.AttributeValue{JobKey: &types.AttributeValueMemberS{Value: id}},
+		Item: map[string]types.AttributeValue{
+			JobKey:     &types.AttributeValueMemberS{Value: id},
+			JobDeleted: &types.AttributeValueMemberBOOL{Value: true},
+			JobTTL:     number(time.Now().Add(job.TombstoneTTL).Unix()),
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("delete job %s from %s: %w", id, s.table, err)
 	}
 	return nil
+}
+
+// unfinishedYes is JobUnfinished's one value.
+const unfinishedYes = "1"
+
+func isTombstone(it map[string]types.AttributeValue) bool {
+	v, ok := it[JobDeleted].(*types.AttributeValueMemberBOOL)
+	return ok && v.Value
 }
 
 // item is j as a DynamoDB item.
@@ -316,6 +360,9 @@ func (s *DynamoStore) item(j job.Job) (map[string]types.AttributeValue, error) {
 	}
 	if !j.ExpiresAt.IsZero() {
 		it[JobTTL] = number(j.ExpiresAt.Unix())
+	}
+	if !j.Status.Terminal() {
+		it[JobUnfinished] = &types.AttributeValueMemberS{Value: unfinishedYes}
 	}
 	return it, nil
 }
@@ -379,7 +426,7 @@ func decodeCursor(c, owner string) (map[string]types.AttributeValue, error) {
 		err = json.Unmarshal(b, &k)
 	}
 	if err != nil || k.JobID == "" || k.Created == "" || k.Owner != owner {
-		return nil, fmt.Errorf("list jobs: cursor %q is not one this store returned for %s", c, owner)
+		return nil, fmt.Errorf("list jobs: %w: %q is not one this store returned for %s", job.ErrBadCursor, c, owner)
 	}
 	return map[string]types.AttributeValue{
 		JobKey:     &types.AttributeValueMemberS{Value: k.JobID},

@@ -16,6 +16,7 @@ import (
 	"github.com/iris-oculus/iris/internal/aws/awstest"
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/job/storetest"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 // newTable creates a fresh job table on client.
@@ -31,7 +32,7 @@ func newTable(t *testing.T, client *dynamodb.Client, n *atomic.Int64) string {
 func TestDynamoStore(t *testing.T) {
 	client := awstest.StartDynalite(t)
 	var n atomic.Int64
-	storetest.Run(t, func(t *testing.T) job.Store {
+	storetest.Run(t, func(t *testing.T) ports.Store {
 		return NewDynamoStore(client, newTable(t, client, &n))
 	})
 
@@ -52,15 +53,66 @@ func TestDynamoStore(t *testing.T) {
 		if d.TableStatus != types.TableStatusActive || len(d.KeySchema) != 1 || *d.KeySchema[0].AttributeName != JobKey {
 			t.Errorf("table = %s, key %+v", d.TableStatus, d.KeySchema)
 		}
-		if len(d.GlobalSecondaryIndexes) != 1 {
+		if len(d.GlobalSecondaryIndexes) != 2 {
 			t.Fatalf("indexes = %+v", d.GlobalSecondaryIndexes)
 		}
-		gsi := d.GlobalSecondaryIndexes[0]
-		ks := gsi.KeySchema
-		if *gsi.IndexName != JobOwnerIndex || len(ks) != 2 || *ks[0].AttributeName != JobOwner || ks[0].KeyType != types.KeyTypeHash ||
-			*ks[1].AttributeName != JobCreated || ks[1].KeyType != types.KeyTypeRange || gsi.Projection.ProjectionType != types.ProjectionTypeAll {
-			t.Errorf("index %s: keys %+v, projection %s", *gsi.IndexName, ks, gsi.Projection.ProjectionType)
+		want := map[string][2]string{JobOwnerIndex: {JobOwner, JobCreated}, JobUnfinishedIndex: {JobUnfinished, JobUpdated}}
+		for _, gsi := range d.GlobalSecondaryIndexes {
+			ks, w := gsi.KeySchema, want[*gsi.IndexName]
+			if w[0] == "" || len(ks) != 2 || *ks[0].AttributeName != w[0] || ks[0].KeyType != types.KeyTypeHash ||
+				*ks[1].AttributeName != w[1] || ks[1].KeyType != types.KeyTypeRange || gsi.Projection.ProjectionType != types.ProjectionTypeAll {
+				t.Errorf("index %s: keys %+v, projection %s", *gsi.IndexName, ks, gsi.Projection.ProjectionType)
+			}
 		}
+	})
+
+	// The sweep's cost: with 1,000 finished (and 10 deleted) jobs in the
+	// table and 3 unfinished, Unfinished reads the 3 and nothing else,
+	// counted by the items DynamoDB says it evaluated (ScannedCount) over
+	// every request the store sent.
+	t.Run("UnfinishedReadsOnlyUnfinishedItems", func(t *testing.T) {
+		table := newTable(t, client, &n)
+		seed := NewDynamoStore(client, table)
+		for i := range 1000 {
+			j := newJob(fmt.Sprintf("job-fin%04d", i), "alice", t0)
+			st, e := job.Done, (*job.Error)(nil)
+			if i%2 == 1 {
+				st, e = job.Failed, &job.Error{Stage: "x", Code: "y", Message: "z"}
+			}
+			if ok, err := seed.Create(ctx, j); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+			if ok, err := seed.Advance(ctx, j.ID, job.Update{Status: st, At: t0.Add(time.Second), Error: e}); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+		}
+		for i := range 10 {
+			id := fmt.Sprintf("job-del%04d", i)
+			if ok, err := seed.Create(ctx, newJob(id, "alice", t0)); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+			if err := seed.Delete(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, id := range []string{"job-open01", "job-open02", "job-open03"} {
+			if ok, err := seed.Create(ctx, newJob(id, "alice", t0)); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+		}
+		counter := &countingDynamo{DynamoAPI: client}
+		js, err := NewDynamoStore(counter, table).Unfinished(ctx, t0.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(js) != 3 {
+			t.Fatalf("Unfinished = %d jobs, want 3", len(js))
+		}
+		if got := counter.scanned.Load(); got != 3 || counter.scans.Load() != 0 {
+			t.Errorf("the sweep evaluated %d items in %d queries and %d scans; want the 3 unfinished, no scan",
+				got, counter.queries.Load(), counter.scans.Load())
+		}
+		t.Logf("1,013 items in the table; the sweep evaluated %d items in %d query", counter.scanned.Load(), counter.queries.Load())
 	})
 
 	t.Run("ItemAttributes", func(t *testing.T) {
@@ -221,4 +273,26 @@ func BenchmarkDynamoItem(b *testing.B) {
 	if size > 400*1024 {
 		b.Fatalf("item is %d bytes, over DynamoDB's 400 KB", size)
 	}
+}
+
+// countingDynamo counts what the store's reads evaluate.
+type countingDynamo struct {
+	DynamoAPI
+	queries, scans, scanned atomic.Int64
+}
+
+func (c *countingDynamo) Query(ctx context.Context, in *dynamodb.QueryInput, opt ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	out, err := c.DynamoAPI.Query(ctx, in, opt...)
+	c.queries.Add(1)
+	if err == nil {
+		c.scanned.Add(int64(out.ScannedCount))
+	}
+	return out, err
+}
+
+// Scan is counted should the store ever scan again (DynamoAPI has no
+// Scan; a store that type-asserted for one would be caught here).
+func (c *countingDynamo) Scan(ctx context.Context, in *dynamodb.ScanInput, opt ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	c.scans.Add(1)
+	return nil, errors.New("scan refused by the test")
 }

@@ -10,8 +10,9 @@ import (
 // Memory is a Store in memory, for tests and as the reference behaviour
 // the durable stores are checked against. The zero value is ready to use.
 type Memory struct {
-	mu   sync.Mutex
-	jobs map[string]Job
+	mu      sync.Mutex
+	jobs    map[string]Job
+	deleted map[string]bool // tombstones (they do not expire here)
 }
 
 // Create implements Store.
@@ -21,7 +22,7 @@ func (m *Memory) Create(_ context.Context, j Job) (bool, error) {
 	if m.jobs == nil {
 		m.jobs = map[string]Job{}
 	}
-	if _, ok := m.jobs[j.ID]; ok {
+	if _, ok := m.jobs[j.ID]; ok || m.deleted[j.ID] {
 		return false, nil
 	}
 	m.jobs[j.ID] = clone(j)
@@ -33,6 +34,9 @@ func (m *Memory) Get(_ context.Context, id string) (Job, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	j, ok := m.jobs[id]
+	if m.deleted[id] {
+		return Job{}, ErrDeleted
+	}
 	if !ok {
 		return Job{}, ErrNotFound
 	}
@@ -44,6 +48,9 @@ func (m *Memory) Advance(_ context.Context, id string, u Update) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	j, ok := m.jobs[id]
+	if m.deleted[id] {
+		return false, ErrDeleted
+	}
 	if !ok {
 		return false, ErrNotFound
 	}
@@ -101,11 +108,15 @@ func (m *Memory) Unfinished(_ context.Context, before time.Time) ([]Job, error) 
 	return out, nil
 }
 
-// Delete implements Store.
+// Delete implements Store: the record goes, a tombstone stays.
 func (m *Memory) Delete(_ context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.jobs, id)
+	if m.deleted == nil {
+		m.deleted = map[string]bool{}
+	}
+	m.deleted[id] = true
 	return nil
 }
 

@@ -3,12 +3,14 @@ package local
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
 	"time"
 
+	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/ports"
 )
 
@@ -84,6 +86,19 @@ func (q *Queue) check(op string) error {
 	return nil
 }
 
+// EventTarget is a bus target that sends each event to q, its JSON as the
+// body, as an EventBridge rule with an SQS target does; q's consumer then
+// works it with the queue's attempts and backoff.
+func (q *Queue) EventTarget() EventHandler {
+	return func(ctx context.Context, ev events.Event) error {
+		body, err := json.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("queue %s: encode event %s: %w", q.name, ev.ID, err)
+		}
+		return q.Send(ctx, body)
+	}
+}
+
 // Send implements ports.Queue: the message is durable once Send returns.
 func (q *Queue) Send(ctx context.Context, body []byte) error {
 	_, err := q.SendID(ctx, body)
@@ -103,19 +118,36 @@ func (q *Queue) SendID(ctx context.Context, body []byte) (string, error) {
 	return id, nil
 }
 
+// SendDelayed implements ports.DelayedQueue: the message is durable at
+// once and can be received after delay.
+func (q *Queue) SendDelayed(ctx context.Context, body []byte, delay time.Duration) error {
+	if err := q.check("send"); err != nil {
+		return err
+	}
+	now := q.db.now()
+	if err := sendExecAt(ctx, q.db.sql, q.name, newID(), body, now, now.Add(max(delay, 0))); err != nil {
+		return fmt.Errorf("send to queue %s: %w", q.name, err)
+	}
+	q.db.notify(q.name)
+	return nil
+}
+
 // execer is what sendExec needs of a *sql.DB or *sql.Tx.
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 func sendExec(ctx context.Context, ex execer, queue, id string, body []byte, now time.Time) error {
+	return sendExecAt(ctx, ex, queue, id, body, now, now)
+}
+
+func sendExecAt(ctx context.Context, ex execer, queue, id string, body []byte, now, visible time.Time) error {
 	if body == nil {
 		body = []byte{} // the column is NOT NULL; an empty body is still a message
 	}
-	t := now.UnixNano()
 	_, err := ex.ExecContext(ctx,
 		`INSERT INTO queue_messages (queue, id, body, sent_at, visible_at) VALUES (?, ?, ?, ?, ?)`,
-		queue, id, body, t, t)
+		queue, id, body, now.UnixNano(), visible.UnixNano())
 	return err
 }
 

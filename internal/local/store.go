@@ -11,18 +11,24 @@ import (
 	"time"
 
 	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
-// Store is job.Store on the jobs table of a DB, in place of DynamoDB. The
+// Store is ports.Store on the jobs table of a DB, in place of DynamoDB. The
 // record is kept whole as JSON; owner, status, rank and the timestamps are
 // columns for the queries. Advance is a compare-and-set on the rank inside
 // an immediate transaction, so concurrent updates apply once.
+//
+// Unfinished reads the partial index jobs_unfinished (status neither done
+// nor failed), so the sweep reads only the jobs it may fail. A deleted job
+// is a tombstone row: status "deleted", no owner, the record {"id"} and
+// updated_at the time it expires; Delete clears the expired ones.
 type Store struct {
 	db    *DB
 	owned bool // Close closes db
 }
 
-var _ job.Store = (*Store)(nil)
+var _ ports.Store = (*Store)(nil)
 
 // Store returns the job store on db.
 func (db *DB) Store() *Store { return &Store{db: db} }
@@ -51,7 +57,10 @@ const timeKey = "2006-01-02T15:04:05.000000000Z"
 
 func fmtTime(t time.Time) string { return t.UTC().Format(timeKey) }
 
-// Create implements job.Store.
+// tombstone is the status column of a deleted job's row.
+const tombstone = "deleted"
+
+// Create implements ports.Store.
 func (s *Store) Create(ctx context.Context, j job.Job) (bool, error) {
 	if j.ID == "" {
 		return false, errors.New("create job: empty id")
@@ -74,15 +83,19 @@ func (s *Store) Create(ctx context.Context, j job.Job) (bool, error) {
 	return n == 1, nil
 }
 
-// Get implements job.Store.
+// Get implements ports.Store.
 func (s *Store) Get(ctx context.Context, id string) (job.Job, error) {
 	var rec []byte
-	err := s.db.getJob.QueryRowContext(ctx, id).Scan(&rec)
+	var status string
+	err := s.db.getJob.QueryRowContext(ctx, id).Scan(&status, &rec)
 	if errors.Is(err, sql.ErrNoRows) {
 		return job.Job{}, fmt.Errorf("get job %s: %w", id, job.ErrNotFound)
 	}
 	if err != nil {
 		return job.Job{}, fmt.Errorf("get job %s: %w", id, err)
+	}
+	if status == tombstone {
+		return job.Job{}, fmt.Errorf("get job %s: %w", id, job.ErrDeleted)
 	}
 	return decodeJob(rec)
 }
@@ -91,7 +104,7 @@ func (s *Store) Get(ctx context.Context, id string) (job.Job, error) {
 // second process writing the same job at the same moment.
 const advanceTries = 8
 
-// Advance implements job.Store.
+// Advance implements ports.Store.
 func (s *Store) Advance(ctx context.Context, id string, u job.Update) (bool, error) {
 	for range advanceTries {
 		applied, conflict, err := s.advanceOnce(ctx, id, u)
@@ -110,12 +123,16 @@ func (s *Store) advanceOnce(ctx context.Context, id string, u job.Update) (appli
 	defer tx.Rollback()
 	var rec []byte
 	var rank int
-	err = tx.QueryRowContext(ctx, `SELECT rank, record FROM jobs WHERE id = ?`, id).Scan(&rank, &rec)
+	var status string
+	err = tx.QueryRowContext(ctx, `SELECT status, rank, record FROM jobs WHERE id = ?`, id).Scan(&status, &rank, &rec)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, false, fmt.Errorf("advance job %s: %w", id, job.ErrNotFound)
 	}
 	if err != nil {
 		return false, false, fmt.Errorf("advance job %s: %w", id, err)
+	}
+	if status == tombstone {
+		return false, false, fmt.Errorf("advance job %s: %w", id, job.ErrDeleted)
 	}
 	j, err := decodeJob(rec)
 	if err != nil {
@@ -144,14 +161,14 @@ func (s *Store) advanceOnce(ctx context.Context, id string, u job.Update) (appli
 	return true, false, nil
 }
 
-// List implements job.Store. The cursor is opaque: base64 of the last
+// List implements ports.Store. The cursor is opaque: base64 of the last
 // job's creation time and id, the keyset the index is ordered by.
 func (s *Store) List(ctx context.Context, owner string, limit int, cursor string) ([]job.Job, string, error) {
 	after, afterID, err := decodeCursor(cursor)
 	if err != nil {
 		return nil, "", err
 	}
-	q := `SELECT created_at, id, record FROM jobs WHERE owner = ?`
+	q := `SELECT created_at, id, record FROM jobs WHERE owner = ? AND status != 'deleted'`
 	args := []any{owner}
 	if cursor != "" {
 		q += ` AND (created_at, id) < (?, ?)`
@@ -212,14 +229,18 @@ func decodeCursor(c string) (at, id string, err error) {
 			return at, id, nil
 		}
 	}
-	return "", "", fmt.Errorf("list jobs: cursor %q is not one this store returned", c)
+	return "", "", fmt.Errorf("list jobs: %w: %q is not one this store returned", job.ErrBadCursor, c)
 }
 
-// Unfinished implements job.Store.
+// unfinishedQuery repeats the partial index's condition word for word, so
+// that SQLite uses the index (TestUnfinishedUsesThePartialIndex).
+const unfinishedQuery = `SELECT record FROM jobs INDEXED BY jobs_unfinished
+	WHERE status NOT IN ('done', 'failed') AND status != 'deleted' AND updated_at < ?
+	ORDER BY created_at DESC, id DESC`
+
+// Unfinished implements ports.Store over the partial index.
 func (s *Store) Unfinished(ctx context.Context, before time.Time) ([]job.Job, error) {
-	rows, err := s.db.read.QueryContext(ctx,
-		`SELECT record FROM jobs WHERE status NOT IN ('done', 'failed') AND updated_at < ?
-		 ORDER BY created_at DESC, id DESC`, fmtTime(before))
+	rows, err := s.db.read.QueryContext(ctx, unfinishedQuery, fmtTime(before))
 	if err != nil {
 		return nil, fmt.Errorf("list unfinished jobs: %w", err)
 	}
@@ -242,9 +263,28 @@ func (s *Store) Unfinished(ctx context.Context, before time.Time) ([]job.Job, er
 	return js, nil
 }
 
-// Delete implements job.Store.
+// Delete implements ports.Store: the row becomes a tombstone until
+// job.TombstoneTTL from now, and the tombstones expired by then go.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	if _, err := s.db.sql.ExecContext(ctx, `DELETE FROM jobs WHERE id = ?`, id); err != nil {
+	now := s.db.now()
+	tx, err := s.db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("delete job %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	rec, _ := json.Marshal(struct {
+		ID string `json:"id"`
+	}{id}) // a string field only: cannot fail
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO jobs (id, owner, status, rank, created_at, updated_at, record) VALUES (?, '', 'deleted', 0, ?, ?, ?)
+		 ON CONFLICT (id) DO UPDATE SET owner = '', status = 'deleted', rank = 0, updated_at = excluded.updated_at, record = excluded.record`,
+		id, fmtTime(now), fmtTime(now.Add(job.TombstoneTTL)), rec); err != nil {
+		return fmt.Errorf("delete job %s: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE status = 'deleted' AND updated_at < ?`, fmtTime(now)); err != nil {
+		return fmt.Errorf("delete job %s: clear expired tombstones: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("delete job %s: %w", id, err)
 	}
 	return nil

@@ -12,10 +12,11 @@ import (
 
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/job/storetest"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 func TestStoreConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) job.Store { return openDB(t).Store() })
+	storetest.Run(t, func(t *testing.T) ports.Store { return openDB(t).Store() })
 }
 
 var t0 = time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
@@ -150,4 +151,57 @@ func BenchmarkStoreAdvance(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+// The sweep's query reads the partial index of unfinished jobs: with 1,000
+// finished jobs in the table its plan is a search of that index, never a
+// scan of the table, and it returns the two unfinished jobs alone.
+func TestUnfinishedUsesThePartialIndex(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	s := db.Store()
+	for i := range 1000 {
+		j := newJob(fmt.Sprintf("job-fin%04d", i))
+		mustCreateJob(t, s, j)
+		st := job.Done
+		if i%2 == 1 {
+			st = job.Failed
+		}
+		if _, err := s.Advance(ctx, j.ID, job.Update{Status: st, At: t0.Add(time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"job-open01", "job-open02"} {
+		mustCreateJob(t, s, newJob(id))
+	}
+	rows, err := db.read.QueryContext(ctx, "EXPLAIN QUERY PLAN "+unfinishedQuery, fmtTime(t0.Add(time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	rows.Close()
+	joined := strings.Join(plan, "; ")
+	if !strings.Contains(joined, "SEARCH jobs USING INDEX jobs_unfinished") {
+		t.Errorf("the sweep's query plan is %q, want a search of jobs_unfinished", joined)
+	}
+	js, err := s.Unfinished(ctx, t0.Add(time.Hour))
+	if err != nil || len(js) != 2 {
+		t.Fatalf("Unfinished = %d jobs, %v; want the 2 unfinished", len(js), err)
+	}
+	t.Logf("plan: %s", joined)
+}
+
+func mustCreateJob(t *testing.T, s *Store, j job.Job) {
+	t.Helper()
+	if ok, err := s.Create(context.Background(), j); err != nil || !ok {
+		t.Fatalf("Create(%s) = %v, %v", j.ID, ok, err)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/labels"
 	"github.com/iris-oculus/iris/internal/mesh"
+	"github.com/iris-oculus/iris/internal/ports"
 	"github.com/iris-oculus/iris/internal/volume"
 )
 
@@ -38,13 +39,14 @@ const DefaultOrphanGrace = 15 * time.Minute
 // Ready". A label map that cannot be used gets "Job Failed".
 //
 // The label map must be the one the job's segmenter was asked for (see
-// the job's OutputLocation): a stray file produces nothing. A job whose
+// the job's OutputLocation): a stray file produces nothing. The label map
+// of a deleted job is deleted, with any models of the job. A job whose
 // manifest exists is finished: its "Meshes Ready" is emitted again and
 // nothing is rebuilt, so duplicates cost one read. A crash before the
 // manifest is uploaded leaves a partial set that the redelivery
 // overwrites.
 type Mesher struct {
-	Store job.Store // read only
+	Store ports.Store // read only
 	Blobs Blobs
 	Bus   Bus
 	Now   Clock
@@ -123,6 +125,12 @@ func (m *Mesher) Handle(ctx context.Context, ev events.Event) error {
 	id, k := key.JobID, obj.Object.Key
 	log := logOr(m.Log).With("stage", StageMesher, "job", id, "key", k)
 	j, err := m.Store.Get(ctx, id)
+	if errors.Is(err, job.ErrDeleted) {
+		// A label map that came after its job was deleted: clear it and
+		// any models a run before the deletion left.
+		log.Info("mesher: job deleted; deleting its label map and models")
+		return purge(ctx, m.Blobs, id, events.PrefixSegmentations+id+"/", events.ResultsPrefix(id))
+	}
 	if errors.Is(err, job.ErrNotFound) && orphaned(ev, nowOr(m.Now), m.OrphanGrace) {
 		log.Warn("mesher: no such job; dropping the label map's event")
 		return nil

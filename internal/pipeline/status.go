@@ -15,6 +15,8 @@ import (
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/export"
 	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/ports"
+	"github.com/iris-oculus/iris/internal/timing"
 )
 
 // Deadlines say how long a job may stay in each unfinished status before
@@ -26,9 +28,12 @@ type Deadlines struct {
 	Meshing    time.Duration
 }
 
-// DefaultDeadlines returns the sweep's default deadlines.
+// DefaultDeadlines returns the sweep's default deadlines, derived in
+// package timing from the stages' timeouts, attempts and backoff, so that
+// a stage always gives up on its own (with its own error) first.
 func DefaultDeadlines() Deadlines {
-	return Deadlines{Created: time.Hour, Accepted: time.Hour, Segmenting: 2 * time.Hour, Meshing: 30 * time.Minute}
+	d := timing.StuckAfter()
+	return Deadlines{Created: d.Created, Accepted: d.Accepted, Segmenting: d.Segmenting, Meshing: d.Meshing}
 }
 
 func (d Deadlines) withDefaults() Deadlines {
@@ -61,10 +66,15 @@ func (d Deadlines) stuck(s job.Status) (time.Duration, string, string) {
 }
 
 // Status keeps the job records: it is their only writer. It applies the
-// pipeline's events as conditional, monotonic updates (job.Store.Advance),
+// pipeline's events as conditional, monotonic updates (ports.Store.Advance),
 // so a stale or duplicate event is a no-op, and any order of delivery
 // ends in the same state, failures and "done" aside: whichever of those
 // comes first is final.
+//
+// An event for a deleted job (job.ErrDeleted: its tombstone stands) is a
+// late output of a job deleted while it ran: every object under every
+// prefix of the job is deleted (events.JobFolders), and the event ends
+// there, with no error for the platform to retry or dead-letter.
 //
 // An event for a job without a record is returned as an error wrapping
 // job.ErrNotFound (the platform redelivers it) for OrphanGrace after it was
@@ -74,7 +84,7 @@ func (d Deadlines) stuck(s job.Status) (time.Duration, string, string) {
 // Accepted" is returned (wrapping ErrEarly) so that the input facts are
 // recorded; after OrphanGrace it is applied anyway.
 type Status struct {
-	Store job.Store
+	Store ports.Store
 	Blobs Blobs
 	Now   Clock
 	Log   *slog.Logger
@@ -213,7 +223,7 @@ func (s *Status) advance(ctx context.Context, ev events.Event, id string, u job.
 	}
 	applied, err := s.Store.Advance(ctx, id, u)
 	if errors.Is(err, job.ErrNotFound) {
-		return s.orphan(ev, id, err)
+		return s.orphan(ctx, ev, id, err)
 	}
 	if err != nil {
 		return fmt.Errorf("advance job %s to %s: %w", id, u.Status, err)
@@ -233,7 +243,7 @@ func (s *Status) advance(ctx context.Context, ev events.Event, id string, u job.
 func (s *Status) awaitAccepted(ctx context.Context, ev events.Event, id string) error {
 	j, err := s.Store.Get(ctx, id)
 	if errors.Is(err, job.ErrNotFound) {
-		return s.orphan(ev, id, err)
+		return s.orphan(ctx, ev, id, err)
 	}
 	if err != nil {
 		return fmt.Errorf("get job %s: %w", id, err)
@@ -248,9 +258,14 @@ func (s *Status) awaitAccepted(ctx context.Context, ev events.Event, id string) 
 // for an earlier one (the platform redelivers it).
 var ErrEarly = errors.New("event arrived before the one it follows")
 
-// orphan handles an event for a job without a record: retried while
-// young, dropped when old.
-func (s *Status) orphan(ev events.Event, id string, err error) error {
+// orphan handles an event for a job without a record: for a deleted job
+// it clears the job's objects; otherwise it is retried while young,
+// dropped when old.
+func (s *Status) orphan(ctx context.Context, ev events.Event, id string, err error) error {
+	if errors.Is(err, job.ErrDeleted) {
+		s.log().Info("status: event of a deleted job; deleting what it left", "job", id, "event", ev.ID, "detailType", ev.DetailType)
+		return purge(ctx, s.Blobs, id, events.JobFolders(id)...)
+	}
 	if orphaned(ev, nowOr(s.Now), s.OrphanGrace) {
 		s.log().Warn("status: dropping event for a job with no record", "job", id, "event", ev.ID, "detailType", ev.DetailType)
 		return nil
@@ -264,7 +279,7 @@ func (s *Status) meshesReady(ctx context.Context, ev events.Event, d events.Read
 	log := s.log().With("job", d.JobID, "event", ev.ID)
 	j, err := s.Store.Get(ctx, d.JobID)
 	if errors.Is(err, job.ErrNotFound) {
-		return s.orphan(ev, d.JobID, err)
+		return s.orphan(ctx, ev, d.JobID, err)
 	}
 	if err != nil {
 		return fmt.Errorf("get job %s: %w", d.JobID, err)
@@ -364,7 +379,7 @@ func (s *Status) objectCreated(ctx context.Context, ev events.Event) error {
 	k := key.Prefix + key.JobID + "/" + key.Rest
 	j, err := s.Store.Get(ctx, key.JobID)
 	if errors.Is(err, job.ErrNotFound) {
-		return s.orphan(ev, key.JobID, err)
+		return s.orphan(ctx, ev, key.JobID, err)
 	}
 	if err != nil {
 		return fmt.Errorf("get job %s: %w", key.JobID, err)
@@ -389,6 +404,29 @@ func (s *Status) objectCreated(ctx context.Context, ev events.Event) error {
 	}
 	code, msg := parseFailure(body)
 	return s.advance(ctx, ev, j.ID, job.Update{Status: job.Failed, Error: &job.Error{Stage: StageSegmentation, Code: code, Message: msg}})
+}
+
+// purge deletes every object under the folders, each of which must be
+// job id's: what a deleted job's late outputs left. Missing objects are
+// not an error, so a redelivered event purges again harmlessly.
+func purge(ctx context.Context, blobs Blobs, id string, folders ...string) error {
+	var errs []error
+	for _, f := range folders {
+		if !strings.HasSuffix(f, "/"+id+"/") {
+			return fmt.Errorf("purge job %s: %q is not one of its folders", id, f)
+		}
+		objs, err := blobs.List(ctx, f)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("purge job %s: list %s: %w", id, f, err))
+			continue
+		}
+		for _, o := range objs {
+			if err := blobs.Delete(ctx, o.Key); err != nil && !missing(err) {
+				errs = append(errs, fmt.Errorf("purge job %s: delete %s: %w", id, o.Key, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // readHead reads at most n bytes of an object.

@@ -306,6 +306,7 @@ func TestSweep(t *testing.T) {
 	now := t0.Add(10 * time.Hour)
 	r.now = now
 	r.s.Deadlines = Deadlines{Meshing: 20 * time.Minute} // others default
+	dl := DefaultDeadlines()
 	jobs := []struct {
 		id     string
 		status job.Status
@@ -313,11 +314,12 @@ func TestSweep(t *testing.T) {
 		failed bool
 		stage  string
 	}{
-		{"job-sw-c-old", job.Created, 61 * time.Minute, true, StageUpload},
-		{"job-sw-c-new", job.Created, 59 * time.Minute, false, ""},
-		{"job-sw-a-old", job.Accepted, 2 * time.Hour, true, StageDispatch},
-		{"job-sw-s-mid", job.Segmenting, 90 * time.Minute, false, ""},
-		{"job-sw-s-old", job.Segmenting, 121 * time.Minute, true, StageSegmentation},
+		{"job-sw-c-old", job.Created, dl.Created + time.Minute, true, StageUpload},
+		{"job-sw-c-new", job.Created, dl.Created - time.Minute, false, ""},
+		{"job-sw-a-old", job.Accepted, dl.Accepted + time.Minute, true, StageDispatch},
+		{"job-sw-a-new", job.Accepted, dl.Accepted - time.Minute, false, ""},
+		{"job-sw-s-mid", job.Segmenting, dl.Segmenting - 30*time.Minute, false, ""},
+		{"job-sw-s-old", job.Segmenting, dl.Segmenting + time.Minute, true, StageSegmentation},
 		{"job-sw-m-old", job.Meshing, 21 * time.Minute, true, StageMesher},
 		{"job-sw-m-new", job.Meshing, 19 * time.Minute, false, ""},
 		{"job-sw-d-old", job.Done, 9 * time.Hour, false, ""},

@@ -15,9 +15,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/iris-oculus/iris/functions/config"
+	"github.com/iris-oculus/iris/functions/internal/sqsbatch"
 	iaws "github.com/iris-oculus/iris/internal/aws"
+	"github.com/iris-oculus/iris/internal/timing"
 )
 
 // Function is a started function's configuration.
@@ -57,4 +60,15 @@ func (f Function) Blobs() *iaws.S3Blobs {
 // Bus is the event bus (the default one when the environment names none).
 func (f Function) Bus() *iaws.EventBridgeBus {
 	return iaws.NewEventBridgeBus(eventbridge.NewFromConfig(f.AWS), iaws.EventBridgeConfig{BusName: f.Env.EventBus})
+}
+
+// Retry is a queue consumer's retry: a failed message comes back after
+// IRIS_RETRY_BACKOFF (timing.RetryBackoff when unset) through the consumed
+// queue, IRIS_QUEUE_URL.
+func (f Function) Retry() sqsbatch.Retry {
+	backoff := f.Env.RetryBackoff
+	if backoff <= 0 {
+		backoff = timing.RetryBackoff
+	}
+	return sqsbatch.Retry{Queue: iaws.NewSQSQueue(sqs.NewFromConfig(f.AWS), f.Env.QueueURL), Backoff: backoff, Log: f.Log}
 }

@@ -4,11 +4,19 @@
 // redelivered become the response's batch item failures. The mapping must
 // have ReportBatchItemFailures on, or Lambda ignores the response and
 // deletes the whole batch.
+//
+// With a Retry, a failed message is made visible again after the retry's
+// backoff (timing.RetryBackoff) instead of after the rest of the queue's
+// visibility timeout (6 times the function's), so that a consumer's
+// retries, and its give-up at the last attempt, run within minutes and
+// before the sweep's deadline.
 package sqsbatch
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -19,15 +27,58 @@ import (
 // redeliver (pipeline.Dispatch.HandleBatch, pipeline.Mesher.HandleBatch).
 type Consumer func(ctx context.Context, msgs []ports.Message) ([]string, error)
 
+// Visibility sets when a received message comes back
+// (aws.SQSQueue.ChangeVisibility).
+type Visibility interface {
+	ChangeVisibility(ctx context.Context, receiptHandle string, d time.Duration) error
+}
+
+// Retry is what Handler does with a failed message: Queue makes it
+// visible again after Backoff. A failure to do so is logged, and the
+// message comes back after its visibility timeout instead.
+type Retry struct {
+	Queue   Visibility
+	Backoff time.Duration
+	Log     *slog.Logger
+}
+
 // Handler returns the Lambda handler for c. An error from c fails the
-// whole batch, which SQS then redelivers.
-func Handler(c Consumer) func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
+// whole batch, which SQS then redelivers. With retry non-nil, every
+// failed message (each of the batch when c errs) gets retry's backoff.
+func Handler(c Consumer, retry ...Retry) func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
 	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		failed, err := c(ctx, Messages(ev))
+		if err != nil {
+			for _, r := range ev.Records {
+				failed = append(failed, r.MessageId)
+			}
+		}
+		for _, rt := range retry {
+			rt.backOff(ctx, ev, failed)
+		}
 		if err != nil {
 			return events.SQSEventResponse{}, err
 		}
 		return Response(failed), nil
+	}
+}
+
+func (rt Retry) backOff(ctx context.Context, ev events.SQSEvent, failed []string) {
+	if rt.Queue == nil || len(failed) == 0 {
+		return
+	}
+	handles := make(map[string]string, len(ev.Records))
+	for _, r := range ev.Records {
+		handles[r.MessageId] = r.ReceiptHandle
+	}
+	for _, id := range failed {
+		h, ok := handles[id]
+		if !ok || h == "" {
+			continue
+		}
+		if err := rt.Queue.ChangeVisibility(context.WithoutCancel(ctx), h, rt.Backoff); err != nil && rt.Log != nil {
+			rt.Log.Warn("sqsbatch: could not shorten a failed message's wait; it returns after the visibility timeout", "message", id, "err", err)
+		}
 	}
 }
 

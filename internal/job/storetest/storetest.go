@@ -1,6 +1,7 @@
-// Package storetest checks a job.Store against the contract every store
+// Package storetest checks a ports.Store against the contract every store
 // must keep: idempotent create, monotonic conditional updates, owner-scoped
-// newest-first pagination, the stuck-job query and delete. The SQLite and
+// newest-first pagination, the stuck-job query (unfinished jobs only) and
+// delete, which leaves a tombstone that late events recognise. The SQLite and
 // DynamoDB stores run the same suite.
 package storetest
 
@@ -8,16 +9,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 // Run runs the suite; newStore returns an empty store for each subtest.
-func Run(t *testing.T, newStore func(t *testing.T) job.Store) {
+func Run(t *testing.T, newStore func(t *testing.T) ports.Store) {
 	t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
 	newJob := func(id, owner string, created time.Time) job.Job {
 		return job.Job{ID: id, Owner: owner, Status: job.Created, CreatedAt: created, UpdatedAt: created,
@@ -207,9 +210,97 @@ func Run(t *testing.T, newStore func(t *testing.T) job.Store) {
 			t.Errorf("deleting twice: %v", err)
 		}
 	})
+
+	t.Run("UnfinishedLeavesFinishedAndDeletedOut", func(t *testing.T) {
+		s := newStore(t)
+		var want []string
+		for i := 0; i < 30; i++ {
+			j := newJob(fmt.Sprintf("job-unf%03d", i), "alice", t0.Add(time.Duration(i)*time.Second))
+			mustCreate(t, s, j)
+			switch i % 5 {
+			case 0:
+				if _, err := s.Advance(ctx, j.ID, job.Update{Status: job.Done, At: t0.Add(time.Minute)}); err != nil {
+					t.Fatal(err)
+				}
+			case 1:
+				if _, err := s.Advance(ctx, j.ID, job.Update{Status: job.Failed, At: t0.Add(time.Minute), Error: &job.Error{Stage: "x", Code: "y", Message: "z"}}); err != nil {
+					t.Fatal(err)
+				}
+			case 2:
+				if err := s.Delete(ctx, j.ID); err != nil {
+					t.Fatal(err)
+				}
+			case 3:
+				if _, err := s.Advance(ctx, j.ID, job.Update{Status: job.Meshing, At: t0.Add(time.Minute)}); err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, j.ID)
+			default:
+				want = append(want, j.ID)
+			}
+		}
+		js, err := s.Unfinished(ctx, t0.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ids(js)
+		sort.Strings(got)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("Unfinished = %v, want %v", got, want)
+		}
+		for _, j := range js {
+			if j.Status.Terminal() || j.Owner != "alice" {
+				t.Errorf("Unfinished returned %s in %s owned by %q", j.ID, j.Status, j.Owner)
+			}
+		}
+		if js, _ := s.Unfinished(ctx, t0); len(js) != 0 {
+			t.Errorf("Unfinished before the updates = %v, want none", ids(js))
+		}
+	})
+
+	t.Run("DeleteLeavesATombstone", func(t *testing.T) {
+		s := newStore(t)
+		j := newJob("job-dead01", "alice", t0)
+		mustCreate(t, s, j)
+		if _, err := s.Advance(ctx, j.ID, job.Update{Status: job.Segmenting, At: t0.Add(time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, j.ID); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.Get(ctx, j.ID)
+		if !errors.Is(err, job.ErrDeleted) || !errors.Is(err, job.ErrNotFound) {
+			t.Errorf("Get(deleted) error = %v, want ErrDeleted, which is also ErrNotFound", err)
+		}
+		// A late event of the deleted job: no update, and it is told why.
+		ok, err := s.Advance(ctx, j.ID, job.Update{Status: job.Meshing, At: t0.Add(2 * time.Second)})
+		if ok || !errors.Is(err, job.ErrDeleted) {
+			t.Errorf("Advance(deleted) = %v, %v; want false, ErrDeleted", ok, err)
+		}
+		// A late "Job Accepted" of a dropped file recreates nothing.
+		if ok, err := s.Create(ctx, j); ok || err != nil {
+			t.Errorf("Create over a tombstone = %v, %v; want false, nil", ok, err)
+		}
+		if _, err := s.Get(ctx, j.ID); !errors.Is(err, job.ErrDeleted) {
+			t.Errorf("after Create over the tombstone, Get error = %v, want ErrDeleted", err)
+		}
+		if js, _, err := s.List(ctx, "alice", 10, ""); err != nil || len(js) != 0 {
+			t.Errorf("List shows %v (%v), want no jobs", ids(js), err)
+		}
+		if js, err := s.Unfinished(ctx, t0.Add(time.Hour)); err != nil || len(js) != 0 {
+			t.Errorf("Unfinished shows %v (%v), want no jobs", ids(js), err)
+		}
+		if err := s.Delete(ctx, j.ID); err != nil {
+			t.Errorf("deleting a deleted job: %v", err)
+		}
+		// A job never made is not found, and not deleted.
+		if _, err := s.Get(ctx, "job-never1"); !errors.Is(err, job.ErrNotFound) || errors.Is(err, job.ErrDeleted) {
+			t.Errorf("Get(never made) error = %v, want ErrNotFound and not ErrDeleted", err)
+		}
+	})
 }
 
-func mustCreate(t *testing.T, s job.Store, j job.Job) {
+func mustCreate(t *testing.T, s ports.Store, j job.Job) {
 	t.Helper()
 	if ok, err := s.Create(context.Background(), j); err != nil || !ok {
 		t.Fatalf("Create(%s) = %v, %v", j.ID, ok, err)

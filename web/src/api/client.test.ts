@@ -44,7 +44,16 @@ describe('ApiClient requests', () => {
     expect(f.calls[0].init.body).toBeUndefined()
   })
 
-  it('escapes job ids and accepts 204', async () => {
+  it('renews an upload link', async () => {
+    const f = fakeFetch([json(200, { upload: { method: 'PUT', url: '/blobs/uploads/j1/ct.nii.gz?sig=2' } })])
+    const r = await new ApiClient({ fetch: f.fn }).renewUpload('j1', 99)
+    expect(r.upload.url).toContain('sig=2')
+    expect(f.calls[0].url).toBe('/api/jobs/j1/upload')
+    expect(f.calls[0].init.method).toBe('POST')
+    expect(JSON.parse(f.calls[0].init.body as string)).toEqual({ bytes: 99 })
+  })
+
+    it('escapes job ids and accepts 204', async () => {
     const f = fakeFetch([new Response(null, { status: 204 })])
     await expect(new ApiClient({ fetch: f.fn }).deleteJob('a/b')).resolves.toBeUndefined()
     expect(f.calls[0].url).toBe('/api/jobs/a%2Fb')
@@ -229,5 +238,60 @@ describe('uploadFile', () => {
     ).rejects.toMatchObject({ code: 'aborted' })
     expect(made).toBe(true) // made, but never opened
     expect(FakeXhr.last.method).toBe('')
+  })
+})
+
+describe('ApiClient signed in', () => {
+  function tokens(list: (string | null)[], renew: boolean[]) {
+    const log: string[] = []
+    return {
+      log,
+      source: {
+        token: async () => list[0] ?? null,
+        refused: async (t: string | null) => {
+          log.push(`refused ${t}`)
+          const ok = renew.shift() ?? false
+          if (ok) list.shift()
+          return ok
+        },
+        refusedAgain: () => log.push('refused again'),
+      },
+    }
+  }
+  const auth = (c: Call) => (c.init.headers as Record<string, string>).Authorization
+
+  it('sends the bearer token on every call', async () => {
+    const f = fakeFetch([json(200, { jobs: [] }), json(200, { id: 'j' })])
+    const t = tokens(['tok-1'], [])
+    const c = new ApiClient({ fetch: f.fn, auth: t.source })
+    await c.listJobs()
+    await c.getJob('j')
+    expect(f.calls.map(auth)).toEqual(['Bearer tok-1', 'Bearer tok-1'])
+  })
+
+  it('renews the token on a 401 and tries once more', async () => {
+    const f = fakeFetch([json(401, { error: { code: 'unauthorized', message: 'sign in' } }), json(200, { id: 'j' })])
+    const t = tokens(['old', 'new'], [true])
+    const c = new ApiClient({ fetch: f.fn, auth: t.source })
+    expect((await c.getJob('j')).id).toBe('j')
+    expect(f.calls.map(auth)).toEqual(['Bearer old', 'Bearer new'])
+    expect(t.log).toEqual(['refused old'])
+  })
+
+  it('gives up when the renewed token is refused too', async () => {
+    const f = fakeFetch([json(401, { error: { code: 'unauthorized', message: 'sign in' } }), json(401, { error: { code: 'unauthorized', message: 'sign in' } })])
+    const t = tokens(['old', 'new'], [true])
+    const c = new ApiClient({ fetch: f.fn, auth: t.source })
+    await expect(c.getJob('j')).rejects.toMatchObject({ status: 401, code: 'unauthorized' })
+    expect(t.log).toEqual(['refused old', 'refused again'])
+    expect(f.calls).toHaveLength(2)
+  })
+
+  it('does not retry when no new token can be had', async () => {
+    const f = fakeFetch([json(401, { error: { code: 'unauthorized', message: 'sign in' } })])
+    const t = tokens(['old'], [false])
+    const c = new ApiClient({ fetch: f.fn, auth: t.source })
+    await expect(c.getJob('j')).rejects.toBeInstanceOf(ApiError)
+    expect(f.calls).toHaveLength(1)
   })
 })
