@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: every benchmark, side by side with the reference stacks, as
 # tables. Needs the reference Python stacks (Debian): python3-nibabel
-# python3-skimage python3-open3d python3-vtk9, and dcm2niix.
+# python3-skimage python3-open3d python3-vtk9 python3-torch, and dcm2niix.
 # Arguments go to the mesh benchmark (e.g. --quick to skip the large input).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +21,9 @@ go test -run '^(TestDiceAgainstTotalSegmentator|TestPhantom)$' -v -bench 'Native
 echo "== Batch throughput: iris segment (native) and iris mesh over the shared cases =="
 echo "(2 scans a batch: the 3 mm CT and the DICOM series zip; 2 label maps; default -j)"
 go test -run '^$' -bench 'Batch' -benchtime 3x -count 3 ./cmd/iris | grep -E '^Benchmark|ok'
+
+echo "== totalseg-fast network: Go vs PyTorch CPU =="
+bash bench/nnunet/run.sh
 
 echo "== Meshing: ours vs VTK vs skimage+Open3D =="
 bash bench/mesh/run.sh "$@"

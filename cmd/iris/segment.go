@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/iris-oculus/iris/internal/nnunet"
 	"github.com/iris-oculus/iris/internal/scan"
 	"github.com/iris-oculus/iris/internal/segment"
 	"github.com/iris-oculus/iris/internal/volume"
@@ -17,12 +18,13 @@ func runSegment(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("segment", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: iris segment CT.nii.gz|DICOM_FOLDER|SERIES.zip -o labels.nii.gz|labels.nii [--engine native|totalsegmentator] [--fast] [--device gpu|cpu]")
+		fmt.Fprintln(stderr, "usage: iris segment CT.nii.gz|DICOM_FOLDER|SERIES.zip -o labels.nii.gz|labels.nii [--engine native|totalsegmentator|totalseg-fast] [--fast] [--device gpu|cpu] [--weights-dir DIR]")
 		fmt.Fprintln(stderr, "       iris segment SCAN_OR_FOLDER... -o OUT_FOLDER [--json] [--skip-existing] [-j N] [--ext .nii.gz|.nii]  (batch: OUT_FOLDER/NAME/labels.nii.gz each)")
 		fs.PrintDefaults()
 	}
 	out := fs.String("o", "", "output label map (.nii.gz gzip, .nii uncompressed), or a folder for a batch")
-	engineName := fs.String("engine", "native", "segmentation engine: native (built in) or totalsegmentator (needs the TotalSegmentator command)")
+	engineName := fs.String("engine", "native", "segmentation engine: native (built in), totalseg-fast (TotalSegmentator's --fast network run in Go; downloads its weights at first use) or totalsegmentator (needs the TotalSegmentator command)")
+	weightsDir := fs.String("weights-dir", "", "totalseg-fast: weights cache (default "+nnunet.DefaultWeightsDir()+"; ~/.totalsegmentator is used too)")
 	fast := fs.Bool("fast", false, "totalsegmentator: the 3 mm model (--fast)")
 	device := fs.String("device", "", "totalsegmentator: --device (gpu, cpu, mps, gpu:N)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up on an input after this long")
@@ -46,6 +48,11 @@ func runSegment(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	perScan := int64(2 << 30)
 	if _, ok := engine.(*segment.TotalSegmentator); ok {
 		bf.jobs = cmp.Or(bf.jobs, 1)
+	}
+	if e, ok := engine.(*nnunet.Engine); ok {
+		// one network on all cores; its forward pass peaks near 3 GiB
+		configureNNUNet(e, *weightsDir, stderr)
+		bf.jobs, perScan = cmp.Or(bf.jobs, 1), 4<<30
 	}
 	p, err := filePlan("segment", pos, *out, findNIfTI|findDICOM, "labels", bf, perScan)
 	if err != nil {
@@ -87,6 +94,8 @@ func newEngine(name string, fast bool, device string, timeout time.Duration) (se
 		return segment.Native{}, nil
 	case "totalsegmentator":
 		return &segment.TotalSegmentator{Fast: fast, Device: device, Timeout: timeout}, nil
+	case nnunet.EngineName:
+		return &nnunet.Engine{Weights: nnunet.WeightsOptions{Download: true}}, nil
 	}
-	return nil, fmt.Errorf("--engine %q: want native or totalsegmentator", name)
+	return nil, fmt.Errorf("--engine %q: want native, %s or totalsegmentator", name, nnunet.EngineName)
 }

@@ -57,13 +57,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: iris serve [--data DIR] [--addr 127.0.0.1:8080] [--engine native|totalsegmentator|http://host:port] [--token SECRET]")
+		fmt.Fprintln(stderr, "usage: iris serve [--data DIR] [--addr 127.0.0.1:8080] [--engine native|totalseg-fast|totalsegmentator|http://host:port] [--token SECRET]")
 		fs.PrintDefaults()
 	}
 	var c serveConfig
 	fs.StringVar(&c.data, "data", "iris-data", "data folder: bucket/ (drop scans into bucket/uploads/) and iris.db")
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address")
-	fs.StringVar(&c.engine, "engine", "native", "segmentation engine: native, totalsegmentator, or the URL of a running gpuworker")
+	fs.StringVar(&c.engine, "engine", "native", "segmentation engine: native, totalseg-fast, totalsegmentator, or the URL of a running gpuworker")
 	fs.StringVar(&c.token, "token", "", "require this bearer token on the API (needed with --public)")
 	fs.BoolVar(&c.public, "public", false, "allow listening beyond loopback")
 	fs.StringVar(&c.oidc.Issuer, "oidc-issuer", "", "sign in with this OpenID Connect provider: bearer tokens are checked against its JWKS, the owner is the token's sub")
@@ -93,6 +93,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logNNUNet(engine, log)
 	return serve(ctx, c, engine, log, stdout)
 }
 

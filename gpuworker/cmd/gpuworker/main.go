@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/iris-oculus/iris/gpuworker"
+	"github.com/iris-oculus/iris/internal/nnunet"
 	"github.com/iris-oculus/iris/internal/segment"
 )
 
@@ -47,7 +48,7 @@ func run(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", ":8080", "listen address (SageMaker requires port 8080)")
-	engineName := fs.String("engine", "totalsegmentator", "segmentation engine: totalsegmentator or native")
+	engineName := fs.String("engine", "totalsegmentator", "segmentation engine: totalsegmentator, totalseg-fast (TotalSegmentator's --fast network in Go, on the CPU) or native")
 	concurrency := fs.Int("concurrency", 1, "invocations segmented at once, the others queue; with totalsegmentator and no -device, invocation slot i runs on gpu:i, so set it to the number of GPUs")
 	command := fs.String("totalseg-command", "TotalSegmentator", "totalsegmentator: the executable")
 	fast := fs.Bool("fast", false, "totalsegmentator: the 3 mm model (--fast)")
@@ -111,8 +112,13 @@ func fromEnv(fs *flag.FlagSet) error {
 
 func newEngines(name string, n int, command string, fast bool, device, tmp string) ([]segment.Engine, error) {
 	engines := make([]segment.Engine, n)
+	// one Go network shared by every slot: it is safe for concurrent use and
+	// its weights are loaded (downloaded at the warm-up) once
+	shared := &nnunet.Engine{Weights: nnunet.WeightsOptions{Download: true}}
 	for i := range engines {
 		switch name {
+		case nnunet.EngineName:
+			engines[i] = shared
 		case "native":
 			engines[i] = segment.Native{}
 		case "totalsegmentator":
@@ -122,7 +128,7 @@ func newEngines(name string, n int, command string, fast bool, device, tmp strin
 			}
 			engines[i] = &segment.TotalSegmentator{Command: command, Fast: fast, Device: d, TempDir: tmp}
 		default:
-			return nil, fmt.Errorf("-engine %q: want totalsegmentator or native", name)
+			return nil, fmt.Errorf("-engine %q: want totalsegmentator, %s or native", name, nnunet.EngineName)
 		}
 	}
 	return engines, nil
