@@ -44,9 +44,15 @@ run: iris
 example: iris
 	./$(BIN) mesh $(EXAMPLE) -o out/example
 
-## tools: node tools the tests use (the Khronos glTF validator)
-tools:
-	@cd tools/gltf && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; }
+## tools: the pinned tools the tests run (the Khronos glTF validator, dynalite, goaws; see tools/)
+TOOLS := tools/gltf/node_modules/.package-lock.json tools/dynalite/node_modules/.package-lock.json bin/tools/goaws
+tools: $(TOOLS)
+
+tools/%/node_modules/.package-lock.json: tools/%/package.json tools/%/package-lock.json
+	cd tools/$* && npm ci --no-audit --no-fund --loglevel=error
+
+bin/tools/goaws: tools/goaws/main.go tools/goaws/go.mod tools/goaws/go.sum
+	cd tools/goaws && GOWORK=off GOFLAGS=-mod=readonly $(GO) build -trimpath -o ../../bin/tools/goaws .
 
 ## test: every test — Go (vet, unit, integration), the web app's unit tests, and the
 ## browser end-to-end run against a real iris serve. The reference readers and
