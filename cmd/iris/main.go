@@ -7,6 +7,7 @@
 //	iris segment CT.nii.gz|DICOM_FOLDER|SERIES.zip -o labels.nii.gz [--engine native|totalsegmentator]
 //	iris convert DICOM_FOLDER|SERIES.zip -o ct.nii.gz
 //	iris mesh LABELS.nii.gz -o OUT [--smooth 0..1] [--reduce 0..1 | --max-triangles N] [--formats glb,obj,stl] [--labels liver,aorta,…]
+//	iris version
 //
 // Every command exits non-zero with a one-line reason on bad input.
 package main
@@ -38,6 +39,7 @@ func commands() []command {
 		{"segment", "CT (NIfTI, DICOM folder or zip) → label map (native engine or TotalSegmentator)", runSegment},
 		{"endpoint", "the AWS GPU endpoint: status, start (keep one warm), stop (scale to zero)", runEndpoint},
 		{"convert", "DICOM series (folder or zip) → de-identified NIfTI, with what was found", runConvert},
+		{"version", "the version and commit this binary was built from", runVersion},
 	}
 }
 
