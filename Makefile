@@ -76,7 +76,7 @@ tools/%/node_modules/.package-lock.json: tools/%/package.json tools/%/package-lo
 	cd tools/$* && npm ci --no-audit --no-fund --loglevel=error
 
 bin/tools/goaws: tools/goaws/main.go tools/goaws/go.mod tools/goaws/go.sum
-	cd tools/goaws && GOWORK=off GOFLAGS=-mod=readonly $(GO) build -trimpath -o ../../bin/tools/goaws .
+	cd tools/goaws && GOWORK=off GOFLAGS="-mod=readonly -buildvcs=false" $(GO) build -trimpath -o ../../bin/tools/goaws .
 
 ## test: every test — Go (vet, unit, integration), the web app's unit tests, and the
 ## browser end-to-end run against a real iris serve. The reference readers and
