@@ -9,6 +9,7 @@
 //	iris mesh LABELS.nii.gz -o OUT [--smooth 0..1] [--reduce 0..1 | --max-triangles N] [--formats glb,obj,stl] [--labels liver,aorta,…]
 //	iris segment|convert|mesh INPUT_OR_FOLDER... -o OUT_FOLDER [--json] [--skip-existing] [-j N]
 //	iris submit SCAN... --server URL [--wait] [-o DIR]; iris jobs; iris job ID; iris download ID
+//	iris version
 //
 // Exit status: 0 all done, 1 some input failed (after the others ran), 2 usage.
 //
@@ -46,6 +47,7 @@ func commands() []command {
 		{"jobs", "list the jobs of a running iris serve or AWS deployment", runJobs},
 		{"job", "one job of a running iris serve or AWS deployment", runJob},
 		{"download", "download a finished job's models", runDownload},
+		{"version", "the version and commit this binary was built from", runVersion},
 	}
 }
 

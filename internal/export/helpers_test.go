@@ -5,15 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/iris-oculus/iris/internal/mesh"
-	"github.com/iris-oculus/iris/internal/testdata"
 	"github.com/iris-oculus/iris/internal/volume"
+	"github.com/iris-oculus/iris/tools"
 )
 
 // icosphere is a closed unit-normal sphere: an icosahedron subdivided n
@@ -194,40 +191,15 @@ type validatorSummary struct {
 	} `json:"info"`
 }
 
-var npmCI sync.Mutex
-
-// validateGLB runs the Khronos glTF validator (tools/gltf) on a file,
-// installing its pinned npm dependencies first if they are missing.
+// validateGLB runs the Khronos glTF validator (tools/gltf, installed by
+// `make tools`) on a file.
 func validateGLB(t *testing.T, path string) validatorSummary {
 	t.Helper()
-	root, err := testdata.RepoRoot()
-	if err != nil {
-		t.Fatalf("repository root: %v", err)
-	}
-	tool := filepath.Join(root, "tools", "gltf")
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatal("node not found: install Node.js 18+ (apt-get install nodejs npm) to run the Khronos glTF validator")
-	}
-	npmCI.Lock()
-	if _, err := os.Stat(filepath.Join(tool, "node_modules", "gltf-validator")); err != nil {
-		npm, err := exec.LookPath("npm")
-		if err != nil {
-			npmCI.Unlock()
-			t.Fatal("npm not found: install npm (apt-get install npm) so the test can run `npm ci` in tools/gltf")
-		}
-		cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund")
-		cmd.Dir = tool
-		if out, err := cmd.CombinedOutput(); err != nil {
-			npmCI.Unlock()
-			t.Fatalf("npm ci in %s: %v\n%s", tool, err, out)
-		}
-	}
-	npmCI.Unlock()
+	node, script := tools.GLTFValidator(t)
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(node, filepath.Join(tool, "validate.mjs"), path)
+	cmd := exec.Command(node, script, path)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
+	err := cmd.Run()
 	var exit *exec.ExitError
 	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) {
 		t.Fatalf("glTF validator: %v\n%s", err, stderr.Bytes())

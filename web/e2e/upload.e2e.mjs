@@ -193,6 +193,10 @@ try {
 } catch (err) {
   failed++
   console.log(`FAIL ${err instanceof Error ? err.stack : String(err)}`)
+  // What the page showed when it failed (kept by the test workflow).
+  const failShot = shot.replace(/\.png$/, '-failure.png')
+  mkdirSync(dirname(failShot), { recursive: true })
+  await context.pages()[0]?.screenshot({ path: failShot }).then(() => console.log(`     screenshot ${failShot}`), () => {})
 } finally {
   await context.close()
   await mock?.close()

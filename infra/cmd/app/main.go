@@ -1,5 +1,6 @@
 // Command app is the CDK app (cdk.json: "go run ./infra/cmd/app"): it
-// reads the context into infra.Props and synthesizes the stack. Run it
+// reads the context into infra.Props and synthesizes the stack, and the
+// deploy-role stack when the context names a GitHub repository. Run it
 // through the CDK CLI from the repository root (make synth, make deploy).
 package main
 
@@ -28,6 +29,15 @@ func main() {
 	}
 	if _, err := infra.NewStack(app, "Iris", &awscdk.StackProps{Env: env}, props); err != nil {
 		fail(err)
+	}
+	// The deploy role for GitHub Actions, deployed once by an
+	// administrator with -c githubOwner=… -c githubRepo=… (make deploy-role).
+	if rp, ok, err := infra.DeployRolePropsFromContext(app.Node()); err != nil {
+		fail(err)
+	} else if ok {
+		if _, err := infra.NewDeployRoleStack(app, "IrisDeployRole", &awscdk.StackProps{Env: env}, rp); err != nil {
+			fail(err)
+		}
 	}
 	app.Synth(nil)
 }

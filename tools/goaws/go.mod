@@ -1,4 +1,4 @@
-module github.com/iris-oculus/iris/internal/aws/internal/goaws
+module github.com/iris-oculus/iris/tools/goaws
 
 go 1.26.0
 
