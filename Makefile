@@ -4,7 +4,7 @@ SHARED  ?= testdata
 BIN     := bin/iris
 EXAMPLE := $(SHARED)/totalsegmentator-example/ct_3mm_seg.nii.gz
 
-.PHONY: run example test bench build iris lambdas synth deploy vet tools clean
+.PHONY: run example test bench build iris lambdas synth deploy vet tools clean cloud-local
 
 WEB_SRC := $(shell find web/src web/public -type f 2>/dev/null) web/package-lock.json web/index.html web/vite.config.ts
 
@@ -44,9 +44,16 @@ run: iris
 example: iris
 	./$(BIN) mesh $(EXAMPLE) -o out/example
 
-## tools: node tools the tests use (the Khronos glTF validator)
+## tools: tools the tests use (the Khronos glTF validator; goaws and dynalite in bin/tools)
 tools:
 	@cd tools/gltf && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; }
+	@[ -x bin/tools/goaws ] || { cd internal/aws/internal/goaws && GOWORK=off GOFLAGS=-mod=readonly $(GO) build -o $(CURDIR)/bin/tools/goaws .; }
+	@[ -f bin/tools/dynalite/node_modules/dynalite/index.js ] || npm install --prefix bin/tools/dynalite --no-audit --no-fund --loglevel=error dynalite@4.0.0
+
+## cloud-local: the AWS deployment on emulators on this machine (the Lambda functions
+## as built for AWS, wired by the synthesized template); prints the S3 endpoint and API URL
+cloud-local: tools
+	$(GO) run ./cloudlocal/cmd/cloud-local
 
 ## test: every test — Go (vet, unit, integration), the web app's unit tests, and the
 ## browser end-to-end run against a real iris serve. The reference readers and
