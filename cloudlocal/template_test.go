@@ -64,7 +64,9 @@ func TestModel(t *testing.T) {
 	if m.Endpoint.ID != "Endpoint" || m.Endpoint.ErrorTopic != "Errors" || m.Endpoint.MaxConcurrency != 1 {
 		t.Errorf("endpoint %+v", m.Endpoint)
 	}
-	look := func(id, attr string) (string, error) { return strings.ToLower(id) + map[string]string{"": "", "Arn": ".arn"}[attr], nil }
+	look := func(id, attr string) (string, error) {
+		return strings.ToLower(id) + map[string]string{"": "", "Arn": ".arn"}[attr], nil
+	}
 	if err := m.Compile(look); err != nil {
 		t.Fatal(err)
 	}
