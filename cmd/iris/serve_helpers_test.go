@@ -28,6 +28,7 @@ import (
 	"github.com/iris-oculus/iris/internal/export"
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/local"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 // testFlags make a server quick to test: drops settle fast, and the sweep
@@ -166,8 +167,8 @@ func (c *client) try(method, url, contentType string, body []byte) (int, []byte,
 
 // created is the answer to POST /api/jobs.
 type created struct {
-	Job    api.JobView `json:"job"`
-	Upload api.Upload  `json:"upload"`
+	Job    api.JobView  `json:"job"`
+	Upload ports.Upload `json:"upload"`
 }
 
 // create makes a job for a file of size bytes called name.
@@ -189,7 +190,7 @@ func (c *client) create(name string, size int) created {
 }
 
 // put sends data to a signed upload URL.
-func (c *client) put(up api.Upload, data []byte) {
+func (c *client) put(up ports.Upload, data []byte) {
 	c.t.Helper()
 	code, b := c.do(up.Method, up.URL, up.Headers["Content-Type"], data)
 	if code != http.StatusOK {

@@ -25,21 +25,6 @@ import (
 	"github.com/iris-oculus/iris/internal/ports"
 )
 
-// Upload tells a client how to send a file straight to storage.
-type Upload struct {
-	Method    string            `json:"method"` // "PUT" or "POST"
-	URL       string            `json:"url"`
-	Headers   map[string]string `json:"headers,omitempty"`
-	Fields    map[string]string `json:"fields,omitempty"` // form fields for a presigned POST
-	ExpiresAt time.Time         `json:"expiresAt"`
-}
-
-// Signer makes expiring URLs for direct uploads and downloads.
-type Signer interface {
-	SignUpload(ctx context.Context, key string, bytes int64, expires time.Time) (Upload, error)
-	SignDownload(ctx context.Context, key, filename string, expires time.Time) (string, error)
-}
-
 // OwnerFunc finds the caller's identity; an error means 401.
 type OwnerFunc func(*http.Request) (string, error)
 
@@ -58,9 +43,9 @@ const (
 
 // Server serves the API. Store, Blobs, Signer and Owner are required.
 type Server struct {
-	Store          job.Store
+	Store          ports.Store
 	Blobs          ports.Blobs
-	Signer         Signer
+	Signer         ports.Signer
 	Owner          OwnerFunc
 	Clock          ports.Clock                                // nil means time.Now
 	MaxUploadBytes int64                                      // 0 means DefaultMaxUploadBytes

@@ -78,8 +78,8 @@ func (m *memBlobs) List(_ context.Context, prefix string) ([]ports.BlobInfo, err
 // testSigner makes recognisable URLs that carry the key and expiry.
 type testSigner struct{}
 
-func (testSigner) SignUpload(_ context.Context, key string, n int64, exp time.Time) (Upload, error) {
-	return Upload{Method: "PUT", URL: "http://blobs.test/" + key + "?exp=" + fmt.Sprint(exp.Unix()),
+func (testSigner) SignUpload(_ context.Context, key string, n int64, exp time.Time) (ports.Upload, error) {
+	return ports.Upload{Method: "PUT", URL: "http://blobs.test/" + key + "?exp=" + fmt.Sprint(exp.Unix()),
 		Headers: map[string]string{"Content-Length": fmt.Sprint(n)}, ExpiresAt: exp}, nil
 }
 

@@ -1,15 +1,15 @@
 // Package aws holds the adapters that run the pipeline on AWS, over
 // aws-sdk-go-v2:
 //
-//   - S3Blobs is the bucket (pipeline.Blobs) and S3Signer makes the
-//     presigned upload and download URLs of the HTTP API (api.Signer).
-//   - SQSQueue sends work messages (pipeline.Queue).
-//   - EventBridgeBus publishes pipeline events (pipeline.Bus), retrying the
+//   - S3Blobs is the bucket (ports.Blobs) and S3Signer makes the
+//     presigned upload and download URLs of the HTTP API (ports.Signer).
+//   - SQSQueue sends work messages (ports.Queue).
+//   - EventBridgeBus publishes pipeline events (ports.Bus), retrying the
 //     entries EventBridge reports as failed.
-//   - DynamoStore keeps the job records (job.Store) with conditional,
+//   - DynamoStore keeps the job records (ports.Store) with conditional,
 //     monotonic writes.
 //   - SageMakerSegmenter starts an asynchronous inference on the SageMaker
-//     endpoint (pipeline.Segmenter).
+//     endpoint (ports.Segmenter).
 //
 // Each adapter takes the few SDK client methods it uses as a small
 // interface, so a caller wires in the SDK's client (or anything that
@@ -19,7 +19,7 @@
 // into the binary that needs it.
 //
 // The tests run over HTTP against real local servers (see awstest):
-// gofakes3 for S3, dynalite for DynamoDB (the job.Store conformance suite
+// gofakes3 for S3, dynalite for DynamoDB (the ports.Store conformance suite
 // storetest runs there), goaws for SQS, and protocol-level httptest
 // servers decoding the SDK's real requests for EventBridge and the
 // SageMaker runtime. What only real AWS can verify: signature, expiry and

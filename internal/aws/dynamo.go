@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 // DynamoAPI is the part of *dynamodb.Client that DynamoStore uses.
@@ -58,7 +59,7 @@ const sortTime = "2006-01-02T15:04:05.000000000Z"
 // advanceAttempts bounds Advance's read-apply-write loop under contention.
 const advanceAttempts = 10
 
-// DynamoStore keeps job records in a DynamoDB table (job.Store).
+// DynamoStore keeps job records in a DynamoDB table (ports.Store).
 //
 // An item is the job as JSON in one attribute (doc) plus the attributes
 // DynamoDB must see: the key, the owner index keys, status and rank, the
@@ -88,7 +89,7 @@ type DynamoStore struct {
 	table  string
 }
 
-var _ job.Store = (*DynamoStore)(nil)
+var _ ports.Store = (*DynamoStore)(nil)
 
 // NewDynamoStore returns the store in table, reached through client.
 func NewDynamoStore(client DynamoAPI, table string) *DynamoStore {
@@ -129,7 +130,7 @@ func CreateTable(ctx context.Context, client DynamoTableAPI, table string) error
 	return nil
 }
 
-// Create implements job.Store.
+// Create implements ports.Store.
 func (s *DynamoStore) Create(ctx context.Context, j job.Job) (bool, error) {
 	if j.ID == "" || j.Owner == "" || !j.Status.Valid() || j.CreatedAt.IsZero() {
 		return false, fmt.Errorf("create job %q: id, owner, a valid status and the creation time are required (owner %q, status %q)", j.ID, j.Owner, j.Status)
@@ -153,7 +154,7 @@ func (s *DynamoStore) Create(ctx context.Context, j job.Job) (bool, error) {
 	return true, nil
 }
 
-// Get implements job.Store with a strongly consistent read.
+// Get implements ports.Store with a strongly consistent read.
 func (s *DynamoStore) Get(ctx context.Context, id string) (job.Job, error) {
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      &s.table,
@@ -169,7 +170,7 @@ func (s *DynamoStore) Get(ctx context.Context, id string) (job.Job, error) {
 	return decodeJob(out.Item)
 }
 
-// Advance implements job.Store: read, job.Apply, write conditioned on the
+// Advance implements ports.Store: read, job.Apply, write conditioned on the
 // rank read, again on a conflict.
 func (s *DynamoStore) Advance(ctx context.Context, id string, u job.Update) (bool, error) {
 	for range advanceAttempts {
@@ -203,7 +204,7 @@ func (s *DynamoStore) Advance(ctx context.Context, id string, u job.Update) (boo
 	return false, fmt.Errorf("advance job %s to %s: the record changed under %d attempts in a row", id, u.Status, advanceAttempts)
 }
 
-// List implements job.Store over the owner index. limit <= 0 means all.
+// List implements ports.Store over the owner index. limit <= 0 means all.
 func (s *DynamoStore) List(ctx context.Context, owner string, limit int, cursor string) ([]job.Job, string, error) {
 	in := &dynamodb.QueryInput{
 		TableName:                 &s.table,
@@ -254,7 +255,7 @@ func (s *DynamoStore) List(ctx context.Context, owner string, limit int, cursor 
 	}
 }
 
-// Unfinished implements job.Store with a filtered, strongly consistent
+// Unfinished implements ports.Store with a filtered, strongly consistent
 // scan of the whole table (see the type's comment).
 func (s *DynamoStore) Unfinished(ctx context.Context, updatedBefore time.Time) ([]job.Job, error) {
 	in := &dynamodb.ScanInput{
@@ -287,7 +288,7 @@ func (s *DynamoStore) Unfinished(ctx context.Context, updatedBefore time.Time) (
 	return jobs, nil
 }
 
-// Delete implements job.Store.
+// Delete implements ports.Store.
 func (s *DynamoStore) Delete(ctx context.Context, id string) error {
 	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName: &s.table,

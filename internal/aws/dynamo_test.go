@@ -16,6 +16,7 @@ import (
 	"github.com/iris-oculus/iris/internal/aws/awstest"
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/job/storetest"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 // newTable creates a fresh job table on client.
@@ -31,7 +32,7 @@ func newTable(t *testing.T, client *dynamodb.Client, n *atomic.Int64) string {
 func TestDynamoStore(t *testing.T) {
 	client := awstest.StartDynalite(t)
 	var n atomic.Int64
-	storetest.Run(t, func(t *testing.T) job.Store {
+	storetest.Run(t, func(t *testing.T) ports.Store {
 		return NewDynamoStore(client, newTable(t, client, &n))
 	})
 

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
 	"github.com/iris-oculus/iris/events"
-	"github.com/iris-oculus/iris/internal/pipeline"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 // EventBridgeAPI is the part of *eventbridge.Client that EventBridgeBus
@@ -41,7 +41,7 @@ type EventBridgeConfig struct {
 	Backoff time.Duration
 }
 
-// EventBridgeBus publishes pipeline events to EventBridge (pipeline.Bus).
+// EventBridgeBus publishes pipeline events to EventBridge (ports.Bus).
 //
 // PutEvents succeeds as a call even when some of its entries fail; those
 // entries are resent, alone, a few times with backoff, and if any still
@@ -55,7 +55,7 @@ type EventBridgeBus struct {
 	cfg    EventBridgeConfig
 }
 
-var _ pipeline.Bus = (*EventBridgeBus)(nil)
+var _ ports.Bus = (*EventBridgeBus)(nil)
 
 // NewEventBridgeBus returns a bus publishing through client.
 func NewEventBridgeBus(client EventBridgeAPI, cfg EventBridgeConfig) *EventBridgeBus {
@@ -76,7 +76,7 @@ type pending struct {
 	err   string // the last failure, "" until one
 }
 
-// Publish implements pipeline.Bus: it sends evs in batches of at most ten
+// Publish implements ports.Bus: it sends evs in batches of at most ten
 // entries and returns an error if any event could not be published.
 func (b *EventBridgeBus) Publish(ctx context.Context, evs ...events.Event) error {
 	var batch []pending

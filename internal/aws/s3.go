@@ -19,8 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/iris-oculus/iris/internal/api"
-	"github.com/iris-oculus/iris/internal/pipeline"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 // S3API is the part of *s3.Client that S3Blobs uses.
@@ -32,7 +31,7 @@ type S3API interface {
 	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 }
 
-// S3Blobs is the pipeline's bucket on S3 (pipeline.Blobs).
+// S3Blobs is the pipeline's bucket on S3 (ports.Blobs).
 //
 // Put streams the reader into one PutObject of the given size, so memory
 // stays flat whatever the object's size. Over HTTPS (every AWS endpoint)
@@ -49,7 +48,7 @@ type S3Blobs struct {
 	bucket string
 }
 
-var _ pipeline.Blobs = (*S3Blobs)(nil)
+var _ ports.Blobs = (*S3Blobs)(nil)
 
 // NewS3Blobs returns the blobs of bucket, reached through client.
 func NewS3Blobs(client S3API, bucket string) *S3Blobs {
@@ -58,7 +57,7 @@ func NewS3Blobs(client S3API, bucket string) *S3Blobs {
 
 func (b *S3Blobs) uri(key string) string { return "s3://" + b.bucket + "/" + key }
 
-// Put implements pipeline.Blobs. size must be the exact length of r.
+// Put implements ports.Blobs. size must be the exact length of r.
 func (b *S3Blobs) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
 	if size < 0 {
 		return fmt.Errorf("put %s: size unknown (%d); S3 needs the length up front", b.uri(key), size)
@@ -73,25 +72,25 @@ func (b *S3Blobs) Put(ctx context.Context, key string, r io.Reader, size int64, 
 	return nil
 }
 
-// Get implements pipeline.Blobs. The caller closes the body.
-func (b *S3Blobs) Get(ctx context.Context, key string) (io.ReadCloser, pipeline.BlobInfo, error) {
+// Get implements ports.Blobs. The caller closes the body.
+func (b *S3Blobs) Get(ctx context.Context, key string) (io.ReadCloser, ports.BlobInfo, error) {
 	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &b.bucket, Key: &key})
 	if err != nil {
-		return nil, pipeline.BlobInfo{}, b.fail("get", key, err)
+		return nil, ports.BlobInfo{}, b.fail("get", key, err)
 	}
 	return out.Body, info(key, out.ContentLength, out.ETag, out.LastModified), nil
 }
 
-// Head implements pipeline.Blobs.
-func (b *S3Blobs) Head(ctx context.Context, key string) (pipeline.BlobInfo, error) {
+// Head implements ports.Blobs.
+func (b *S3Blobs) Head(ctx context.Context, key string) (ports.BlobInfo, error) {
 	out, err := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.bucket, Key: &key})
 	if err != nil {
-		return pipeline.BlobInfo{}, b.fail("head", key, err)
+		return ports.BlobInfo{}, b.fail("head", key, err)
 	}
 	return info(key, out.ContentLength, out.ETag, out.LastModified), nil
 }
 
-// Delete implements pipeline.Blobs; deleting a missing key is not an error
+// Delete implements ports.Blobs; deleting a missing key is not an error
 // (S3 answers 204 either way).
 func (b *S3Blobs) Delete(ctx context.Context, key string) error {
 	if _, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: &key}); err != nil {
@@ -100,10 +99,10 @@ func (b *S3Blobs) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// List implements pipeline.Blobs: every object under prefix, in key order,
+// List implements ports.Blobs: every object under prefix, in key order,
 // across as many pages as S3 returns.
-func (b *S3Blobs) List(ctx context.Context, prefix string) ([]pipeline.BlobInfo, error) {
-	var out []pipeline.BlobInfo
+func (b *S3Blobs) List(ctx context.Context, prefix string) ([]ports.BlobInfo, error) {
+	var out []ports.BlobInfo
 	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: &prefix})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -129,8 +128,8 @@ func (b *S3Blobs) fail(op, key string, err error) error {
 	return fmt.Errorf("%s %s: %w", op, b.uri(key), err)
 }
 
-func info(key string, size *int64, etag *string, modified *time.Time) pipeline.BlobInfo {
-	i := pipeline.BlobInfo{Key: key, Size: awssdk.ToInt64(size), ETag: strings.Trim(awssdk.ToString(etag), `"`)}
+func info(key string, size *int64, etag *string, modified *time.Time) ports.BlobInfo {
+	i := ports.BlobInfo{Key: key, Size: awssdk.ToInt64(size), ETag: strings.Trim(awssdk.ToString(etag), `"`)}
 	if modified != nil {
 		i.Modified = modified.UTC()
 	}
@@ -164,14 +163,14 @@ type S3SignerConfig struct {
 }
 
 // S3Signer makes the HTTP API's expiring upload and download URLs
-// (api.Signer) with SigV4 presigning: nothing is sent to S3 until the
+// (ports.Signer) with SigV4 presigning: nothing is sent to S3 until the
 // client uses the URL.
 type S3Signer struct {
 	client S3PresignAPI
 	cfg    S3SignerConfig
 }
 
-var _ api.Signer = (*S3Signer)(nil)
+var _ ports.Signer = (*S3Signer)(nil)
 
 // NewS3Signer returns a signer for cfg.Bucket; client is usually
 // s3.NewPresignClient of the Lambda's S3 client.
@@ -191,20 +190,20 @@ func (s *S3Signer) ttl(expires time.Time) (time.Duration, error) {
 	return d, nil
 }
 
-// SignUpload implements api.Signer. The upload must be exactly bytes long:
+// SignUpload implements ports.Signer. The upload must be exactly bytes long:
 // for a PUT, Content-Length is a signed header, so S3 refuses any other
 // length (SignatureDoesNotMatch); for a POST, the policy's
 // content-length-range is [bytes, bytes] (EntityTooSmall/EntityTooLarge).
 // Headers lists what the client must send besides Host and
 // Content-Length, which its HTTP stack sets (browsers refuse to set them).
 // A POST's Fields go into the multipart form before the file field.
-func (s *S3Signer) SignUpload(ctx context.Context, key string, bytes int64, expires time.Time) (api.Upload, error) {
+func (s *S3Signer) SignUpload(ctx context.Context, key string, bytes int64, expires time.Time) (ports.Upload, error) {
 	if bytes <= 0 {
-		return api.Upload{}, fmt.Errorf("sign upload of %s: size %d is not positive", key, bytes)
+		return ports.Upload{}, fmt.Errorf("sign upload of %s: size %d is not positive", key, bytes)
 	}
 	ttl, err := s.ttl(expires)
 	if err != nil {
-		return api.Upload{}, fmt.Errorf("sign upload of %s: %w", key, err)
+		return ports.Upload{}, fmt.Errorf("sign upload of %s: %w", key, err)
 	}
 	if s.cfg.Post {
 		return s.signPost(ctx, key, bytes, ttl, expires)
@@ -212,29 +211,29 @@ func (s *S3Signer) SignUpload(ctx context.Context, key string, bytes int64, expi
 	return s.signPut(ctx, key, bytes, ttl, expires)
 }
 
-func (s *S3Signer) signPost(ctx context.Context, key string, bytes int64, ttl time.Duration, expires time.Time) (api.Upload, error) {
+func (s *S3Signer) signPost(ctx context.Context, key string, bytes int64, ttl time.Duration, expires time.Time) (ports.Upload, error) {
 	req, err := s.client.PresignPostObject(ctx, &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: &key}, func(o *s3.PresignPostOptions) {
 		o.Expires = ttl
 		o.Conditions = []any{[]any{"content-length-range", bytes, bytes}}
 	})
 	if err != nil {
-		return api.Upload{}, fmt.Errorf("presign POST of s3://%s/%s: %w", s.cfg.Bucket, key, err)
+		return ports.Upload{}, fmt.Errorf("presign POST of s3://%s/%s: %w", s.cfg.Bucket, key, err)
 	}
-	return api.Upload{Method: http.MethodPost, URL: req.URL, Fields: req.Values, ExpiresAt: expires}, nil
+	return ports.Upload{Method: http.MethodPost, URL: req.URL, Fields: req.Values, ExpiresAt: expires}, nil
 }
 
-func (s *S3Signer) signPut(ctx context.Context, key string, bytes int64, ttl time.Duration, expires time.Time) (api.Upload, error) {
+func (s *S3Signer) signPut(ctx context.Context, key string, bytes int64, ttl time.Duration, expires time.Time) (ports.Upload, error) {
 	in := &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: &key, ContentLength: &bytes}
 	req, err := s.client.PresignPutObject(ctx, in, s3.WithPresignExpires(ttl))
 	if err != nil {
-		return api.Upload{}, fmt.Errorf("presign PUT of s3://%s/%s: %w", s.cfg.Bucket, key, err)
+		return ports.Upload{}, fmt.Errorf("presign PUT of s3://%s/%s: %w", s.cfg.Bucket, key, err)
 	}
 	if !signsLength(req.URL) {
 		// Without it S3 would take an upload of any size. (The URL is a
 		// credential: it stays out of the message.)
-		return api.Upload{}, fmt.Errorf("presign PUT of s3://%s/%s: Content-Length %d is not among the signed headers", s.cfg.Bucket, key, bytes)
+		return ports.Upload{}, fmt.Errorf("presign PUT of s3://%s/%s: Content-Length %d is not among the signed headers", s.cfg.Bucket, key, bytes)
 	}
-	up := api.Upload{Method: req.Method, URL: req.URL, ExpiresAt: expires}
+	up := ports.Upload{Method: req.Method, URL: req.URL, ExpiresAt: expires}
 	for k, v := range req.SignedHeader {
 		if strings.EqualFold(k, "Host") || strings.EqualFold(k, "Content-Length") || len(v) == 0 {
 			continue
@@ -257,7 +256,7 @@ func signsLength(rawURL string) bool {
 	return slices.Contains(strings.Split(u.Query().Get("X-Amz-SignedHeaders"), ";"), "content-length")
 }
 
-// SignDownload implements api.Signer: a presigned GET whose response
+// SignDownload implements ports.Signer: a presigned GET whose response
 // carries Content-Disposition: attachment with filename (the key's base
 // name when empty), encoded per RFC 6266/2231 when not plain ASCII.
 func (s *S3Signer) SignDownload(ctx context.Context, key, filename string, expires time.Time) (string, error) {

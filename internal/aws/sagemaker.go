@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sagemakerruntime"
 
 	"github.com/iris-oculus/iris/events"
-	"github.com/iris-oculus/iris/internal/pipeline"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 // SageMakerRuntimeAPI is the part of *sagemakerruntime.Client that
@@ -36,7 +36,7 @@ type SageMakerConfig struct {
 }
 
 // SageMakerSegmenter starts segmentations on a SageMaker asynchronous
-// inference endpoint (pipeline.Segmenter).
+// inference endpoint (ports.Segmenter).
 //
 // The request names the job three ways, so that its output can be found
 // without trusting SageMaker's default naming (a random UUID + ".out",
@@ -56,7 +56,7 @@ type SageMakerSegmenter struct {
 	cfg    SageMakerConfig
 }
 
-var _ pipeline.Segmenter = (*SageMakerSegmenter)(nil)
+var _ ports.Segmenter = (*SageMakerSegmenter)(nil)
 
 // NewSageMakerSegmenter returns a segmenter invoking cfg.Endpoint through
 // client.
@@ -67,7 +67,7 @@ func NewSageMakerSegmenter(client SageMakerRuntimeAPI, cfg SageMakerConfig) *Sag
 	return &SageMakerSegmenter{client: client, cfg: cfg}
 }
 
-// Start implements pipeline.Segmenter: one InvokeEndpointAsync, which
+// Start implements ports.Segmenter: one InvokeEndpointAsync, which
 // queues the request and returns at once.
 func (s *SageMakerSegmenter) Start(ctx context.Context, jobID, inputKey string) (events.Started, error) {
 	if !events.ValidJobID(jobID) {

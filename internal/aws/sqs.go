@@ -7,7 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/iris-oculus/iris/internal/pipeline"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 // SQSAPI is the part of *sqs.Client that SQSQueue uses.
@@ -15,21 +15,21 @@ type SQSAPI interface {
 	SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
 }
 
-// SQSQueue sends work messages to one standard SQS queue (pipeline.Queue).
+// SQSQueue sends work messages to one standard SQS queue (ports.Queue).
 // Receiving is Lambda's event source mapping, not this type's business.
 type SQSQueue struct {
 	client SQSAPI
 	url    string
 }
 
-var _ pipeline.Queue = (*SQSQueue)(nil)
+var _ ports.Queue = (*SQSQueue)(nil)
 
 // NewSQSQueue returns the queue at queueURL, reached through client.
 func NewSQSQueue(client SQSAPI, queueURL string) *SQSQueue {
 	return &SQSQueue{client: client, url: queueURL}
 }
 
-// Send implements pipeline.Queue. SQS bodies are text: body must be UTF-8
+// Send implements ports.Queue. SQS bodies are text: body must be UTF-8
 // (the pipeline sends JSON), and SQS refuses what exceeds its size limit.
 func (q *SQSQueue) Send(ctx context.Context, body []byte) error {
 	if len(body) == 0 {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/job/storetest"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 func TestCanMove(t *testing.T) {
@@ -38,5 +39,5 @@ func TestApplyLeavesInputAlone(t *testing.T) {
 }
 
 func TestMemoryStore(t *testing.T) {
-	storetest.Run(t, func(*testing.T) job.Store { return &job.Memory{} })
+	storetest.Run(t, func(*testing.T) ports.Store { return &job.Memory{} })
 }

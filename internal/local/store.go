@@ -11,9 +11,10 @@ import (
 	"time"
 
 	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
-// Store is job.Store on the jobs table of a DB, in place of DynamoDB. The
+// Store is ports.Store on the jobs table of a DB, in place of DynamoDB. The
 // record is kept whole as JSON; owner, status, rank and the timestamps are
 // columns for the queries. Advance is a compare-and-set on the rank inside
 // an immediate transaction, so concurrent updates apply once.
@@ -22,7 +23,7 @@ type Store struct {
 	owned bool // Close closes db
 }
 
-var _ job.Store = (*Store)(nil)
+var _ ports.Store = (*Store)(nil)
 
 // Store returns the job store on db.
 func (db *DB) Store() *Store { return &Store{db: db} }
@@ -51,7 +52,7 @@ const timeKey = "2006-01-02T15:04:05.000000000Z"
 
 func fmtTime(t time.Time) string { return t.UTC().Format(timeKey) }
 
-// Create implements job.Store.
+// Create implements ports.Store.
 func (s *Store) Create(ctx context.Context, j job.Job) (bool, error) {
 	if j.ID == "" {
 		return false, errors.New("create job: empty id")
@@ -74,7 +75,7 @@ func (s *Store) Create(ctx context.Context, j job.Job) (bool, error) {
 	return n == 1, nil
 }
 
-// Get implements job.Store.
+// Get implements ports.Store.
 func (s *Store) Get(ctx context.Context, id string) (job.Job, error) {
 	var rec []byte
 	err := s.db.getJob.QueryRowContext(ctx, id).Scan(&rec)
@@ -91,7 +92,7 @@ func (s *Store) Get(ctx context.Context, id string) (job.Job, error) {
 // second process writing the same job at the same moment.
 const advanceTries = 8
 
-// Advance implements job.Store.
+// Advance implements ports.Store.
 func (s *Store) Advance(ctx context.Context, id string, u job.Update) (bool, error) {
 	for range advanceTries {
 		applied, conflict, err := s.advanceOnce(ctx, id, u)
@@ -144,7 +145,7 @@ func (s *Store) advanceOnce(ctx context.Context, id string, u job.Update) (appli
 	return true, false, nil
 }
 
-// List implements job.Store. The cursor is opaque: base64 of the last
+// List implements ports.Store. The cursor is opaque: base64 of the last
 // job's creation time and id, the keyset the index is ordered by.
 func (s *Store) List(ctx context.Context, owner string, limit int, cursor string) ([]job.Job, string, error) {
 	after, afterID, err := decodeCursor(cursor)
@@ -215,7 +216,7 @@ func decodeCursor(c string) (at, id string, err error) {
 	return "", "", fmt.Errorf("list jobs: cursor %q is not one this store returned", c)
 }
 
-// Unfinished implements job.Store.
+// Unfinished implements ports.Store.
 func (s *Store) Unfinished(ctx context.Context, before time.Time) ([]job.Job, error) {
 	rows, err := s.db.read.QueryContext(ctx,
 		`SELECT record FROM jobs WHERE status NOT IN ('done', 'failed') AND updated_at < ?
@@ -242,7 +243,7 @@ func (s *Store) Unfinished(ctx context.Context, before time.Time) ([]job.Job, er
 	return js, nil
 }
 
-// Delete implements job.Store.
+// Delete implements ports.Store.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	if _, err := s.db.sql.ExecContext(ctx, `DELETE FROM jobs WHERE id = ?`, id); err != nil {
 		return fmt.Errorf("delete job %s: %w", id, err)

@@ -12,10 +12,11 @@ import (
 
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/job/storetest"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 func TestStoreConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) job.Store { return openDB(t).Store() })
+	storetest.Run(t, func(t *testing.T) ports.Store { return openDB(t).Store() })
 }
 
 var t0 = time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)

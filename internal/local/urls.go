@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/iris-oculus/iris/events"
-	"github.com/iris-oculus/iris/internal/api"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 // BlobPath is where URLSigner's URLs are served.
@@ -35,7 +35,7 @@ type URLSigner struct {
 	now    func() time.Time
 }
 
-var _ api.Signer = (*URLSigner)(nil)
+var _ ports.Signer = (*URLSigner)(nil)
 
 // NewURLSigner signs with secret (random when nil, so URLs die with the
 // process) and prefixes URLs with base, e.g. "http://127.0.0.1:8080".
@@ -49,17 +49,17 @@ func NewURLSigner(base string, secret []byte) (*URLSigner, error) {
 	return &URLSigner{base: strings.TrimRight(base, "/"), secret: secret, now: time.Now}, nil
 }
 
-// SignUpload implements api.Signer: a PUT of exactly bytes bytes to key.
-func (s *URLSigner) SignUpload(_ context.Context, key string, bytes int64, expires time.Time) (api.Upload, error) {
+// SignUpload implements ports.Signer: a PUT of exactly bytes bytes to key.
+func (s *URLSigner) SignUpload(_ context.Context, key string, bytes int64, expires time.Time) (ports.Upload, error) {
 	if !strings.HasPrefix(key, events.PrefixUploads) {
-		return api.Upload{}, fmt.Errorf("sign upload: %q is not under %s", key, events.PrefixUploads)
+		return ports.Upload{}, fmt.Errorf("sign upload: %q is not under %s", key, events.PrefixUploads)
 	}
 	if err := CheckKey(key); err != nil {
-		return api.Upload{}, fmt.Errorf("sign upload: %w", err)
+		return ports.Upload{}, fmt.Errorf("sign upload: %w", err)
 	}
 	q := url.Values{"expires": {strconv.FormatInt(expires.Unix(), 10)}, "bytes": {strconv.FormatInt(bytes, 10)}}
 	q.Set("sig", s.sign(http.MethodPut, key, q))
-	return api.Upload{
+	return ports.Upload{
 		Method:    http.MethodPut,
 		URL:       s.base + BlobPath + key + "?" + q.Encode(),
 		Headers:   map[string]string{"Content-Type": "application/octet-stream"},
@@ -67,7 +67,7 @@ func (s *URLSigner) SignUpload(_ context.Context, key string, bytes int64, expir
 	}, nil
 }
 
-// SignDownload implements api.Signer.
+// SignDownload implements ports.Signer.
 func (s *URLSigner) SignDownload(_ context.Context, key, filename string, expires time.Time) (string, error) {
 	if err := CheckKey(key); err != nil {
 		return "", fmt.Errorf("sign download: %w", err)

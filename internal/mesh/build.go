@@ -130,8 +130,8 @@ func (g *geometry) apply(p [3]float64) [3]float64 {
 	return w
 }
 
-// job is one label to mesh.
-type job struct {
+// organ is one label to mesh, with how far to decimate it.
+type organ struct {
 	label  uint16
 	stats  labelStats
 	target int // decimation target; 0 = by Reduce
@@ -157,11 +157,11 @@ func Build(ctx context.Context, lm *volume.LabelMap, opt Options) ([]Surface, er
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	jobs, err := planJobs(scanLabels(lm, opt.Workers), opt)
+	organs, err := planOrgans(measureLabels(lm, opt.Workers), opt)
 	if err != nil {
 		return nil, err
 	}
-	return runJobs(ctx, lm, g, jobs, opt)
+	return meshOrgans(ctx, lm, g, organs, opt)
 }
 
 func checkLabelMap(lm *volume.LabelMap) error {
@@ -182,16 +182,16 @@ func checkLabelMap(lm *volume.LabelMap) error {
 	return nil
 }
 
-// planJobs picks the labels to mesh, in label order, with their targets.
-func planJobs(stats []labelStats, opt Options) ([]job, error) {
-	var jobs []job
+// planOrgans picks the labels to mesh, in label order, with their targets.
+func planOrgans(stats []labelStats, opt Options) ([]organ, error) {
+	var organs []organ
 	if opt.Labels == nil {
 		for l := 1; l < len(stats); l++ {
 			if stats[l].count > 0 {
-				jobs = append(jobs, job{label: uint16(l), stats: stats[l]})
+				organs = append(organs, organ{label: uint16(l), stats: stats[l]})
 			}
 		}
-		if len(jobs) == 0 {
+		if len(organs) == 0 {
 			return nil, errors.New("mesh: label map has no labels (every voxel is 0)")
 		}
 	} else {
@@ -207,12 +207,12 @@ func planJobs(stats []labelStats, opt Options) ([]job, error) {
 				missing = append(missing, fmt.Sprint(l))
 				continue
 			}
-			jobs = append(jobs, job{label: l, stats: stats[l]})
+			organs = append(organs, organ{label: l, stats: stats[l]})
 		}
 		if len(missing) > 0 {
 			return nil, fmt.Errorf("mesh: labels not present in the label map: %s", strings.Join(missing, ", "))
 		}
-		if len(jobs) == 0 {
+		if len(organs) == 0 {
 			return nil, errors.New("mesh: Labels is empty")
 		}
 	}
@@ -221,33 +221,33 @@ func planJobs(stats []labelStats, opt Options) ([]job, error) {
 		// its extracted triangles are twice that (less twice the Euler
 		// characteristic): the faces share the budget as the triangles.
 		var faces int64
-		for _, j := range jobs {
+		for _, j := range organs {
 			faces += j.stats.faces
 		}
-		for i := range jobs {
-			share := float64(opt.MaxTriangles) * float64(jobs[i].stats.faces) / float64(faces)
-			jobs[i].target = max(MinTriangles, int(share))
+		for i := range organs {
+			share := float64(opt.MaxTriangles) * float64(organs[i].stats.faces) / float64(faces)
+			organs[i].target = max(MinTriangles, int(share))
 		}
 	}
-	return jobs, nil
+	return organs, nil
 }
 
-// runJobs meshes the jobs on a pool of workers, biggest first so that the
+// meshOrgans meshes the organs on a pool of workers, biggest first so that the
 // last one to finish is a small one.
-func runJobs(ctx context.Context, lm *volume.LabelMap, g geometry, jobs []job, opt Options) ([]Surface, error) {
-	order := make([]int, len(jobs))
+func meshOrgans(ctx context.Context, lm *volume.LabelMap, g geometry, organs []organ, opt Options) ([]Surface, error) {
+	order := make([]int, len(organs))
 	for i := range order {
 		order[i] = i
 	}
-	cost := func(j job) int64 {
+	cost := func(j organ) int64 {
 		b := int64(j.stats.hi[0]-j.stats.lo[0]+1) * int64(j.stats.hi[1]-j.stats.lo[1]+1) * int64(j.stats.hi[2]-j.stats.lo[2]+1)
 		return b + 16*j.stats.faces
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(cost(jobs[b]), cost(jobs[a])) })
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(cost(organs[b]), cost(organs[a])) })
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	out := make([]Surface, len(jobs))
+	out := make([]Surface, len(organs))
 	var (
 		next  atomic.Int64
 		wg    sync.WaitGroup
@@ -255,7 +255,7 @@ func runJobs(ctx context.Context, lm *volume.LabelMap, g geometry, jobs []job, o
 		done  int
 		first error
 	)
-	for range min(opt.Workers, len(jobs)) {
+	for range min(opt.Workers, len(organs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -265,7 +265,7 @@ func runJobs(ctx context.Context, lm *volume.LabelMap, g geometry, jobs []job, o
 				if i >= len(order) || ctx.Err() != nil {
 					return
 				}
-				j := jobs[order[i]]
+				j := organs[order[i]]
 				s, err := w.surface(ctx, lm, g, j, opt)
 				if err != nil {
 					mu.Lock()
@@ -280,7 +280,7 @@ func runJobs(ctx context.Context, lm *volume.LabelMap, g geometry, jobs []job, o
 				mu.Lock()
 				done++
 				if opt.Progress != nil {
-					opt.Progress(done, len(jobs))
+					opt.Progress(done, len(organs))
 				}
 				mu.Unlock()
 			}
@@ -308,7 +308,7 @@ type worker struct {
 
 // surface meshes one label: extract, smooth, map to RAS, decimate, restore
 // the volume, normals, measurements.
-func (w *worker) surface(ctx context.Context, lm *volume.LabelMap, g geometry, j job, opt Options) (Surface, error) {
+func (w *worker) surface(ctx context.Context, lm *volume.LabelMap, g geometry, j organ, opt Options) (Surface, error) {
 	st := j.stats
 	b := box{
 		lo: [3]int{int(st.lo[0]), int(st.lo[1]), int(st.lo[2])},

@@ -29,7 +29,7 @@ func newLabelMap(dims [3]int, a volume.Affine, f func(i, j, k int) uint16) *volu
 // returns the surface in index coordinates.
 func extractRaw(t testing.TB, lm *volume.LabelMap, label uint16) *Mesh {
 	t.Helper()
-	st := scanLabels(lm, 1)
+	st := measureLabels(lm, 1)
 	if int(label) >= len(st) || st[label].count == 0 {
 		t.Fatalf("label %d not in the label map", label)
 	}

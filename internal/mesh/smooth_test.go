@@ -167,7 +167,7 @@ func BenchmarkExtract(b *testing.B) {
 		}
 		return 0
 	})
-	st := scanLabels(lm, 1)[1]
+	st := measureLabels(lm, 1)[1]
 	bx := box{lo: [3]int{int(st.lo[0]), int(st.lo[1]), int(st.lo[2])}, hi: [3]int{int(st.hi[0]), int(st.hi[1]), int(st.hi[2])}}
 	var e extractor
 	b.ReportAllocs()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 // Dispatch starts segmentations. It consumes the jobs queue: for each
@@ -21,7 +22,7 @@ import (
 // and not yet recorded may start a second segmentation; it writes the
 // same output and the stages after it are idempotent.
 type Dispatch struct {
-	Store     job.Store // read only
+	Store     ports.Store // read only
 	Blobs     Blobs
 	Segmenter Segmenter
 	Bus       Bus

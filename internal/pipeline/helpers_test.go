@@ -22,6 +22,7 @@ import (
 
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/ports"
 	"github.com/iris-oculus/iris/internal/testdata"
 	"github.com/iris-oculus/iris/internal/volume"
 )
@@ -420,7 +421,7 @@ func mrLike(t testing.TB) []byte {
 }
 
 // newJob stores an API-made job in status st.
-func newJob(t testing.TB, store job.Store, id, owner string, st job.Status, at time.Time) {
+func newJob(t testing.TB, store ports.Store, id, owner string, st job.Status, at time.Time) {
 	t.Helper()
 	j := job.Job{ID: id, Owner: owner, Status: job.Created, CreatedAt: at, UpdatedAt: at, Stages: map[job.Status]time.Time{job.Created: at}}
 	if _, err := store.Create(context.Background(), j); err != nil {
@@ -433,7 +434,7 @@ func newJob(t testing.TB, store job.Store, id, owner string, st job.Status, at t
 	}
 }
 
-func getJob(t testing.TB, store job.Store, id string) job.Job {
+func getJob(t testing.TB, store ports.Store, id string) job.Job {
 	t.Helper()
 	j, err := store.Get(context.Background(), id)
 	if err != nil {

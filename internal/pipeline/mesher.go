@@ -16,6 +16,7 @@ import (
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/labels"
 	"github.com/iris-oculus/iris/internal/mesh"
+	"github.com/iris-oculus/iris/internal/ports"
 	"github.com/iris-oculus/iris/internal/volume"
 )
 
@@ -44,7 +45,7 @@ const DefaultOrphanGrace = 15 * time.Minute
 // manifest is uploaded leaves a partial set that the redelivery
 // overwrites.
 type Mesher struct {
-	Store job.Store // read only
+	Store ports.Store // read only
 	Blobs Blobs
 	Bus   Bus
 	Now   Clock

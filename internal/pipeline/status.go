@@ -15,6 +15,7 @@ import (
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/export"
 	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 // Deadlines say how long a job may stay in each unfinished status before
@@ -61,7 +62,7 @@ func (d Deadlines) stuck(s job.Status) (time.Duration, string, string) {
 }
 
 // Status keeps the job records: it is their only writer. It applies the
-// pipeline's events as conditional, monotonic updates (job.Store.Advance),
+// pipeline's events as conditional, monotonic updates (ports.Store.Advance),
 // so a stale or duplicate event is a no-op, and any order of delivery
 // ends in the same state, failures and "done" aside: whichever of those
 // comes first is final.
@@ -74,7 +75,7 @@ func (d Deadlines) stuck(s job.Status) (time.Duration, string, string) {
 // Accepted" is returned (wrapping ErrEarly) so that the input facts are
 // recorded; after OrphanGrace it is applied anyway.
 type Status struct {
-	Store job.Store
+	Store ports.Store
 	Blobs Blobs
 	Now   Clock
 	Log   *slog.Logger

@@ -1,9 +1,11 @@
-// Package ports declares the pipeline's ports: the bucket (Blobs), the work
-// queue, the event bus, the asynchronous segmenter and the clock. Stage
-// handlers (internal/pipeline) and the HTTP API (internal/api) are written
-// against them; internal/local and internal/aws implement them. It holds
-// declarations only, so an adapter or the API Lambda can import it without
-// linking the imaging code.
+// Package ports declares every port of the pipeline and the API: the
+// bucket (Blobs), the work queue, the event bus, the asynchronous
+// segmenter, the clock, the job records (Store) and the signer of direct
+// upload and download URLs (Signer). Stage handlers (internal/pipeline)
+// and the HTTP API (internal/api) are written against them; internal/local
+// and internal/aws implement them. It holds declarations only, and imports
+// only the event contract and the job domain (internal/job), so an adapter
+// or the API Lambda can import it without linking the imaging code.
 package ports
 
 import (
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/iris-oculus/iris/events"
+	"github.com/iris-oculus/iris/internal/job"
 )
 
 // BlobInfo describes a stored object.
@@ -60,3 +63,42 @@ type Segmenter interface {
 
 // Clock tells the time; tests fix it.
 type Clock func() time.Time
+
+// Store keeps job records. Implementations must make Create idempotent and
+// Advance a conditional, monotonic update (compare-and-set on the rank), so
+// duplicate and reordered events are harmless no-ops. internal/job/storetest
+// checks an implementation against this contract.
+type Store interface {
+	// Create inserts j unless a job with its id exists; created reports
+	// which happened. Either way it is not an error.
+	Create(ctx context.Context, j job.Job) (created bool, err error)
+	// Get returns the job or job.ErrNotFound.
+	Get(ctx context.Context, id string) (job.Job, error)
+	// Advance applies u if it raises the job's rank; applied is false
+	// for a stale or duplicate update. job.ErrNotFound if there is no job.
+	Advance(ctx context.Context, id string, u job.Update) (applied bool, err error)
+	// List returns owner's jobs, newest first, at most limit, starting
+	// after cursor ("" for the first page); next is "" on the last page.
+	List(ctx context.Context, owner string, limit int, cursor string) (jobs []job.Job, next string, err error)
+	// Unfinished returns jobs not in a terminal status last updated before
+	// the given time, for the sweep that fails stuck jobs.
+	Unfinished(ctx context.Context, updatedBefore time.Time) ([]job.Job, error)
+	// Delete removes the record; deleting a missing job is not an error.
+	Delete(ctx context.Context, id string) error
+}
+
+// Upload tells a client how to send a file straight to storage.
+type Upload struct {
+	Method    string            `json:"method"` // "PUT" or "POST"
+	URL       string            `json:"url"`
+	Headers   map[string]string `json:"headers,omitempty"`
+	Fields    map[string]string `json:"fields,omitempty"` // form fields for a presigned POST
+	ExpiresAt time.Time         `json:"expiresAt"`
+}
+
+// Signer makes expiring URLs for direct uploads and downloads (presigned
+// S3 URLs on AWS, HMAC-signed local URLs in iris serve).
+type Signer interface {
+	SignUpload(ctx context.Context, key string, bytes int64, expires time.Time) (Upload, error)
+	SignDownload(ctx context.Context, key, filename string, expires time.Time) (string, error)
+}

@@ -14,10 +14,11 @@ type boneParams struct {
 	edgeHU         int16   // on finer grids, the unsmoothed voxel's threshold
 	closeMM        float64 // in-plane closing that seals gaps in the cortex (see closingMM)
 	maxHoleMM2     float64 // largest marrow cavity filled in a slice
-	// A cavity whose mean HU lies strictly between marrowHi and marrowLo
-	// is soft tissue, not trabecular (denser) or fatty (lighter) marrow;
-	// in the midline it is the spinal canal and stays open.
-	marrowLo, marrowHi int16
+	// A cavity whose mean HU lies strictly between softMinHU and
+	// softMaxHU is soft tissue, not trabecular (denser) or fatty
+	// (lighter) marrow; in the midline it is the spinal canal and stays
+	// open.
+	softMinHU, softMaxHU int16
 	// On finer grids only: the outline's voxels must reach rimHU (about
 	// half-way from soft tissue to cortex, a threshold only a sharp
 	// boundary can be held to), and the slice's bone is opened by a disk
@@ -41,7 +42,7 @@ type boneParams struct {
 // and cartilage calcifications. Calcified aortic wall touching a vertebra
 // and calcified costal cartilage continuing a rib still count as bone.
 var defaultBone = boneParams{
-	seedHU: 250, growHU: 120, edgeHU: 180, closeMM: 4, maxHoleMM2: 800, marrowLo: 60, marrowHi: -30,
+	seedHU: 250, growHU: 120, edgeHU: 180, closeMM: 4, maxHoleMM2: 800, softMinHU: -30, softMaxHU: 60,
 	rimHU: 220, openMM: 1.5, minPieceML: 1.5, minPieceSpreadMM: 10,
 }
 
@@ -339,7 +340,7 @@ func (s *boneSlice) fill(hs []int16, lab []uint16, mid float64, j0, j1 int) {
 	for h, n := range s.holeSize {
 		mean := stats[h].sum / n
 		off := math.Abs(float64(stats[h].pos)/float64(n)-mid) * s.sp[s.lr]
-		soft := mean < int(s.bp.marrowLo) && mean > int(s.bp.marrowHi)
+		soft := mean > int(s.bp.softMinHU) && mean < int(s.bp.softMaxHU)
 		ok[h+1] = float64(n)*area <= s.bp.maxHoleMM2 && !(soft && off < canalMidlineMM)
 	}
 	// The bone goes to s.m, no longer needed as the closing's source.

@@ -1,4 +1,4 @@
-// Package storetest checks a job.Store against the contract every store
+// Package storetest checks a ports.Store against the contract every store
 // must keep: idempotent create, monotonic conditional updates, owner-scoped
 // newest-first pagination, the stuck-job query and delete. The SQLite and
 // DynamoDB stores run the same suite.
@@ -14,10 +14,11 @@ import (
 
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 // Run runs the suite; newStore returns an empty store for each subtest.
-func Run(t *testing.T, newStore func(t *testing.T) job.Store) {
+func Run(t *testing.T, newStore func(t *testing.T) ports.Store) {
 	t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
 	newJob := func(id, owner string, created time.Time) job.Job {
 		return job.Job{ID: id, Owner: owner, Status: job.Created, CreatedAt: created, UpdatedAt: created,
@@ -209,7 +210,7 @@ func Run(t *testing.T, newStore func(t *testing.T) job.Store) {
 	})
 }
 
-func mustCreate(t *testing.T, s job.Store, j job.Job) {
+func mustCreate(t *testing.T, s ports.Store, j job.Job) {
 	t.Helper()
 	if ok, err := s.Create(context.Background(), j); err != nil || !ok {
 		t.Fatalf("Create(%s) = %v, %v", j.ID, ok, err)

@@ -14,11 +14,11 @@ type labelStats struct {
 	hi    [3]int32
 }
 
-// scanLabels makes the single pass over the label map: per label, its voxel
+// measureLabels makes the single pass over the label map: per label, its voxel
 // count, bounding box and number of boundary voxel faces (which is the
 // number of marching-cubes vertices, and half the number of triangles).
 // Slabs of slices are scanned in parallel and merged. Index = label.
-func scanLabels(lm *volume.LabelMap, workers int) []labelStats {
+func measureLabels(lm *volume.LabelMap, workers int) []labelStats {
 	nz := lm.Dims[2]
 	workers = max(1, min(workers, nz))
 	parts := make([][]labelStats, workers)
@@ -27,7 +27,7 @@ func scanLabels(lm *volume.LabelMap, workers int) []labelStats {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			parts[w] = scanSlab(lm, nz*w/workers, nz*(w+1)/workers)
+			parts[w] = measureSlab(lm, nz*w/workers, nz*(w+1)/workers)
 		}()
 	}
 	wg.Wait()
@@ -59,8 +59,8 @@ func mergeStats(a, b labelStats) labelStats {
 	return a
 }
 
-// scanSlab scans slices [k0, k1).
-func scanSlab(lm *volume.LabelMap, k0, k1 int) []labelStats {
+// measureSlab scans slices [k0, k1).
+func measureSlab(lm *volume.LabelMap, k0, k1 int) []labelStats {
 	d0, d1, d2 := lm.Dims[0], lm.Dims[1], lm.Dims[2]
 	data := lm.Data
 	var st []labelStats
