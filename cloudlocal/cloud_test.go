@@ -31,6 +31,7 @@ import (
 	iaws "github.com/iris-oculus/iris/internal/aws"
 	"github.com/iris-oculus/iris/internal/export"
 	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/ports"
 	"github.com/iris-oculus/iris/internal/testdata"
 )
 
@@ -459,8 +460,8 @@ func (s *serve) do(t *testing.T, method, url, ct string, body []byte, v any) int
 func (s *serve) submitAndWait(t *testing.T, name string, data []byte) job.Job {
 	t.Helper()
 	var cr struct {
-		Job    api.JobView `json:"job"`
-		Upload api.Upload  `json:"upload"`
+		Job    api.JobView  `json:"job"`
+		Upload ports.Upload `json:"upload"`
 	}
 	body, _ := json.Marshal(map[string]any{"filename": name, "bytes": len(data)})
 	if code := s.do(t, http.MethodPost, "/api/jobs", "application/json", body, &cr); code != http.StatusCreated {
