@@ -116,6 +116,9 @@ func TestCloudLocal(t *testing.T) {
 		{"oversized.nii.gz", oversizedNIfTI(t)},
 	}
 
+	// The first ingest dies as if killed for memory: Lambda's asynchronous
+	// retry must still bring every upload through.
+	c.Functions["ingest"].Crash(1)
 	t0 := time.Now()
 	seriesJob := drop(t, c, "series.zip", series)
 	twiceJob := drop(t, c, "twice.nii.gz", ct)
@@ -141,6 +144,9 @@ func TestCloudLocal(t *testing.T) {
 			t.Error("no organs")
 		}
 		checkResults(t, c, j)
+		if st := c.Functions["ingest"].Stats(); st.Restarts < 1 || st.Errors < 1 {
+			t.Errorf("ingest %+v: the injected crash did not happen", st)
+		}
 		if exists(t, c, events.PrefixUploads+"series.zip") {
 			t.Error("the DICOM zip is still in uploads/ (it carries patient data)")
 		}

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,6 +46,7 @@ type Function struct {
 
 	queue chan *invocation
 	wg    sync.WaitGroup
+	crash atomic.Int64 // invocations still to crash their environment
 	stats struct {
 		sync.Mutex
 		invocations, errors, restarts int
@@ -65,6 +67,12 @@ type result struct {
 }
 
 func (inv *invocation) finish(r result) { inv.once.Do(func() { inv.done <- r }) }
+
+// Crash makes the next n invocations kill the execution environment that
+// takes them, as an out-of-memory kill does: the invocation fails with
+// Runtime.ExitError and a new environment starts. It is the fault
+// injection of the failure scenarios.
+func (f *Function) Crash(n int) { f.crash.Add(int64(n)) }
 
 // Stats are a function's counters.
 type Stats struct{ Invocations, Errors, Restarts int }
@@ -125,6 +133,7 @@ type environment struct {
 	ln      net.Listener
 	mu      sync.Mutex
 	held    *invocation // taken by the process, not yet answered
+	kill    func()      // ends the running process
 	current chan *invocation
 }
 
@@ -150,6 +159,9 @@ func (e *environment) run(ctx context.Context) {
 			return
 		}
 		procCtx, kill := context.WithCancel(ctx)
+		e.mu.Lock()
+		e.kill = kill
+		e.mu.Unlock()
 		cmd := exec.CommandContext(procCtx, e.f.bin)
 		cmd.Env = append(append([]string{}, e.f.env...), "AWS_LAMBDA_RUNTIME_API="+e.ln.Addr().String(), "TMPDIR="+tmp,
 			"AWS_LAMBDA_LOG_STREAM_NAME="+fmt.Sprintf("env-%d", e.n))
@@ -236,6 +248,16 @@ func (e *environment) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Lambda-Runtime-Trace-Id", "Root=1-"+newID()[:8]+"-"+newID()[:24]+";Sampled=0")
 		h.Set("Content-Type", "application/json")
 		w.Write(inv.payload)
+		if e.f.crash.Add(-1) >= 0 {
+			e.mu.Lock()
+			kill := e.kill
+			e.mu.Unlock()
+			if kill != nil {
+				go kill()
+			}
+		} else {
+			e.f.crash.Add(1)
+		}
 	case r.Method == http.MethodPost && strings.HasPrefix(p, "invocation/"):
 		id, kind, _ := strings.Cut(strings.TrimPrefix(p, "invocation/"), "/")
 		body, err := io.ReadAll(io.LimitReader(r.Body, 6<<20+1))
