@@ -105,6 +105,11 @@ func Start(ctx context.Context, cfg Config) (c *Cloud, err error) {
 	if cfg.MaxEnvironments == 0 {
 		cfg.MaxEnvironments = 2
 	}
+	for _, p := range []*string{&cfg.Tools, &cfg.Bin, &cfg.Work} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return nil, err
+		}
+	}
 	goaws := filepath.Join(cfg.Tools, "goaws")
 	if _, err := os.Stat(goaws); err != nil {
 		return nil, toolMissing("goaws", goaws)
@@ -119,22 +124,23 @@ func Start(ctx context.Context, cfg Config) (c *Cloud, err error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	c = &Cloud{Model: m, Functions: map[string]*Function{}, cancel: cancel}
+	started := c
 	defer func() {
 		if err != nil {
-			c.Close()
+			started.Close()
 			c = nil
 		}
 	}()
 	creds := credentials.NewStaticCredentialsProvider("AKIDLOCAL", "SECRETLOCAL", "")
 
 	// SQS and DynamoDB: the emulators, as processes.
-	sqsAddr, err := c.startProcess(runCtx, cfg.Logs, "goaws", exec.Command(goaws, "-sweep", "500ms"))
+	sqsAddr, err := c.startProcess(runCtx, cfg.Logs, "goaws", dieWithParent(exec.Command(goaws, "-sweep", "500ms")))
 	if err != nil {
 		return nil, err
 	}
 	script := fmt.Sprintf(`const s = require(%q)({createTableMs: 0, deleteTableMs: 0, updateTableMs: 0});
 s.listen(0, "127.0.0.1", () => console.log("listening on 127.0.0.1:" + s.address().port));`, dynalite)
-	ddbAddr, err := c.startProcess(runCtx, cfg.Logs, "dynalite", exec.Command(node, "-e", script))
+	ddbAddr, err := c.startProcess(runCtx, cfg.Logs, "dynalite", dieWithParent(exec.Command(node, "-e", script)))
 	if err != nil {
 		return nil, err
 	}
@@ -403,7 +409,7 @@ func (c *Cloud) startGPUWorker(ctx context.Context, cfg Config, ep EndpointSpec)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.CommandContext(ctx, bin, "serve", "-addr", addr, "-engine", "native")
+	cmd := dieWithParent(exec.CommandContext(ctx, bin, "serve", "-addr", addr, "-engine", "native"))
 	cmd.Env = append(os.Environ(), "GPUWORKER_CONCURRENCY="+fmt.Sprint(ep.MaxConcurrency), "TMPDIR="+cfg.Work)
 	cmd.Stdout, cmd.Stderr = prefixed(cfg.Logs, "gpuworker"), prefixed(cfg.Logs, "gpuworker")
 	if err := cmd.Start(); err != nil {

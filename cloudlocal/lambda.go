@@ -162,7 +162,7 @@ func (e *environment) run(ctx context.Context) {
 		e.mu.Lock()
 		e.kill = kill
 		e.mu.Unlock()
-		cmd := exec.CommandContext(procCtx, e.f.bin)
+		cmd := dieWithParent(exec.CommandContext(procCtx, e.f.bin))
 		cmd.Env = append(append([]string{}, e.f.env...), "AWS_LAMBDA_RUNTIME_API="+e.ln.Addr().String(), "TMPDIR="+tmp,
 			"AWS_LAMBDA_LOG_STREAM_NAME="+fmt.Sprintf("env-%d", e.n))
 		cmd.Stdout, cmd.Stderr = e.f.out, e.f.out
