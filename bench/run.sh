@@ -18,5 +18,9 @@ echo "then on the synthetic chest phantom (the only airway truth here), then spe
 go test -run '^(TestDiceAgainstTotalSegmentator|TestPhantom)$' -v -bench 'Native' -benchtime 3x ./internal/segment |
 	grep -E '^Benchmark|_test.go:[0-9]+: |^ok' | sed -E 's/^ +[a-z_]+_test.go:[0-9]+: /  /'
 
+echo "== Batch throughput: iris segment (native) and iris mesh over the shared cases =="
+echo "(2 scans a batch: the 3 mm CT and the DICOM series zip; 2 label maps; default -j)"
+go test -run '^$' -bench 'Batch' -benchtime 3x -count 3 ./cmd/iris | grep -E '^Benchmark|ok'
+
 echo "== Meshing: ours vs VTK vs skimage+Open3D =="
 bash bench/mesh/run.sh "$@"

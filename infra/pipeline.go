@@ -18,6 +18,7 @@ import (
 
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/functions/config"
+	"github.com/iris-oculus/iris/internal/limits"
 )
 
 // A function's resources. Memory is also its CPU share (1769 MB is one
@@ -50,6 +51,14 @@ const (
 	DropOwner = "bucket-drop"
 )
 
+// ingestMemoryMB is the ingest function's memory, from which its limits
+// (and so the API's upload limit) derive.
+const ingestMemoryMB = 3008
+
+// IngestLimits are the ingest function's limits, as limits.Machine
+// computes them inside it (Lambda gives 2 vCPUs at this memory).
+func IngestLimits() limits.Limits { return limits.For(ingestMemoryMB<<20, 2) }
+
 func seconds(d time.Duration) awscdk.Duration {
 	return awscdk.Duration_Seconds(jsii.Number(d.Seconds()))
 }
@@ -59,6 +68,7 @@ func seconds(d time.Duration) awscdk.Duration {
 func (b *builder) queues() {
 	b.jobs = b.queue("Jobs", visibilityFactor*dispatchTimeout)
 	b.mesh = b.queue("Mesh", visibilityFactor*mesherTimeout)
+	b.groups = b.queue("Groups", visibilityFactor*ingestTimeout)
 	b.eventsDLQ = b.deadLetters("EventsDLQ")
 }
 
@@ -92,8 +102,8 @@ func (b *builder) deadLetters(id string) awssqs.Queue {
 func (b *builder) lambdas() {
 	bucket, table := b.bucket.BucketName(), b.table.TableName()
 	specs := []fnSpec{
-		{name: fnIngest, memoryMB: 3008, timeout: ingestTimeout, ephemeralMB: 10240, async: true,
-			env:         config.Env{Bucket: *bucket, JobsQueueURL: *b.jobs.QueueUrl()},
+		{name: fnIngest, memoryMB: ingestMemoryMB, timeout: ingestTimeout, ephemeralMB: 10240, async: true,
+			env:         config.Env{Bucket: *bucket, JobsQueueURL: *b.jobs.QueueUrl(), GroupsQueueURL: *b.groups.QueueUrl()},
 			description: "Validates an upload, writes the de-identified volume, queues the job"},
 		{name: fnDispatch, memoryMB: 256, timeout: dispatchTimeout,
 			env: config.Env{Bucket: *bucket, Table: *table, Endpoint: *b.endpoint.AttrEndpointName(),
@@ -106,7 +116,7 @@ func (b *builder) lambdas() {
 			env:         config.Env{Bucket: *bucket, Table: *table, DropOwner: DropOwner},
 			description: "Keeps the job records (their only writer) and sweeps stuck jobs"},
 		{name: fnAPI, memoryMB: 512, timeout: apiTimeout,
-			env:         config.Env{Bucket: *bucket, Table: *table},
+			env:         config.Env{Bucket: *bucket, Table: *table, MaxUploadBytes: IngestLimits().Upload},
 			description: "The HTTP API: jobs, signed uploads and downloads"},
 	}
 	for _, s := range specs {
@@ -119,6 +129,13 @@ func (b *builder) lambdas() {
 		ReportBatchItemFailures: jsii.Bool(true),
 		// Each start is one InvokeEndpointAsync; two pollers keep up.
 		MaxConcurrency: jsii.Number(2),
+	}))
+	b.functions[fnIngest].AddEventSource(awslambdaeventsources.NewSqsEventSource(b.groups, &awslambdaeventsources.SqsEventSourceProps{
+		// A check is a listing; the one that reads the folder uses the
+		// function's memory, so one per invocation.
+		BatchSize:               jsii.Number(1),
+		ReportBatchItemFailures: jsii.Bool(true),
+		MaxConcurrency:          jsii.Number(5),
 	}))
 	b.functions[fnMesher].AddEventSource(awslambdaeventsources.NewSqsEventSource(b.mesh, &awslambdaeventsources.SqsEventSourceProps{
 		// One label map per invocation: it uses the function's memory.
@@ -188,6 +205,7 @@ func (b *builder) grants() {
 	b.allowObjects(r[fnIngest], []string{"s3:GetObject", "s3:DeleteObject"}, events.PrefixUploads)
 	b.allowObjects(r[fnIngest], []string{"s3:GetObject", "s3:PutObject"}, events.PrefixVolumes)
 	b.jobs.GrantSendMessages(r[fnIngest])
+	b.groups.GrantSendMessages(r[fnIngest]) // the event source mapping grants the receiving
 	// dispatch: is the segmentation already there; start it.
 	b.allowObjects(r[fnDispatch], []string{"s3:GetObject"}, events.PrefixSegmentations)
 	b.allow(r[fnDispatch], []string{"sagemaker:InvokeEndpointAsync"}, []*string{b.stack.FormatArn(&awscdk.ArnComponents{

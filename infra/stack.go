@@ -75,6 +75,7 @@ type builder struct {
 	errorsTopic   awssns.Topic
 	alarmsTopic   awssns.Topic
 	jobs, mesh    awssqs.Queue
+	groups        awssqs.Queue            // ingest's delayed re-checks of dropped folders
 	dlqs          map[string]awssqs.Queue // by alarm name
 	functions     map[string]awslambda.Function
 	roles         map[string]awsiam.Role

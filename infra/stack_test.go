@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -64,8 +65,8 @@ func TestResourceCounts(t *testing.T) {
 	s := synth(t)
 	counts := map[string]int{
 		"AWS::Events::Rule":                           len(events.Rules("b")) + 1, // + the sweep's schedule
-		"AWS::SQS::Queue":                             7,                          // jobs, mesh, their DLQs, events DLQ, ingest and status failures
-		"AWS::Lambda::EventSourceMapping":             2,
+		"AWS::SQS::Queue":                             9,                          // jobs, mesh, groups, their DLQs, events DLQ, ingest and status failures
+		"AWS::Lambda::EventSourceMapping":             3,
 		"AWS::DynamoDB::GlobalTable":                  1,
 		"AWS::S3::Bucket":                             3, // data, site, access logs
 		"AWS::SageMaker::Model":                       1,
@@ -96,7 +97,7 @@ func TestLambdas(t *testing.T) {
 	s := synth(t)
 	// The variables each function's main requires (config.Load's need).
 	required := map[string][]string{
-		fnIngest:   {config.EnvBucket, config.EnvJobsQueueURL},
+		fnIngest:   {config.EnvBucket, config.EnvJobsQueueURL, config.EnvGroupsQueueURL},
 		fnDispatch: {config.EnvBucket, config.EnvTable, config.EnvEndpoint, config.EnvMaxAttempts},
 		fnMesher:   {config.EnvBucket, config.EnvTable, config.EnvMaxAttempts},
 		fnStatus:   {config.EnvBucket, config.EnvTable, config.EnvDropOwner},
@@ -113,6 +114,12 @@ func TestLambdas(t *testing.T) {
 			for _, name := range required[fn] {
 				if vars[name] == nil {
 					t.Errorf("environment lacks %s: %v", name, vars)
+				}
+			}
+			if fn == fnAPI {
+				// The API refuses an upload the ingest function would refuse.
+				if want := strconv.FormatInt(IngestLimits().Upload, 10); vars[config.EnvMaxUploadBytes] != want {
+					t.Errorf("%s = %v, want ingest's upload limit %s", config.EnvMaxUploadBytes, vars[config.EnvMaxUploadBytes], want)
 				}
 			}
 			if fn == fnDispatch || fn == fnMesher {
@@ -270,8 +277,8 @@ func TestQueues(t *testing.T) {
 	s := synth(t)
 	res := s.template["Resources"].(map[string]any)
 	esms := s.resources("AWS::Lambda::EventSourceMapping")
-	if len(esms) != 2 {
-		t.Fatalf("%d event source mappings, want 2", len(esms))
+	if len(esms) != 3 {
+		t.Fatalf("%d event source mappings, want 3 (jobs, mesh, groups)", len(esms))
 	}
 	for id, m := range esms {
 		p := props(m)
@@ -481,7 +488,7 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 	want := map[string]grants{
 		fnIngest: {objects: map[string][]string{"uploads/": {"s3:DeleteObject", "s3:GetObject"}, "volumes/": {"s3:GetObject", "s3:PutObject"}},
-			other: []string{"events:PutEvents", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"}},
+			other: []string{"events:PutEvents", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage"}},
 		fnDispatch: {objects: map[string][]string{"segmentations/": {"s3:GetObject"}}, dynamo: []string{"dynamodb:GetItem"},
 			other: []string{"events:PutEvents", "sagemaker:InvokeEndpointAsync", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage"}},
 		fnMesher: {objects: map[string][]string{"segmentations/": {"s3:GetObject"}, "results/": {"s3:GetObject", "s3:PutObject"}}, dynamo: []string{"dynamodb:GetItem"},

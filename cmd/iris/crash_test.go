@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -13,6 +15,7 @@ import (
 	"github.com/iris-oculus/iris/internal/api"
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/local"
+	"github.com/iris-oculus/iris/internal/ports"
 	"github.com/iris-oculus/iris/internal/testdata"
 )
 
@@ -184,5 +187,94 @@ func TestServeDrainsOnInterrupt(t *testing.T) {
 	}
 	if !slices.Contains(ids, id) {
 		t.Errorf("job %s is not listed after the restart: %v", id, ids)
+	}
+}
+
+// putSteps are DirBlobs.Put's fault points, in order.
+var putSteps = []string{"written", "recorded", "renamed", "published"}
+
+// TestServeResumesAfterKillAtEachPutStep kills the real binary (SIGKILL,
+// from inside, through IRIS_FAULT) at each step of each stage's write: the
+// signed upload, ingest's volume, the segmenter's label map and the
+// mesher's manifest, then restarts it. Every job must still end done, once
+// and complete; a killed upload's link works again when the file never
+// made it into place, and is used up when it did (issue 11, item 11).
+func TestServeResumesAfterKillAtEachPutStep(t *testing.T) {
+	bin := irisBinary(t)
+	data := t.TempDir() + "/data"
+	ct := testdata.Read(t, "totalsegmentator-example", "ct_3mm.nii.gz")
+	type pending struct {
+		id     string
+		upload ports.Upload
+		code   int // what a PUT after the restart must answer
+	}
+	var (
+		want    []string
+		reput   []pending
+		started bool // a job was sent into the later stages
+	)
+	var points []string
+	for _, s := range append([]string{"claimed"}, putSteps...) {
+		points = append(points, s+"@"+events.PrefixUploads)
+	}
+	for _, part := range []string{events.PrefixVolumes, events.PrefixSegmentations, "manifest.json"} {
+		for _, s := range putSteps {
+			points = append(points, s+"@"+part)
+		}
+	}
+	for _, point := range points {
+		t.Setenv("IRIS_FAULT", point)
+		p := startProc(t, bin, data)
+		c := p.client()
+		step, part, _ := strings.Cut(point, "@")
+		switch {
+		case part == events.PrefixUploads:
+			cr := c.create("up-"+step+".nii.gz", len(ct))
+			want = append(want, cr.Job.ID)
+			code, b, err := c.try(cr.Upload.Method, cr.Upload.URL, "application/octet-stream", ct)
+			if err == nil {
+				t.Fatalf("%s: the PUT answered %d %s; the process should have died", point, code, b)
+			}
+			after := http.StatusOK // the file never got into place: the link works again
+			if step == "renamed" || step == "published" {
+				after = http.StatusConflict // it did, and its event is recovered
+			}
+			reput = append(reput, pending{cr.Job.ID, cr.Upload, after})
+		case !started:
+			started = true
+			want = append(want, p.client().submit("walker.nii.gz", ct))
+		}
+		select {
+		case <-p.exited:
+		case <-time.After(jobTimeout):
+			t.Fatalf("%s: the fault point was never reached in %v", point, jobTimeout)
+		}
+		if !strings.Contains(p.log(), "IRIS_FAULT: killed at "+step+" of ") {
+			t.Fatalf("%s: the process ended without reaching its fault point:\n%s", point, tail(p.log(), 3000))
+		}
+		t.Logf("killed at %s", point)
+	}
+
+	t.Setenv("IRIS_FAULT", "")
+	p := startProc(t, bin, data)
+	c := p.client()
+	for _, r := range reput {
+		if code, b := c.do(r.upload.Method, r.upload.URL, "application/octet-stream", ct); code != r.code {
+			t.Errorf("job %s: PUT after the restart = %d %s, want %d", r.id, code, b, r.code)
+		}
+	}
+	for _, id := range want {
+		checkDone(t, c, data, c.wait(id, jobTimeout), "nifti", [3]int{122, 101, 30})
+	}
+	checkListed(t, c, want)
+	waitIdle(t, data)
+	o := observe(t, data)
+	for _, q := range queues {
+		if s := o.stats(q); s.Dead > 0 {
+			t.Errorf("queue %s has %d dead letters", q, s.Dead)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(data, "tmp")); len(ents) != 0 {
+		t.Errorf("tmp/ holds %d entries after the restart", len(ents))
 	}
 }

@@ -7,6 +7,10 @@
 //	iris segment CT.nii.gz|DICOM_FOLDER|SERIES.zip -o labels.nii.gz [--engine native|totalsegmentator]
 //	iris convert DICOM_FOLDER|SERIES.zip -o ct.nii.gz
 //	iris mesh LABELS.nii.gz -o OUT [--smooth 0..1] [--reduce 0..1 | --max-triangles N] [--formats glb,obj,stl] [--labels liver,aorta,…]
+//	iris segment|convert|mesh INPUT_OR_FOLDER... -o OUT_FOLDER [--json] [--skip-existing] [-j N]
+//	iris submit SCAN... --server URL [--wait] [-o DIR]; iris jobs; iris job ID; iris download ID
+//
+// Exit status: 0 all done, 1 some input failed (after the others ran), 2 usage.
 //
 // Every command exits non-zero with a one-line reason on bad input.
 package main
@@ -38,6 +42,10 @@ func commands() []command {
 		{"segment", "CT (NIfTI, DICOM folder or zip) → label map (native engine or TotalSegmentator)", runSegment},
 		{"endpoint", "the AWS GPU endpoint: status, start (keep one warm), stop (scale to zero)", runEndpoint},
 		{"convert", "DICOM series (folder or zip) → de-identified NIfTI, with what was found", runConvert},
+		{"submit", "send scans to a running iris serve or AWS deployment; --wait for the models", runSubmit},
+		{"jobs", "list the jobs of a running iris serve or AWS deployment", runJobs},
+		{"job", "one job of a running iris serve or AWS deployment", runJob},
+		{"download", "download a finished job's models", runDownload},
 	}
 }
 

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -23,6 +25,7 @@ func runMesh(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: iris mesh LABELS.nii.gz -o OUT [--smooth 0..1] [--reduce 0..1 | --max-triangles N] [--formats glb,obj,stl] [--labels liver,aorta,…]")
+		fmt.Fprintln(stderr, "       iris mesh LABELS_OR_FOLDER... -o OUT [--json] [--skip-existing] [-j N]  (batch: OUT/NAME/ each)")
 		fs.PrintDefaults()
 	}
 	def := mesh.DefaultOptions()
@@ -32,14 +35,15 @@ func runMesh(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	maxTris := fs.Int("max-triangles", 0, "total triangle budget for all organs (overrides --reduce)")
 	formats := fs.String("formats", "glb,obj,stl", "comma-separated output formats: glb, obj, stl")
 	only := fs.String("labels", "", "comma-separated organ names or label values to mesh (default: all present)")
-	quiet := fs.Bool("q", false, "no progress bar or summary table")
+	var bf batchFlags
+	bf.register(fs, false)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if len(pos) != 1 {
+	if len(pos) == 0 {
 		fs.Usage()
-		return fmt.Errorf("%w: mesh takes exactly one label map, got %d arguments", errUsage, len(pos))
+		return fmt.Errorf("%w: mesh takes one or more label maps, got none", errUsage)
 	}
 	if *out == "" {
 		return fmt.Errorf("%w: -o OUT is required", errUsage)
@@ -58,37 +62,73 @@ func runMesh(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 
-	start := time.Now()
-	in := pos[0]
-	lm, table, err := loadLabelMap(in)
-	if err != nil {
-		return err
+	p := plan{verb: "mesh",
+		complete: func(t task) bool { return fileExists(filepath.Join(t.Out, export.ManifestFile)) },
+		outputs:  func(t task) []string { return []string{t.Out} },
 	}
-	opt := mesh.Options{Smooth: *smooth, Reduce: *reduce, MaxTriangles: *maxTris}
-	if *only != "" {
-		if opt.Labels, err = selectLabels(*only, table); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+	if st, err := os.Stat(pos[0]); len(pos) == 1 && err == nil && !st.IsDir() {
+		p.tasks, p.jobs = []task{{Input: pos[0], Out: *out}}, 1 // one label map: its models in OUT itself
+	} else {
+		found, err := findInputs(pos, findNIfTI, *out)
+		if err != nil {
+			return err
 		}
+		for _, fd := range found {
+			p.tasks = append(p.tasks, task{Input: fd.path, Out: filepath.Join(*out, fd.name)})
+		}
+		// Meshing a whole-body map peaks near 900 MB (README, big_labels).
+		p.batch = true
+		p.jobs = cmp.Or(bf.jobs, defaultJobs(1<<30, len(p.tasks)))
 	}
-	bar := newProgress(stderr, "meshing", *quiet)
-	opt.Progress = bar.set
-	surfaces, err := mesh.Build(ctx, lm, opt)
-	bar.finish()
-	if err != nil {
-		return fmt.Errorf("mesh %s: %w", in, err)
+	// Each input meshes its organs on its share of the cores.
+	workers := max(runtime.GOMAXPROCS(0)/p.jobs, 1)
+	p.work = func(ctx context.Context, t task, o *outcome) error {
+		start := time.Now()
+		lm, table, err := loadLabelMap(t.Input)
+		if err != nil {
+			return failAt("labels", err)
+		}
+		opt := mesh.Options{Smooth: *smooth, Reduce: *reduce, MaxTriangles: *maxTris, Workers: workers}
+		if *only != "" {
+			if opt.Labels, err = selectLabels(*only, table); err != nil {
+				return failAt("labels", err)
+			}
+		}
+		o.time("read", start)
+		step := time.Now()
+		bar := newProgress(stderr, "meshing", bf.quiet || p.batch)
+		opt.Progress = bar.set
+		surfaces, err := mesh.Build(ctx, lm, opt)
+		bar.finish()
+		if err != nil {
+			return failAt("mesh", fmt.Errorf("mesh %s: %w", t.Input, err))
+		}
+		o.time("mesh", step)
+		step = time.Now()
+		man, err := export.Write(t.Out, export.Source{File: filepath.Base(t.Input), LabelMap: lm}, surfaces, table, export.Options{
+			Formats: fmts, Created: time.Now().UTC(), Generator: "iris mesh",
+			Smooth: opt.Smooth, Reduce: opt.Reduce, MaxTriangles: opt.MaxTriangles,
+		})
+		if err != nil {
+			return failAt("write", fmt.Errorf("write models to %s: %w", t.Out, err))
+		}
+		o.time("write", step)
+		o.Outputs = []string{filepath.Join(t.Out, export.ManifestFile)}
+		for _, f := range man.Files {
+			o.Outputs = append(o.Outputs, filepath.Join(t.Out, filepath.FromSlash(f.Name)))
+		}
+		for _, g := range man.Organs {
+			o.Organs = append(o.Organs, organ{Label: g.Label, Name: g.Name, Voxels: g.VoxelCount, VolumeMl: g.VoxelVolumeMl})
+		}
+		if !bf.quiet && !p.batch {
+			var b strings.Builder
+			printSummary(&b, man)
+			o.notes = append(o.notes, strings.TrimRight(b.String(), "\n"))
+		}
+		o.line = fmt.Sprintf("%d organs meshed in %.1fs; models in %s", len(man.Organs), time.Since(start).Seconds(), t.Out)
+		return nil
 	}
-	man, err := export.Write(*out, export.Source{File: filepath.Base(in), LabelMap: lm}, surfaces, table, export.Options{
-		Formats: fmts, Created: time.Now().UTC(), Generator: "iris mesh",
-		Smooth: opt.Smooth, Reduce: opt.Reduce, MaxTriangles: opt.MaxTriangles,
-	})
-	if err != nil {
-		return fmt.Errorf("write models to %s: %w", *out, err)
-	}
-	if !*quiet {
-		printSummary(stdout, man)
-	}
-	fmt.Fprintf(stdout, "%d organs meshed in %.1fs; models in %s\n", len(man.Organs), time.Since(start).Seconds(), *out)
-	return nil
+	return execute(ctx, p, bf, stdout, stderr)
 }
 
 // loadLabelMap reads a label map and the class table that names its values:

@@ -16,8 +16,11 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/api"
+	"github.com/iris-oculus/iris/internal/limits"
 	"github.com/iris-oculus/iris/internal/local"
 	"github.com/iris-oculus/iris/internal/mesh"
 	"github.com/iris-oculus/iris/internal/pipeline"
@@ -35,6 +38,9 @@ type serveConfig struct {
 	public                    bool
 	settle, sweepEvery        time.Duration
 	segmentTimeout            time.Duration
+	hosts                     string        // --host: names beyond loopback the server answers to
+	idleTimeout               time.Duration // --idle-timeout
+	largeUpload               int64
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -50,13 +56,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&c.engine, "engine", "native", "segmentation engine: native, totalsegmentator, or the URL of a running gpuworker")
 	fs.StringVar(&c.token, "token", "", "require this bearer token on the API (needed with --public)")
 	fs.BoolVar(&c.public, "public", false, "allow listening beyond loopback")
-	fs.DurationVar(&c.settle, "settle", 2*time.Second, "how long a dropped file must stay unchanged before it is taken")
+	fs.DurationVar(&c.settle, "settle", 2*time.Second, "how long a dropped file must stay unchanged before it is taken (a dropped folder: twice as long)")
 	fs.DurationVar(&c.sweepEvery, "sweep", time.Minute, "how often stuck jobs are looked for")
 	fs.DurationVar(&c.segmentTimeout, "segment-timeout", 30*time.Minute, "give up a segmentation after this long")
+	fs.StringVar(&c.hosts, "host", "", "comma-separated host names the server answers to besides localhost and IP addresses (the public name with --public)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", time.Minute, "close a keep-alive connection idle this long")
+	fs.Int64Var(&c.largeUpload, "large-upload", 0, "uploads over this many bytes are ingested apart, so small ones never wait behind them (0: from the machine's memory)")
 	if _, err := parseArgs(fs, args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if err := checkAddr(c.addr, c.public, c.token); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := checkToken(c.token); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	engine, err := serveEngine(c.engine, c.segmentTimeout)
@@ -138,13 +150,28 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 	if err != nil {
 		return err
 	}
+	blobs.Fault = faultHook(os.Getenv("IRIS_FAULT"))
 	tmp := filepath.Join(c.data, "tmp")
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
 	}
+	if exclusive {
+		if err := recoverWork(ctx, blobs, store, tmp, log); err != nil {
+			return err
+		}
+	}
 	jobsQueue := db.Queue("jobs")
 	segmenter := &local.Segmenter{Blobs: blobs, Queue: db.Queue("segment"), Engine: engine, Timeout: c.segmentTimeout, Log: log}
-	ingest := &pipeline.Ingest{Blobs: blobs, Bus: bus, Queue: jobsQueue, Log: log, TempDir: tmp}
+	// The limits derive from this machine's memory; the pool lets a small
+	// upload run beside a large one while the large one waits for memory.
+	pool := limits.NewPool(limits.Machine())
+	groupsQueue, largeQueue := db.Queue("ingest-groups"), db.Queue("ingest-large")
+	if c.largeUpload <= 0 {
+		c.largeUpload = pool.Limits().Large
+	}
+	ingest := &pipeline.Ingest{Blobs: blobs, Bus: bus, Queue: jobsQueue, Log: log, TempDir: tmp,
+		Groups: groupsQueue, Settle: 2 * c.settle, Pool: pool, Large: largeQueue, LargeBytes: c.largeUpload}
+	bus.Workers = map[string]int{events.TargetIngest: 2} // small uploads; large ones have their lane
 	dispatch := &pipeline.Dispatch{Store: store, Blobs: blobs, Segmenter: segmenter, Bus: bus, Log: log, MaxAttempts: jobsQueue.MaxReceives}
 	mesher := &pipeline.Mesher{Store: store, Blobs: blobs, Bus: bus, Log: log, Mesh: meshOptions(), Generator: "iris serve", TempDir: tmp}
 	status := &pipeline.Status{Store: store, Blobs: blobs, Log: log, DropOwner: localOwner}
@@ -161,11 +188,16 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 		return fmt.Errorf("listen on %s: %w", c.addr, err)
 	}
 	base := "http://" + ln.Addr().String()
-	signer, err := local.NewURLSigner("", nil)
+	secret, err := local.LoadSecret(filepath.Join(c.data, "signing.key"))
 	if err != nil {
 		return err
 	}
-	apiServer := &api.Server{Store: store, Blobs: blobs, Signer: signer, Owner: owner(c.token), Log: log,
+	signer, err := local.NewURLSigner("", secret)
+	if err != nil {
+		return err
+	}
+	signer.Allowed, signer.Log = uploadAllowed(store), log
+	apiServer := &api.Server{Store: store, Blobs: blobs, Signer: signer, Owner: owner(c.token), Log: log, MaxUploadBytes: pool.Limits().Upload,
 		Health: func(ctx context.Context) map[string]error {
 			_, _, err := store.List(ctx, localOwner, 1, "")
 			_, berr := blobs.List(ctx, events.PrefixUploads)
@@ -175,7 +207,7 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 	mux.Handle("/api/", apiServer.Handler())
 	mux.Handle(local.BlobPath, signer.Handler(blobs))
 	mux.Handle("/", webHandler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(guard(mux, hostNames(c.hosts), log), c.idleTimeout)
 
 	runCtx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -190,6 +222,20 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 			return jc.Run(ctx)
 		},
 		func(ctx context.Context) error { return local.Watch(ctx, blobs, c.settle) },
+		func(ctx context.Context) error {
+			// Folders and large uploads: as many at once as there are
+			// workers, each waiting for its memory in the pool.
+			var g errgroup.Group
+			for range pool.Limits().Workers {
+				g.Go(func() error {
+					return (&local.Consumer{Queue: groupsQueue, Batch: 1, Visibility: 5 * time.Minute, Handler: ingest.HandleGroupBatch, Backoff: retryBackoff}).Run(ctx)
+				})
+				g.Go(func() error {
+					return (&local.Consumer{Queue: largeQueue, Batch: 1, Visibility: 5 * time.Minute, Handler: ingest.HandleLargeBatch, Backoff: retryBackoff}).Run(ctx)
+				})
+			}
+			return g.Wait()
+		},
 		func(ctx context.Context) error { return sweep(ctx, status, c.sweepEvery, log) },
 	}
 	done := make(chan error, len(workers))

@@ -24,6 +24,8 @@ func main() {
 		Signer: iaws.NewS3Signer(s3.NewPresignClient(client), iaws.S3SignerConfig{Bucket: f.Env.Bucket}),
 		Owner:  lambdahttp.Subject,
 		Log:    f.Log,
+		// The ingest function's upload limit (0, unset: the API's default).
+		MaxUploadBytes: f.Env.MaxUploadBytes,
 	}
 	lambda.Start(lambdahttp.Handler(srv.Handler()))
 }

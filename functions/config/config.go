@@ -29,6 +29,9 @@ const (
 	EnvRequestTTL        = "IRIS_REQUEST_TTL"        // SageMaker queueing limit per request (Go duration)
 	EnvDropOwner         = "IRIS_DROP_OWNER"         // owner of jobs made from files dropped into uploads/
 	EnvLogLevel          = "IRIS_LOG_LEVEL"          // debug, info (default), warn or error
+	EnvGroupsQueueURL    = "IRIS_GROUPS_QUEUE_URL"   // ingest's delayed re-checks of dropped folders
+	EnvSettle            = "IRIS_SETTLE"             // how long a dropped folder stays unchanged before it is read (Go duration)
+	EnvMaxUploadBytes    = "IRIS_MAX_UPLOAD_BYTES"   // the API's upload limit: ingest's limits.Limits.Upload
 )
 
 // Env is a function's configuration. Zero fields are unset.
@@ -43,6 +46,9 @@ type Env struct {
 	RequestTTL        time.Duration
 	DropOwner         string
 	LogLevel          string
+	GroupsQueueURL    string
+	Settle            time.Duration
+	MaxUploadBytes    int64
 }
 
 // Load reads the configuration through getenv (os.Getenv in a function)
@@ -50,13 +56,14 @@ type Env struct {
 // variable holds a value that does not parse.
 func Load(getenv func(string) string, need ...string) (Env, error) {
 	e := Env{
-		Bucket:       getenv(EnvBucket),
-		Table:        getenv(EnvTable),
-		JobsQueueURL: getenv(EnvJobsQueueURL),
-		EventBus:     getenv(EnvEventBus),
-		Endpoint:     getenv(EnvEndpoint),
-		DropOwner:    getenv(EnvDropOwner),
-		LogLevel:     getenv(EnvLogLevel),
+		Bucket:         getenv(EnvBucket),
+		Table:          getenv(EnvTable),
+		JobsQueueURL:   getenv(EnvJobsQueueURL),
+		EventBus:       getenv(EnvEventBus),
+		Endpoint:       getenv(EnvEndpoint),
+		DropOwner:      getenv(EnvDropOwner),
+		LogLevel:       getenv(EnvLogLevel),
+		GroupsQueueURL: getenv(EnvGroupsQueueURL),
 	}
 	var errs []error
 	for _, name := range need {
@@ -74,7 +81,7 @@ func Load(getenv func(string) string, need ...string) (Env, error) {
 	for _, d := range []struct {
 		name string
 		v    *time.Duration
-	}{{EnvInvocationTimeout, &e.InvocationTimeout}, {EnvRequestTTL, &e.RequestTTL}} {
+	}{{EnvInvocationTimeout, &e.InvocationTimeout}, {EnvRequestTTL, &e.RequestTTL}, {EnvSettle, &e.Settle}} {
 		s := getenv(d.name)
 		if s == "" {
 			continue
@@ -84,6 +91,13 @@ func Load(getenv func(string) string, need ...string) (Env, error) {
 			errs = append(errs, fmt.Errorf("%s=%q: want a positive Go duration such as 1h or 90m", d.name, s))
 		}
 		*d.v = v
+	}
+	if s := getenv(EnvMaxUploadBytes); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a whole number of bytes of at least 1", EnvMaxUploadBytes, s))
+		}
+		e.MaxUploadBytes = n
 	}
 	if _, err := level(e.LogLevel); err != nil {
 		errs = append(errs, err)
@@ -116,6 +130,13 @@ func (e Env) Vars() map[string]string {
 	}
 	set(EnvDropOwner, e.DropOwner)
 	set(EnvLogLevel, e.LogLevel)
+	set(EnvGroupsQueueURL, e.GroupsQueueURL)
+	if e.Settle > 0 {
+		set(EnvSettle, e.Settle.String())
+	}
+	if e.MaxUploadBytes > 0 {
+		set(EnvMaxUploadBytes, strconv.FormatInt(e.MaxUploadBytes, 10))
+	}
 	return m
 }
 

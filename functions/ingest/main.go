@@ -1,32 +1,69 @@
-// Command ingest is the ingest Lambda: EventBridge invokes it with the S3
-// "Object Created" events of uploads/, and it runs pipeline.Ingest. Wiring
-// only; see internal/pipeline for the behaviour and functions/config for
-// the environment.
+// Command ingest is the ingest Lambda. EventBridge invokes it with the S3
+// "Object Created" events of uploads/, and the Groups queue's event source
+// with the delayed re-checks of dropped folders (pipeline.Ingest's
+// HandleGroupBatch); it tells the two payloads apart by their shape.
+// Wiring only; see internal/pipeline for the behaviour and functions/config
+// for the environment. The job's limits come from the function's memory
+// (limits.Machine reads AWS_LAMBDA_FUNCTION_MEMORY_SIZE).
 package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 
+	lambdaevents "github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/functions/config"
 	"github.com/iris-oculus/iris/functions/internal/boot"
+	"github.com/iris-oculus/iris/functions/internal/sqsbatch"
 	iaws "github.com/iris-oculus/iris/internal/aws"
+	"github.com/iris-oculus/iris/internal/limits"
 	"github.com/iris-oculus/iris/internal/pipeline"
 )
 
 func main() {
-	f := boot.Start("ingest", config.EnvBucket, config.EnvJobsQueueURL)
+	f := boot.Start("ingest", config.EnvBucket, config.EnvJobsQueueURL, config.EnvGroupsQueueURL)
+	client := sqs.NewFromConfig(f.AWS)
 	in := &pipeline.Ingest{
-		Blobs: f.Blobs(),
-		Bus:   f.Bus(),
-		Queue: iaws.NewSQSQueue(sqs.NewFromConfig(f.AWS), f.Env.JobsQueueURL),
-		Log:   f.Log,
+		Blobs:  f.Blobs(),
+		Bus:    f.Bus(),
+		Queue:  iaws.NewSQSQueue(client, f.Env.JobsQueueURL),
+		Groups: iaws.NewSQSQueue(client, f.Env.GroupsQueueURL),
+		Settle: f.Env.Settle,
+		Pool:   limits.NewPool(limits.Machine()),
+		Log:    f.Log,
 	}
-	// EventBridge delivers the envelope as JSON; events.Event is that
-	// envelope, so the payload decodes straight into it. A returned error
-	// makes Lambda retry the asynchronous invocation, then dead-letter it.
-	lambda.Start(func(ctx context.Context, ev events.Event) error { return in.Handle(ctx, ev) })
+	lambda.Start(handler(in.Handle, in.HandleGroupBatch))
+}
+
+// handler routes one invocation: an SQS batch (it has Records) to groups,
+// with partial batch failures; anything else is an EventBridge envelope
+// for onEvent, whose error makes Lambda retry the asynchronous invocation
+// and then dead-letter it.
+func handler(onEvent func(context.Context, events.Event) error, groups sqsbatch.Consumer) func(context.Context, json.RawMessage) (any, error) {
+	batch := sqsbatch.Handler(groups)
+	return func(ctx context.Context, raw json.RawMessage) (any, error) {
+		var probe struct {
+			Records []json.RawMessage `json:"Records"`
+		}
+		if err := json.Unmarshal(raw, &probe); err != nil {
+			return nil, fmt.Errorf("decode invocation: %w", err)
+		}
+		if probe.Records != nil {
+			var ev lambdaevents.SQSEvent
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				return nil, fmt.Errorf("decode SQS batch: %w", err)
+			}
+			return batch(ctx, ev)
+		}
+		var ev events.Event
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return nil, fmt.Errorf("decode event: %w", err)
+		}
+		return nil, onEvent(ctx, ev)
+	}
 }

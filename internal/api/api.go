@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -61,9 +62,11 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/jobs", s.withOwner(s.listJobs))
 	mux.HandleFunc("GET /api/jobs/{id}", s.withOwner(s.getJob))
 	mux.HandleFunc("DELETE /api/jobs/{id}", s.withOwner(s.deleteJob))
+	mux.HandleFunc("POST /api/jobs/{id}/upload", s.withOwner(s.renewUpload))
 	mux.HandleFunc("GET /api/health", s.health)
 	mux.HandleFunc("/api/jobs", methodNotAllowed("GET, POST"))
 	mux.HandleFunc("/api/jobs/{id}", methodNotAllowed("GET, DELETE"))
+	mux.HandleFunc("/api/jobs/{id}/upload", methodNotAllowed("POST"))
 	mux.HandleFunc("/api/health", methodNotAllowed("GET"))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such API endpoint: "+r.Method+" "+r.URL.Path)
@@ -119,18 +122,26 @@ func (s *Server) ttl() time.Duration {
 	return DefaultURLTTL
 }
 
-// createRequest is the body of POST /api/jobs.
-type createRequest struct {
-	Filename string `json:"filename"`
-	Bytes    int64  `json:"bytes"`
-}
-
 // supported lists the upload names the pipeline reads; the content is
 // checked again at ingest, by content rather than by name.
 var supported = []string{".nii.gz", ".nii", ".zip"}
 
+// jsonBody refuses a body that is not declared JSON: a browser sends a
+// cross-site POST without asking first only as a form or text/plain.
+func jsonBody(w http.ResponseWriter, r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as application/json")
+		return false
+	}
+	return true
+}
+
 func (s *Server) createJob(w http.ResponseWriter, r *http.Request, owner string) {
-	var req createRequest
+	if !jsonBody(w, r) {
+		return
+	}
+	var req CreateJobRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -161,7 +172,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, owner string)
 	j := job.Job{ID: id, Owner: owner, Status: job.Created, CreatedAt: now, UpdatedAt: now,
 		Stages: map[job.Status]time.Time{job.Created: now}, UploadKey: key}
 	if _, err := s.Store.Create(r.Context(), j); err != nil {
-		s.internal(w, r, "create job", err)
+		s.unavailable(w, r, "create job", err)
 		return
 	}
 	up, err := s.Signer.SignUpload(r.Context(), key, req.Bytes, now.Add(s.ttl()))
@@ -175,7 +186,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, owner string)
 		return
 	}
 	w.Header().Set("Location", "/api/jobs/"+id)
-	writeJSON(w, http.StatusCreated, map[string]any{"job": view, "upload": up})
+	writeJSON(w, http.StatusCreated, CreateJobResponse{Job: view, Upload: up})
 }
 
 func hasSupportedName(name string) bool {
@@ -215,7 +226,7 @@ func (s *Server) ownedJob(w http.ResponseWriter, r *http.Request, owner string) 
 		return job.Job{}, false
 	}
 	if err != nil {
-		s.internal(w, r, "get job", err)
+		s.unavailable(w, r, "get job", err)
 		return job.Job{}, false
 	}
 	return j, true
@@ -232,8 +243,12 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, owner string) 
 		limit = n
 	}
 	js, next, err := s.Store.List(r.Context(), owner, limit, r.URL.Query().Get("cursor"))
+	if errors.Is(err, job.ErrBadCursor) {
+		writeError(w, http.StatusBadRequest, "bad_request", "the cursor is not one this API returned; list again from the start")
+		return
+	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "bad cursor: "+err.Error())
+		s.unavailable(w, r, "list jobs", err)
 		return
 	}
 	views := make([]JobView, 0, len(js))
@@ -245,7 +260,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, owner string) 
 		}
 		views = append(views, v)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"jobs": views, "next": next})
+	writeJSON(w, http.StatusOK, JobList{Jobs: views, Next: next})
 }
 
 func (s *Server) deleteJob(w http.ResponseWriter, r *http.Request, owner string) {
@@ -258,21 +273,79 @@ func (s *Server) deleteJob(w http.ResponseWriter, r *http.Request, owner string)
 	for _, p := range prefixes {
 		objs, err := s.Blobs.List(r.Context(), p)
 		if err != nil {
-			s.internal(w, r, "list "+p, err)
+			s.unavailable(w, r, "list "+p, err)
 			return
 		}
 		for _, o := range objs {
 			if err := s.Blobs.Delete(r.Context(), o.Key); err != nil {
-				s.internal(w, r, "delete "+o.Key, err)
+				s.unavailable(w, r, "delete "+o.Key, err)
+				return
+			}
+		}
+		// What is not an object yet (a partial upload's temporary file)
+		// goes too, where the storage can tell.
+		if pr, ok := s.Blobs.(PrefixRemover); ok {
+			if err := pr.RemovePrefix(r.Context(), p); err != nil {
+				s.unavailable(w, r, "remove "+p, err)
 				return
 			}
 		}
 	}
 	if err := s.Store.Delete(r.Context(), j.ID); err != nil {
-		s.internal(w, r, "delete job", err)
+		s.unavailable(w, r, "delete job", err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// PrefixRemover is a Blobs that can also remove what lies under a prefix
+// without being an object yet (a partial upload's temporary file); the
+// delete handler uses it where the storage has it.
+type PrefixRemover interface {
+	RemovePrefix(ctx context.Context, prefix string) error
+}
+
+// renewRequest is the body of POST /api/jobs/{id}/upload.
+type renewRequest struct {
+	Bytes int64 `json:"bytes"`
+}
+
+// renewUpload signs a new upload URL for a job still waiting for its
+// file: a link that expired, or died with a server's secret.
+func (s *Server) renewUpload(w http.ResponseWriter, r *http.Request, owner string) {
+	j, ok := s.ownedJob(w, r, owner)
+	if !ok {
+		return
+	}
+	if !jsonBody(w, r) {
+		return
+	}
+	var req renewRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "the body must be JSON {\"bytes\": N}")
+		return
+	}
+	if req.Bytes <= 0 {
+		writeError(w, http.StatusBadRequest, "bad_request", "bytes must be the file's size, greater than 0")
+		return
+	}
+	if req.Bytes > s.maxUpload() {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large",
+			fmt.Sprintf("the file is %s; the limit is %s", humanBytes(req.Bytes), humanBytes(s.maxUpload())))
+		return
+	}
+	if j.Status != job.Created || j.UploadKey == "" {
+		writeError(w, http.StatusConflict, "conflict", "the job has its file already; start a new job to send another")
+		return
+	}
+	up, err := s.Signer.SignUpload(r.Context(), j.UploadKey, req.Bytes, s.now().Add(s.ttl()))
+	if err != nil {
+		s.internal(w, r, "sign upload", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"upload": up})
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
@@ -282,7 +355,9 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		for name, err := range s.Health(r.Context()) {
 			comps[name] = "ok"
 			if err != nil {
-				comps[name] = err.Error()
+				// The reason is logged, not shown: it names files and hosts.
+				s.log().WarnContext(r.Context(), "api: health", "component", name, "err", err)
+				comps[name] = "unavailable"
 				status, code = "degraded", http.StatusServiceUnavailable
 			}
 		}
@@ -290,9 +365,22 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, map[string]any{"status": status, "components": comps})
 }
 
+// internal answers 500 for a fault of ours; what and err are logged, never
+// shown (they name keys, files and hosts).
 func (s *Server) internal(w http.ResponseWriter, r *http.Request, what string, err error) {
 	s.log().ErrorContext(r.Context(), "api: "+what, "method", r.Method, "path", r.URL.Path, "err", err)
-	writeError(w, http.StatusInternalServerError, "internal", "something went wrong on our side ("+what+"); try again")
+	writeError(w, http.StatusInternalServerError, "internal", "something went wrong on our side; try again")
+}
+
+// RetryAfterSeconds is the Retry-After of a 503.
+const RetryAfterSeconds = 5
+
+// unavailable answers 503 with Retry-After for a failure of the store or
+// the bucket, which a client should retry; what and err are logged only.
+func (s *Server) unavailable(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.log().ErrorContext(r.Context(), "api: "+what, "method", r.Method, "path", r.URL.Path, "err", err)
+	w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+	writeError(w, http.StatusServiceUnavailable, "unavailable", "storage is not answering; try again in a few seconds")
 }
 
 // NewJobID returns a random id that sorts by creation time: 10 characters

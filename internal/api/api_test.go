@@ -121,6 +121,9 @@ func (f *fixture) do(t *testing.T, owner, method, path, body string) (int, map[s
 	if owner != "" {
 		req.Header.Set("X-Test-Owner", owner)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -380,7 +380,7 @@ func decodeCursor(c, owner string) (map[string]types.AttributeValue, error) {
 		err = json.Unmarshal(b, &k)
 	}
 	if err != nil || k.JobID == "" || k.Created == "" || k.Owner != owner {
-		return nil, fmt.Errorf("list jobs: cursor %q is not one this store returned for %s", c, owner)
+		return nil, fmt.Errorf("list jobs: %w: %q is not one this store returned for %s", job.ErrBadCursor, c, owner)
 	}
 	return map[string]types.AttributeValue{
 		JobKey:     &types.AttributeValueMemberS{Value: k.JobID},

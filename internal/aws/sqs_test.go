@@ -81,3 +81,37 @@ func TestSQSQueueRefuses(t *testing.T) {
 		t.Errorf("Send to a missing queue = %v; want an error naming %s", err, missing)
 	}
 }
+
+// TestSQSQueueSendDelayed: a delayed message is not received before its
+// delay and is received after it, as ingest's folder checks need.
+func TestSQSQueueSendDelayed(t *testing.T) {
+	client := awstest.StartGoaws(t, 200*time.Millisecond)
+	ctx := context.Background()
+	created, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: awssdk.String("iris-groups")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := NewSQSQueue(client, *created.QueueUrl)
+	if err := q.SendDelayed(ctx, []byte(`{"prefix":"uploads/x/"}`), 16*time.Minute); err == nil {
+		t.Error("a delay over SQS's 15 minutes was sent")
+	}
+	sent := time.Now()
+	if err := q.SendDelayed(ctx, []byte(`{"prefix":"uploads/x/"}`), 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: created.QueueUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Messages) == 1 {
+			if waited := time.Since(sent); waited < 2*time.Second {
+				t.Errorf("received after %v, before the 2 s delay", waited)
+			}
+			return
+		}
+		if time.Since(sent) > 15*time.Second {
+			t.Fatal("the delayed message never arrived")
+		}
+	}
+}

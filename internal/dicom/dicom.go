@@ -39,6 +39,10 @@ type Options struct {
 	MaxBytes int64
 	KeepDate bool // keep AcquisitionDate in Info
 	Workers  int  // parallel decoders; 0 means GOMAXPROCS
+	// Admit, if set, is called with the chosen series' volume size
+	// (columns, rows, slices) from the headers, before the volume is
+	// allocated or any pixel decoded; its error ends the read unchanged.
+	Admit func(dims [3]int) error
 }
 
 func (o Options) maxBytes() int64 {

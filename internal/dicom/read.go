@@ -42,6 +42,11 @@ func convert(ctx context.Context, entries []entry, skipped int, opt Options) (*R
 	if need := int64(grid.Len()) * 2; need > opt.maxBytes() {
 		return nil, fmt.Errorf("%w: a %d×%d×%d volume needs %d bytes", ErrTooLarge, h.cols, h.rows, len(files), need)
 	}
+	if opt.Admit != nil {
+		if err := opt.Admit(grid.Dims); err != nil {
+			return nil, err
+		}
+	}
 	ct := &volume.CT{Grid: grid, HU: make([]int16, grid.Len())}
 	clamped, err := decodeSlices(ctx, entries, files, ct, opt.workers())
 	if err != nil {

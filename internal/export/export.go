@@ -332,8 +332,14 @@ func (w *setWriter) labelMap(lm *volume.LabelMap, table *labels.Table) {
 	out := *lm // shallow: only Extensions changes
 	out.Extensions = withCaret(lm.Extensions, labels.Caret(caretClasses(lm, table)))
 	// volume.WriteLabelMapFile is this writer made atomic; writeAtomic does
-	// the same and hashes on the way.
-	w.file(LabelsFile, func(dst io.Writer) error { return volume.WriteLabelMap(dst, &out) })
+	// the same and hashes on the way. The bytes follow the name, as every
+	// NIfTI file iris writes.
+	format, err := volume.FormatOf(LabelsFile)
+	if err != nil {
+		w.err = err
+		return
+	}
+	w.file(LabelsFile, func(dst io.Writer) error { return volume.WriteLabelMapAs(dst, &out, format) })
 }
 
 // caretClasses is the table's classes plus those of values present in lm

@@ -127,10 +127,20 @@ func Apply(j Job, u Update) (Job, bool) {
 		return j, false
 	}
 	stages := make(map[Status]time.Time, len(j.Stages)+1)
+	at := u.At
 	for k, v := range j.Stages {
 		stages[k] = v
+		// A stage starts no earlier than the one it follows: event
+		// times have whole seconds (EventBridge's, and S3's) and come
+		// from different clocks, so a later stage's event may carry an
+		// earlier time. Shown as is, "meshing" would start before
+		// "segmenting".
+		if v.After(at) {
+			at = v
+		}
 	}
-	stages[u.Status] = u.At
+	u.At = at
+	stages[u.Status] = at
 	j.Stages = stages
 	j.Status = u.Status
 	j.UpdatedAt = u.At

@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"crypto/md5"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -43,6 +44,10 @@ type DirBlobs struct {
 	root   string
 	bucket string
 	bus    ports.Bus
+
+	// Fault, when set, is called at each step of Put with the step's
+	// name and the key: a test's kill hook (see Put for the steps).
+	Fault func(step, key string)
 
 	seq   atomic.Uint64
 	mu    sync.Mutex
@@ -116,22 +121,185 @@ func (b *DirBlobs) Path(key string) (string, error) {
 // Put implements ports.Blobs. size is checked when ≥ 0; contentType is
 // not kept. If the object is stored but the event cannot be published,
 // Put reports it; putting again repeats both.
+//
+// With a *Bus, the event goes through an outbox, so that a crash between
+// the file and its event loses neither: the event is recorded in the
+// database before the file is renamed into place ("recorded"), and moved
+// to the bus's queues, in one transaction, after the rename ("renamed",
+// then "published"). Recover, at start, publishes the events of files
+// that made it into place and drops those of files that did not.
 func (b *DirBlobs) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
+	return b.put(ctx, key, r, size, nil)
+}
+
+// put is Put with check, which runs (when not nil) in the transaction
+// that publishes the event: an error from it withdraws the object.
+func (b *DirBlobs) put(ctx context.Context, key string, r io.Reader, size int64, check func(tx *sql.Tx) error) error {
 	path, err := b.Path(key)
 	if err != nil {
 		return fmt.Errorf("put: %w", err)
 	}
-	n, etag, err := b.write(ctx, key, path, r, size)
+	bus, _ := b.bus.(*Bus)
+	if bus == nil {
+		n, etag, err := b.write(ctx, key, path, r, size, nil)
+		if err != nil {
+			return fmt.Errorf("put %s: %w", key, err)
+		}
+		if err := b.announce(ctx, key, n, etag); err != nil {
+			return fmt.Errorf("put %s: stored, but %w", key, err)
+		}
+		return nil
+	}
+	var ev events.Event
+	record := func(n int64, etag string) error {
+		b.fault("written", key)
+		if ev, err = b.objectCreated(key, n, etag, time.Now()); err != nil {
+			return err
+		}
+		raw, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		if _, err := bus.db.sql.ExecContext(ctx,
+			`INSERT OR REPLACE INTO blob_outbox (key, size, etag, event) VALUES (?, ?, ?, ?)`, key, n, etag, raw); err != nil {
+			return fmt.Errorf("record the event of %s: %w", key, err)
+		}
+		b.fault("recorded", key)
+		return nil
+	}
+	_, etag, err := b.write(ctx, key, path, r, size, record)
 	if err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	if err := b.announce(ctx, key, n, etag); err != nil {
+	b.fault("renamed", key)
+	if err := b.publishRecorded(ctx, bus, key, etag, ev, check); err != nil {
+		if errors.Is(err, errWithdrawn) {
+			b.withdraw(bus, key, etag)
+			return fmt.Errorf("put %s: %w", key, err)
+		}
 		return fmt.Errorf("put %s: stored, but %w", key, err)
 	}
+	b.fault("published", key)
 	return nil
 }
 
-func (b *DirBlobs) write(ctx context.Context, key, path string, r io.Reader, size int64) (int64, string, error) {
+// errWithdrawn wraps a put's check error: the object was removed again.
+var errWithdrawn = errors.New("withdrawn")
+
+// publishRecorded moves key's recorded event to the bus's queues, in one
+// transaction with check.
+func (b *DirBlobs) publishRecorded(ctx context.Context, bus *Bus, key, etag string, ev events.Event, check func(tx *sql.Tx) error) error {
+	ds, err := bus.deliveries([]events.Event{ev})
+	if err != nil {
+		return err
+	}
+	tx, err := bus.db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("announce %s: %w", key, err)
+	}
+	defer tx.Rollback()
+	if check != nil {
+		if err := check(tx); err != nil {
+			return fmt.Errorf("%w: %w", errWithdrawn, err)
+		}
+	}
+	if err := bus.enqueue(ctx, tx, ds); err != nil {
+		return fmt.Errorf("announce %s: %w", key, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM blob_outbox WHERE key = ? AND etag = ?`, key, etag); err != nil {
+		return fmt.Errorf("announce %s: %w", key, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("announce %s: %w", key, err)
+	}
+	bus.notify(ds)
+	return nil
+}
+
+// withdraw removes an object whose put was refused after the rename, and
+// its recorded event.
+func (b *DirBlobs) withdraw(bus *Bus, key, etag string) {
+	if path, err := b.Path(key); err == nil {
+		if fi, err := os.Stat(path); err == nil && b.wrote(key, fi) {
+			os.Remove(path)
+			b.forget(key)
+			b.prune(filepath.Dir(path))
+		}
+	}
+	bus.db.sql.Exec(`DELETE FROM blob_outbox WHERE key = ? AND etag = ?`, key, etag)
+}
+
+func (b *DirBlobs) fault(step, key string) {
+	if b.Fault != nil {
+		b.Fault(step, key)
+	}
+}
+
+// Recover finishes what a crash interrupted in Put: the recorded event of
+// a file that is in place, with the recorded content, is published; that
+// of one that never got there is dropped. Call it at start, before any
+// Put, while no other process writes the bucket. It returns how many
+// events it published.
+func (b *DirBlobs) Recover(ctx context.Context) (int, error) {
+	bus, _ := b.bus.(*Bus)
+	if bus == nil {
+		return 0, nil
+	}
+	rows, err := bus.db.sql.QueryContext(ctx, `SELECT key, etag, event FROM blob_outbox`)
+	if err != nil {
+		return 0, fmt.Errorf("recover outbox: %w", err)
+	}
+	type rec struct {
+		key, etag string
+		ev        []byte
+	}
+	var recs []rec
+	for rows.Next() {
+		var r rec
+		if err := rows.Scan(&r.key, &r.etag, &r.ev); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("recover outbox: %w", err)
+		}
+		recs = append(recs, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("recover outbox: %w", err)
+	}
+	published := 0
+	for _, r := range recs {
+		info, err := b.Head(ctx, r.key)
+		var ev events.Event
+		if err == nil && info.ETag == r.etag && json.Unmarshal(r.ev, &ev) == nil {
+			// A signed upload's claim is marked done with its event, as
+			// PutUpload would have, so the link is not good for another.
+			claimDone := func(tx *sql.Tx) error {
+				k, err := events.ParseKey(r.key)
+				if err != nil || k.Prefix != events.PrefixUploads {
+					return nil
+				}
+				_, err = tx.ExecContext(ctx, `UPDATE upload_claims SET state = 'done' WHERE job_id = ? AND state = 'uploading'`, k.JobID)
+				return err
+			}
+			if err := b.publishRecorded(ctx, bus, r.key, r.etag, ev, claimDone); err != nil {
+				return published, fmt.Errorf("recover outbox: %w", err)
+			}
+			published++
+			continue
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return published, fmt.Errorf("recover outbox: %w", err)
+		}
+		if _, err := bus.db.sql.ExecContext(ctx, `DELETE FROM blob_outbox WHERE key = ? AND etag = ?`, r.key, r.etag); err != nil {
+			return published, fmt.Errorf("recover outbox: %w", err)
+		}
+	}
+	return published, nil
+}
+
+// write stores r at path through a temporary file; before, when not nil,
+// runs between the fsync and the rename with the size and ETag.
+func (b *DirBlobs) write(ctx context.Context, key, path string, r io.Reader, size int64, before func(n int64, etag string) error) (int64, string, error) {
 	dir := filepath.Dir(path)
 	var f *os.File
 	var err error
@@ -176,6 +344,11 @@ func (b *DirBlobs) write(ctx context.Context, key, path string, r io.Reader, siz
 		return 0, "", fmt.Errorf("%s is a folder of other objects", key)
 	}
 	etag := hex.EncodeToString(h.Sum(nil))
+	if before != nil {
+		if err := before(n, etag); err != nil {
+			return 0, "", err
+		}
+	}
 	// Remembered before the rename, so the drop-folder watcher never sees
 	// the file without knowing that Put announces it.
 	b.remember(key, fi, etag, true)

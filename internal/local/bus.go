@@ -49,6 +49,9 @@ type Bus struct {
 	Backoff func(attempt int) time.Duration
 	// PollInterval is passed to each target's Consumer.
 	PollInterval time.Duration
+	// Workers is how many deliveries of a target are handled at once (as
+	// Lambda runs concurrent invocations); a target not named gets 1.
+	Workers map[string]int
 
 	db     *DB
 	routes []route
@@ -165,10 +168,51 @@ func contains(ss []string, s string) bool {
 // get its event, across crashes. An event without an id or time gets them,
 // as EventBridge assigns them.
 func (b *Bus) Publish(ctx context.Context, evs ...events.Event) error {
-	type delivery struct {
-		queue string
-		body  []byte
+	ds, err := b.deliveries(evs)
+	if err != nil || len(ds) == 0 {
+		return err
 	}
+	tx, err := b.db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	defer tx.Rollback()
+	if err := b.enqueue(ctx, tx, ds); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	b.notify(ds)
+	return nil
+}
+
+type delivery struct {
+	queue string
+	body  []byte
+}
+
+// enqueue writes ds in tx: the caller's transaction, so that the work it
+// records and the events that announce it commit together (an outbox).
+func (b *Bus) enqueue(ctx context.Context, tx execer, ds []delivery) error {
+	now := b.db.now()
+	for _, d := range ds {
+		if err := sendExec(ctx, tx, d.queue, newID(), d.body, now); err != nil {
+			return fmt.Errorf("publish to %s: %w", d.queue, err)
+		}
+	}
+	return nil
+}
+
+// notify wakes the consumers of ds once their transaction has committed.
+func (b *Bus) notify(ds []delivery) {
+	for _, d := range ds {
+		b.db.notify(d.queue)
+	}
+}
+
+// deliveries routes evs: one delivery per matched target of each.
+func (b *Bus) deliveries(evs []events.Event) ([]delivery, error) {
 	var ds []delivery
 	now := b.db.now()
 	for _, ev := range evs {
@@ -186,7 +230,7 @@ func (b *Bus) Publish(ctx context.Context, evs ...events.Event) error {
 		}
 		ts, err := b.Route(ev)
 		if err != nil {
-			return fmt.Errorf("publish: %w", err)
+			return nil, fmt.Errorf("publish: %w", err)
 		}
 		if len(ts) == 0 {
 			slog.Debug("bus: no rule matches", "id", ev.ID, "source", ev.Source, "detailType", ev.DetailType)
@@ -194,35 +238,16 @@ func (b *Bus) Publish(ctx context.Context, evs ...events.Event) error {
 		}
 		body, err := json.Marshal(ev)
 		if err != nil {
-			return fmt.Errorf("publish event %s: %w", ev.ID, err)
+			return nil, fmt.Errorf("publish event %s: %w", ev.ID, err)
 		}
 		for _, t := range ts {
 			ds = append(ds, delivery{BusQueuePrefix + t, body})
 		}
 	}
-	if len(ds) == 0 {
-		return nil
-	}
-	tx, err := b.db.sql.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("publish: %w", err)
-	}
-	defer tx.Rollback()
-	for _, d := range ds {
-		if err := sendExec(ctx, tx, d.queue, newID(), d.body, now); err != nil {
-			return fmt.Errorf("publish to %s: %w", d.queue, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("publish: %w", err)
-	}
-	for _, d := range ds {
-		b.db.notify(d.queue)
-	}
-	return nil
+	return ds, nil
 }
 
-// Run delivers events to the handlers, one consumer per target, until ctx
+// Run delivers events to the handlers, Workers consumers per target, until ctx
 // is cancelled; each finishes the batch in hand before Run returns. Every
 // rule's target needs a handler.
 func (b *Bus) Run(ctx context.Context) error {
@@ -238,7 +263,9 @@ func (b *Bus) Run(ctx context.Context) error {
 		if !ok {
 			return fmt.Errorf("bus: no handler for target %q", t)
 		}
-		cs = append(cs, b.consumer(t, h))
+		for range max(b.Workers[t], 1) {
+			cs = append(cs, b.consumer(t, h))
+		}
 	}
 	var wg sync.WaitGroup
 	for _, c := range cs {

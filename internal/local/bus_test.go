@@ -131,7 +131,17 @@ func TestBusRoutesByTheRules(t *testing.T) {
 	waitFor(t, "all deliveries", 5*time.Second, func() bool {
 		return tg.count(events.TargetIngest) >= 1 && tg.count(events.TargetMesher) >= 1 && tg.count(events.TargetStatus) >= 3
 	})
-	time.Sleep(100 * time.Millisecond) // room for a wrong extra delivery
+	// A delivery leaves its queue only after its handler returned, and
+	// nothing else publishes: once every target's queue is empty, no
+	// extra delivery can still come, however slow the machine.
+	waitFor(t, "every target queue drained", 10*time.Second, func() bool {
+		for _, target := range b.Targets() {
+			if s, err := b.Queue(target).Stats(ctx); err != nil || s != (Stats{}) {
+				return false
+			}
+		}
+		return true
+	})
 	got := tg.all()
 	key := func(ev events.Event) string {
 		if ev.Source == events.SourceS3 {

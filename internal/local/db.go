@@ -75,6 +75,20 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX queue_dead_queue ON queue_dead (queue, seq)`,
 	},
+	{ // 3: the outbox of DirBlobs.Put and the one-upload claims of signed URLs
+		`CREATE TABLE blob_outbox (
+			key   TEXT PRIMARY KEY,
+			size  INTEGER NOT NULL,
+			etag  TEXT NOT NULL,
+			event BLOB NOT NULL -- the Object Created event, JSON
+		)`,
+		`CREATE TABLE upload_claims (
+			job_id TEXT PRIMARY KEY,
+			key    TEXT NOT NULL,
+			state  TEXT NOT NULL, -- 'uploading' or 'done'
+			at     INTEGER NOT NULL -- unix nanoseconds
+		)`,
+	},
 }
 
 // Open opens (creating if needed) the SQLite file at path and brings its

@@ -103,19 +103,36 @@ func (q *Queue) SendID(ctx context.Context, body []byte) (string, error) {
 	return id, nil
 }
 
+// SendDelayed implements ports.DelayedQueue: the message is durable at
+// once and can be received after delay.
+func (q *Queue) SendDelayed(ctx context.Context, body []byte, delay time.Duration) error {
+	if err := q.check("send"); err != nil {
+		return err
+	}
+	now := q.db.now()
+	if err := sendExecAt(ctx, q.db.sql, q.name, newID(), body, now, now.Add(max(delay, 0))); err != nil {
+		return fmt.Errorf("send to queue %s: %w", q.name, err)
+	}
+	q.db.notify(q.name)
+	return nil
+}
+
 // execer is what sendExec needs of a *sql.DB or *sql.Tx.
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 func sendExec(ctx context.Context, ex execer, queue, id string, body []byte, now time.Time) error {
+	return sendExecAt(ctx, ex, queue, id, body, now, now)
+}
+
+func sendExecAt(ctx context.Context, ex execer, queue, id string, body []byte, now, visible time.Time) error {
 	if body == nil {
 		body = []byte{} // the column is NOT NULL; an empty body is still a message
 	}
-	t := now.UnixNano()
 	_, err := ex.ExecContext(ctx,
 		`INSERT INTO queue_messages (queue, id, body, sent_at, visible_at) VALUES (?, ?, ?, ?, ?)`,
-		queue, id, body, t, t)
+		queue, id, body, now.UnixNano(), visible.UnixNano())
 	return err
 }
 

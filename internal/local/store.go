@@ -213,7 +213,7 @@ func decodeCursor(c string) (at, id string, err error) {
 			return at, id, nil
 		}
 	}
-	return "", "", fmt.Errorf("list jobs: cursor %q is not one this store returned", c)
+	return "", "", fmt.Errorf("list jobs: %w: %q is not one this store returned", job.ErrBadCursor, c)
 }
 
 // Unfinished implements ports.Store.

@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -30,9 +32,70 @@ const BlobPath = "/blobs/"
 // file name a browser saves it under. The zero value is not usable: use
 // NewURLSigner.
 type URLSigner struct {
+	// Allowed, when set, decides whether an upload may go ahead (the
+	// job still waits for its file); an error refuses it with 409.
+	Allowed func(ctx context.Context, key string) error
+	// A transfer must move MinBytes in every Window, or its connection
+	// is closed: a client that trickles a byte at a time holds no
+	// connection for long. Zero values mean DefaultMinBytes and
+	// DefaultWindow.
+	MinBytes int64
+	Window   time.Duration
+	Log      *slog.Logger // nil means slog.Default()
+
 	base   string // "" gives URLs relative to the serving origin
 	secret []byte
 	now    func() time.Time
+}
+
+// The minimum transfer rate of signed uploads and downloads: 64 KiB in
+// every 30 s (about 2 KiB/s, far below any real link).
+const (
+	DefaultMinBytes = 64 << 10
+	DefaultWindow   = 30 * time.Second
+)
+
+// LoadSecret returns the signing secret kept in the file at path, creating
+// it (32 random bytes, mode 0600) on first use, so that signed URLs
+// outlive a restart. A secret file that others may read is refused.
+func LoadSecret(path string) ([]byte, error) {
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, fmt.Errorf("signing secret: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		_, werr := f.Write(secret)
+		if serr := f.Sync(); werr == nil {
+			werr = serr
+		}
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			os.Remove(path)
+			return nil, fmt.Errorf("signing secret %s: %w", path, werr)
+		}
+		return secret, nil
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("signing secret: %w", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("signing secret: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("signing secret %s: mode %v lets others read it; chmod 600 it", path, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("signing secret: %w", err)
+	}
+	if len(b) < 32 {
+		return nil, fmt.Errorf("signing secret %s: %d bytes, want 32 (remove it to make a new one)", path, len(b))
+	}
+	return b, nil
 }
 
 var _ ports.Signer = (*URLSigner)(nil)
@@ -122,6 +185,24 @@ func (s *URLSigner) Handler(blobs *DirBlobs) http.Handler {
 	})
 }
 
+func (s *URLSigner) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+func (s *URLSigner) rate() (int64, time.Duration) {
+	n, d := s.MinBytes, s.Window
+	if n <= 0 {
+		n = DefaultMinBytes
+	}
+	if d <= 0 {
+		d = DefaultWindow
+	}
+	return n, d
+}
+
 func (s *URLSigner) put(w http.ResponseWriter, r *http.Request, blobs *DirBlobs, key string) {
 	want, _ := strconv.ParseInt(r.URL.Query().Get("bytes"), 10, 64)
 	if r.ContentLength >= 0 && r.ContentLength != want {
@@ -129,16 +210,77 @@ func (s *URLSigner) put(w http.ResponseWriter, r *http.Request, blobs *DirBlobs,
 			fmt.Sprintf("the upload is %d bytes but the link was made for %d", r.ContentLength, want))
 		return
 	}
-	body := &exactReader{r: io.LimitReader(r.Body, want+1), want: want}
-	if err := blobs.Put(r.Context(), key, body, want, r.Header.Get("Content-Type")); err != nil {
-		if errors.Is(err, errSizeMismatch) {
-			blobError(w, http.StatusBadRequest, "size_mismatch", err.Error())
+	if s.Allowed != nil {
+		if err := s.Allowed(r.Context(), key); err != nil {
+			s.log().InfoContext(r.Context(), "upload refused", "key", key, "err", err)
+			blobError(w, http.StatusConflict, "conflict", "this job no longer takes a file; start a new job")
 			return
 		}
-		blobError(w, http.StatusInternalServerError, "internal", "storing the upload failed: "+err.Error())
-		return
 	}
-	w.WriteHeader(http.StatusOK)
+	minBytes, window := s.rate()
+	rc := http.NewResponseController(w)
+	body := &exactReader{r: &rateReader{r: r.Body, rc: rc, min: minBytes, window: window}, want: want}
+	body.r = io.LimitReader(body.r, want+1)
+	rc.SetReadDeadline(time.Now().Add(window))
+	err := blobs.PutUpload(r.Context(), key, body, want)
+	// The server's write timeout ran from the request's start; the
+	// answer to a long upload has the window from now.
+	rc.SetWriteDeadline(time.Now().Add(window))
+	switch {
+	case err == nil:
+		w.WriteHeader(http.StatusOK)
+	case errors.Is(err, ErrUploadUsed):
+		blobError(w, http.StatusConflict, "conflict", "this job's file was sent already; an upload link is good for one upload")
+	case errors.Is(err, ErrUploadGone):
+		blobError(w, http.StatusGone, "gone", "the job was deleted")
+	case errors.Is(err, errSizeMismatch):
+		blobError(w, http.StatusBadRequest, "size_mismatch", fmt.Sprintf("the upload must be exactly %d bytes, as the link says", want))
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		blobError(w, http.StatusRequestTimeout, "too_slow", fmt.Sprintf("the upload sent less than %d bytes in %v; try again on a better connection", minBytes, window))
+	default:
+		s.log().ErrorContext(r.Context(), "storing an upload failed", "key", key, "err", err)
+		blobError(w, http.StatusInternalServerError, "internal", "storing the upload failed on our side; try again")
+	}
+}
+
+// rateReader moves the connection's read deadline one window on each
+// time min more bytes have arrived, so an upload that keeps a minimum rate
+// never times out and one that trickles does.
+type rateReader struct {
+	r      io.Reader
+	rc     *http.ResponseController
+	min    int64
+	window time.Duration
+	got    int64 // since the deadline last moved
+}
+
+func (t *rateReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	t.got += int64(n)
+	if t.got >= t.min {
+		t.got = 0
+		t.rc.SetReadDeadline(time.Now().Add(t.window))
+	}
+	return n, err
+}
+
+// rateWriter is rateReader for a download's writes.
+type rateWriter struct {
+	http.ResponseWriter
+	rc     *http.ResponseController
+	min    int64
+	window time.Duration
+	sent   int64
+}
+
+func (t *rateWriter) Write(p []byte) (int, error) {
+	n, err := t.ResponseWriter.Write(p)
+	t.sent += int64(n)
+	if t.sent >= t.min {
+		t.sent = 0
+		t.rc.SetWriteDeadline(time.Now().Add(t.window))
+	}
+	return n, err
 }
 
 func (s *URLSigner) get(w http.ResponseWriter, r *http.Request, blobs *DirBlobs, key string) {
@@ -148,10 +290,15 @@ func (s *URLSigner) get(w http.ResponseWriter, r *http.Request, blobs *DirBlobs,
 		return
 	}
 	if err != nil {
-		blobError(w, http.StatusInternalServerError, "internal", err.Error())
+		s.log().ErrorContext(r.Context(), "reading a download failed", "key", key, "err", err)
+		blobError(w, http.StatusInternalServerError, "internal", "reading the file failed on our side; try again")
 		return
 	}
 	defer rc.Close()
+	minBytes, window := s.rate()
+	ctl := http.NewResponseController(w)
+	ctl.SetWriteDeadline(time.Now().Add(window))
+	w = &rateWriter{ResponseWriter: w, rc: ctl, min: minBytes, window: window}
 	if name := r.URL.Query().Get("name"); name != "" {
 		w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 	}

@@ -9,8 +9,10 @@ import (
 	"github.com/klauspost/pgzip"
 
 	"github.com/iris-oculus/iris/internal/dicom"
+	"github.com/iris-oculus/iris/internal/limits"
 	"github.com/iris-oculus/iris/internal/scan"
 	"github.com/iris-oculus/iris/internal/segment"
+	"github.com/iris-oculus/iris/internal/volume"
 )
 
 // Failure codes. They are stable: programs (the web app, alarms) key on
@@ -33,6 +35,7 @@ const (
 	CodeGantryTilt        = "gantry_tilt"
 	CodeIrregularSpacing  = "irregular_spacing"
 	CodeDuplicateSlices   = "duplicate_slices"
+	CodeNoGeometry        = "no_geometry"
 
 	// Later stages.
 	CodeDispatchFailed     = "dispatch_failed"     // the segmenter could not be started
@@ -62,7 +65,7 @@ type rejection struct {
 // rejections is checked in order; the first match wins. dicom's sentinels
 // come before the generic ones, since a DICOM error may also wrap an EOF.
 var rejections = []rejection{
-	{dicom.ErrTooLarge, CodeTooLarge, "The scan is larger than this service accepts. Upload a single series, or one with thicker slices."},
+	{dicom.ErrTooLarge, CodeTooLarge, tooLargeAdvice},
 	{dicom.ErrUnsafeZip, CodeUnsafeZip, "The zip archive was refused as unsafe (paths leaving the archive, encryption, or far more data than its size suggests). Make a plain zip of the series folder and upload that."},
 	{dicom.ErrNotDICOM, CodeNoDICOM, "The zip holds no DICOM images. Zip the folder that holds the CT series' image files and upload it."},
 	{dicom.ErrNoCTSeries, CodeNoCTSeries, "None of the DICOM series in the upload is a usable CT series. Include the CT images themselves, not only localizers, reports or screenshots."},
@@ -74,14 +77,16 @@ var rejections = []rejection{
 	{dicom.ErrIrregularSpacing, CodeIrregularSpacing, "The slices are not evenly spaced; some may be missing. Upload the complete series."},
 	{dicom.ErrDuplicateSlices, CodeDuplicateSlices, "Several images share one slice position, as happens when two series are mixed. Upload one series only."},
 	{dicom.ErrCorrupt, CodeCorrupt, "The image data is damaged. Export the series again and upload it."},
+	{volume.ErrNoGeometry, CodeNoGeometry, "The NIfTI file does not state its voxel size (pixdim is 0 and there is no sform), so the organs' sizes cannot be known. Convert the scan again with a tool that writes its geometry (dcm2niix, or nibabel with the affine set), or upload the DICOM series."},
 	{segment.ErrNotCT, CodeNotCT, "The volume does not look like a CT scan of a body in Hounsfield units (it may be an MR image or a segmentation). Upload the CT scan itself."},
 	{scan.ErrUnknownFormat, CodeUnknownFormat, "The file is neither a NIfTI volume nor a zip of a DICOM series. Upload a .nii or .nii.gz file, or zip the folder of the CT series and upload the zip."},
 }
 
 const (
-	corruptAdvice = "The file is damaged (truncated or altered in transfer). Upload it again."
-	niftiAdvice   = "The file is a NIfTI file that cannot be read as one 3D CT volume. Check that it opens as a single 3D volume in a viewer, then upload it again."
-	emptyAdvice   = "The uploaded file is empty. Upload the scan again."
+	tooLargeAdvice = "The scan is larger than this service accepts. Upload a single series, or one with thicker slices."
+	corruptAdvice  = "The file is damaged (truncated or altered in transfer). Upload it again."
+	niftiAdvice    = "The file is a NIfTI file that cannot be read as one 3D CT volume. Check that it opens as a single 3D volume in a viewer, then upload it again."
+	emptyAdvice    = "The uploaded file is empty. Upload the scan again."
 )
 
 // classify turns a content error of the ingest into a failure code and a
@@ -91,8 +96,11 @@ const (
 func classify(err error, looksNIfTI bool) (code, message string) {
 	var big *errTooBig
 	if errors.As(err, &big) {
-		return CodeTooLarge, "The file is " + bytesText(big.size) + ", more than the " + bytesText(big.max) +
-			" this service accepts. Upload a single series, or one with thicker slices."
+		err = &limits.TooLarge{What: "the upload", Need: big.size, Limit: big.max}
+	}
+	var over *limits.TooLarge
+	if errors.As(err, &over) {
+		return CodeTooLarge, tooLargeAdvice + " (" + over.Error() + ")"
 	}
 	for _, r := range rejections {
 		if errors.Is(err, r.err) {

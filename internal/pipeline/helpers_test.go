@@ -252,6 +252,7 @@ func failEventOnce(detailType string) func(events.Event) error {
 type recQueue struct {
 	mu     sync.Mutex
 	bodies [][]byte
+	delays []time.Duration // SendDelayed's, in order
 	fail   func() error
 }
 

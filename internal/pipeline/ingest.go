@@ -8,17 +8,19 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
+	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/iris-oculus/iris/events"
+	"github.com/iris-oculus/iris/internal/limits"
+	"github.com/iris-oculus/iris/internal/ports"
 	"github.com/iris-oculus/iris/internal/scan"
 	"github.com/iris-oculus/iris/internal/segment"
 	"github.com/iris-oculus/iris/internal/volume"
 )
-
-// DefaultMaxUploadBytes is Ingest.MaxUploadBytes when it is 0: a zip of a
-// thin-sliced whole-body series, with room to spare.
-const DefaultMaxUploadBytes int64 = 4 << 30
 
 // Ingest turns an upload into the pipeline's input. For each S3 "Object
 // Created" event under uploads/ it reads the file (recognised by content),
@@ -28,6 +30,16 @@ const DefaultMaxUploadBytes int64 = 4 << 30
 // patient data. Input it cannot use gets "Job Rejected" with a code and a
 // message a person can act on, and the upload is deleted too: a rejected
 // DICOM series carries patient data all the same.
+//
+// What an event's key means:
+//   - uploads/{file}: a file dropped on its own; its job id comes from the
+//     key and ETag (events.DropJobID).
+//   - uploads/{job}/{file} where {job} has the API's id shape (a job the
+//     API created and signed the upload of): that job, read at once.
+//   - uploads/{folder}/{file} holding a NIfTI or zip (by content): a
+//     single-file upload into that job folder, as before folders grouped.
+//   - anything else under uploads/{folder}/ (DICOM slices, subfolders,
+//     other files): a member of a dropped folder. See HandleGroupBatch.
 //
 // Every step is safe to repeat, and the upload is deleted last, so the
 // platform's redelivery after a crash or a transient error (the handler
@@ -43,77 +55,253 @@ type Ingest struct {
 	Queue Queue // the jobs queue
 	Now   Clock
 	Log   *slog.Logger
-	// MaxUploadBytes caps the upload; 0 means DefaultMaxUploadBytes.
-	MaxUploadBytes int64
-	// MaxVolumeBytes caps the decoded input (scan.Options.MaxBytes); 0
-	// means the readers' defaults.
-	MaxVolumeBytes int64
+	// Groups carries the settle checks of dropped folders, delayed. nil
+	// means no grouping: each file of a folder is ingested alone.
+	Groups ports.DelayedQueue
+	// Settle is how long a dropped folder must stay unchanged before it is
+	// read as one upload; 0 means DefaultSettle. At most ports.MaxDelay.
+	Settle time.Duration
+	// Pool holds the limits and shares the memory among concurrent
+	// ingests; nil means one made from limits.Machine().
+	Pool *limits.Pool
+	// Large, if set, takes the events of uploads over LargeBytes off the
+	// delivery that brought them: Handle sends them on to Large and returns,
+	// and HandleLargeBatch ingests them on consumers of their own, so a
+	// small upload never waits behind large ones. nil: every upload is
+	// ingested where its event arrives (on AWS each invocation has a
+	// function instance of its own).
+	Large      Queue
+	LargeBytes int64
 	// TempDir holds the upload and the volume while they are worked on;
 	// "" means os.TempDir().
 	TempDir string
+
+	poolOnce sync.Once
+	pool     *limits.Pool
 }
+
+// DefaultSettle is Ingest.Settle when it is 0: longer than one slice of a
+// series takes to upload, short enough not to be noticed.
+const DefaultSettle = 10 * time.Second
+
+// memoryMargin is reserved for a job beyond its voxels: the encoder's
+// buffers, DICOM headers, the runtime's slack.
+const memoryMargin = 64 << 20
+
+func (in *Ingest) limits() *limits.Pool {
+	in.poolOnce.Do(func() {
+		in.pool = in.Pool
+		if in.pool == nil {
+			in.pool = limits.NewPool(limits.Machine())
+		}
+	})
+	return in.pool
+}
+
+// apiJobIDRe is the shape of the ids the API makes (api.NewJobID: 26
+// characters of base32hex, lower case). A folder so named is a job the API
+// created; a person's folder is not named like that.
+var apiJobIDRe = regexp.MustCompile(`^[0-9a-v]{26}$`)
 
 // Handle ingests the upload an S3 "Object Created" event announces. It
 // returns an error only for what a redelivery may cure (the blob store,
 // bus or queue failing, the context ending); events it cannot use are
 // logged and dropped.
 func (in *Ingest) Handle(ctx context.Context, ev events.Event) error {
-	obj, key, err := objectCreated(ev)
-	if err != nil || key.Prefix != events.PrefixUploads {
-		logOr(in.Log).Warn("ingest: ignoring event", "event", ev.ID, "detailType", ev.DetailType, "err", err, "key", key)
+	obj, err := uploadCreated(ev)
+	if err != nil {
+		logOr(in.Log).Warn("ingest: ignoring event", "event", ev.ID, "detailType", ev.DetailType, "err", err)
 		return nil
 	}
-	id := key.JobID
-	if id == "" {
-		id = events.DropJobID(obj.Object.Key, obj.Object.ETag)
+	if in.Large != nil && obj.Object.Size > in.LargeBytes {
+		body, err := json.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("encode event %s: %w", ev.ID, err)
+		}
+		if err := in.Large.Send(ctx, body); err != nil {
+			return fmt.Errorf("pass %s to the large-upload queue: %w", obj.Object.Key, err)
+		}
+		return nil
 	}
-	log := logOr(in.Log).With("stage", StageIngest, "job", id, "key", obj.Object.Key)
-	name := key.Rest
-	if i := strings.LastIndexByte(name, '/'); i >= 0 {
-		name = name[i+1:]
+	return in.handle(ctx, obj)
+}
+
+// HandleLargeBatch ingests the events Handle passed to the Large queue,
+// with SQS partial batch semantics: it returns the ids of the messages to
+// retry.
+func (in *Ingest) HandleLargeBatch(ctx context.Context, msgs []Message) ([]string, error) {
+	var failed []string
+	for _, m := range msgs {
+		ev, err := DecodeQueuedEvent(m.Body)
+		var obj events.S3Object
+		if err == nil {
+			obj, err = uploadCreated(ev)
+		}
+		if err != nil {
+			logOr(in.Log).Warn("ingest: ignoring a large-upload message", "message", m.ID, "err", err)
+			continue
+		}
+		if err := in.handle(ctx, obj); err != nil {
+			logOr(in.Log).Warn("ingest: large upload failed; will retry", "message", m.ID, "attempt", m.ReceiveCount, "err", err)
+			failed = append(failed, m.ID)
+		}
 	}
-	return in.ingest(ctx, log, id, obj.Object.Key, name, obj.Object.Size)
+	return failed, nil
+}
+
+func (in *Ingest) handle(ctx context.Context, obj events.S3Object) error {
+	key := obj.Object.Key
+	rest := strings.TrimPrefix(key, events.PrefixUploads)
+	folder, name, nested := strings.Cut(rest, "/")
+	if !nested { // a file dropped on its own
+		id := events.DropJobID(key, obj.Object.ETag)
+		return in.ingest(ctx, in.jobLog(id, key), id, key, rest, obj.Object.Size)
+	}
+	if events.ValidJobID(folder) && !strings.Contains(name, "/") {
+		single := apiJobIDRe.MatchString(folder) || in.Groups == nil
+		if !single {
+			kind, err := in.sniff(ctx, key)
+			switch {
+			case missing(err):
+				single = true // gone: resume as a job folder would
+			case err != nil:
+				return fmt.Errorf("ingest %s: %w", key, err)
+			default:
+				single = kind == scan.NIfTI || kind == scan.DICOM // a NIfTI, or a zip
+			}
+		}
+		if single {
+			return in.ingest(ctx, in.jobLog(folder, key), folder, key, name, obj.Object.Size)
+		}
+	}
+	if in.Groups == nil {
+		logOr(in.Log).Warn("ingest: a file in a dropped folder, and no groups queue to gather the folder; ignoring", "key", key)
+		return nil
+	}
+	// The check carries the folder as it is now: if nothing changed when
+	// it runs, Settle later, the folder is quiet.
+	c := groupCheck{Prefix: events.PrefixUploads + folder + "/", Key: key}
+	members, err := in.Blobs.List(ctx, c.Prefix)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", c.Prefix, err)
+	}
+	sort.Slice(members, func(i, j int) bool { return members[i].Key < members[j].Key })
+	c.Seen = fingerprint(members)
+	return in.sendCheck(ctx, c, in.settle())
+}
+
+func (in *Ingest) jobLog(id, key string) *slog.Logger {
+	return logOr(in.Log).With("stage", StageIngest, "job", id, "key", key)
+}
+
+// uploadCreated decodes an S3 "Object Created" event for a key under
+// uploads/ in the bucket's alphabet. Unlike events.ParseKey it accepts any
+// folder name below uploads/ (a person's folder need not be a job id).
+func uploadCreated(ev events.Event) (events.S3Object, error) {
+	var obj events.S3Object
+	if ev.Source != events.SourceS3 || ev.DetailType != events.ObjectCreated {
+		return obj, fmt.Errorf("event %s is %q from %q, not an S3 Object Created", ev.ID, ev.DetailType, ev.Source)
+	}
+	if err := ev.DecodeDetail(&obj); err != nil {
+		return obj, err
+	}
+	return obj, checkUploadKey(obj.Object.Key)
+}
+
+func checkUploadKey(key string) error {
+	rest, ok := strings.CutPrefix(key, events.PrefixUploads)
+	if !ok || rest == "" || strings.HasSuffix(rest, "/") {
+		return fmt.Errorf("%w: %q is not a file under %s", events.ErrBadKey, key, events.PrefixUploads)
+	}
+	// Checked as if under a valid job folder: the alphabet, no "..", no "//".
+	_, err := events.ParseKey(events.PrefixUploads + "folder/" + rest)
+	return err
+}
+
+// sniff names the format of the object at key from its first bytes.
+func (in *Ingest) sniff(ctx context.Context, key string) (string, error) {
+	rc, _, err := in.Blobs.Get(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	head := make([]byte, 352)
+	n, err := io.ReadFull(rc, head)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return "", fmt.Errorf("read %s: %w", key, err)
+	}
+	return scan.Sniff(head[:n]), nil
+}
+
+func (in *Ingest) settle() time.Duration {
+	if in.Settle <= 0 {
+		return DefaultSettle
+	}
+	return min(in.Settle, ports.MaxDelay)
 }
 
 func (in *Ingest) ingest(ctx context.Context, log *slog.Logger, id, upKey, name string, eventSize int64) error {
-	max := in.MaxUploadBytes
-	if max <= 0 {
-		max = DefaultMaxUploadBytes
-	}
-	f, info, err := spool(ctx, in.Blobs, upKey, in.TempDir, "iris-upload-*", max)
+	lim := in.limits().Limits()
+	f, info, err := spool(ctx, in.Blobs, upKey, in.TempDir, "iris-upload-*", lim.Upload)
 	var big *errTooBig
 	switch {
 	case missing(err):
-		return in.resume(ctx, log, id, name, eventSize)
+		return in.resume(ctx, log, id, name, eventSize, nil)
 	case errors.As(err, &big):
-		code, msg := classify(err, false)
-		return in.reject(ctx, log, id, upKey, code, msg)
+		code, msg := classify(&limits.TooLarge{What: "the upload", Need: big.size, Limit: big.max}, false)
+		return in.reject(ctx, log, id, deleteKeys(in.Blobs, upKey), code, msg)
 	case err != nil:
 		return fmt.Errorf("ingest job %s: %w", id, err)
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
 	if info.Size == 0 {
-		return in.reject(ctx, log, id, upKey, CodeEmpty, emptyAdvice)
+		return in.reject(ctx, log, id, deleteKeys(in.Blobs, upKey), CodeEmpty, emptyAdvice)
 	}
-	input, err := in.convert(ctx, id, f, info.Size, name)
+	input, err := in.convert(ctx, id, func(opt scan.Options) (*scan.Scan, error) {
+		return scan.Read(ctx, f, info.Size, opt)
+	})
 	if err != nil {
 		if ctx.Err() != nil || errors.Is(err, errTransient) {
 			return fmt.Errorf("ingest job %s: %w", id, err)
 		}
 		code, msg := classify(err, looksNIfTI(f))
-		return in.reject(ctx, log, id, upKey, code, msg)
+		return in.reject(ctx, log, id, deleteKeys(in.Blobs, upKey), code, msg)
 	}
-	return in.accept(ctx, log, id, *input, upKey)
+	input.File, input.Bytes = name, info.Size
+	return in.accept(ctx, log, id, *input, deleteKeys(in.Blobs, upKey))
 }
 
 // errTransient marks convert's failures that are not the input's fault.
 var errTransient = errors.New("transient")
 
-// convert opens the upload, checks it is a CT and stores the volume. Its
+// convert opens the upload with read, checks it is a CT and stores the
+// volume. Before any voxel is read, the headers' need is checked against
+// the limits and reserved from the pool, until the volume is stored. Its
 // errors describe the input unless they wrap errTransient.
-func (in *Ingest) convert(ctx context.Context, id string, f *os.File, size int64, name string) (*events.Input, error) {
-	s, err := scan.Read(ctx, f, size, scan.Options{MaxBytes: in.MaxVolumeBytes})
+func (in *Ingest) convert(ctx context.Context, id string, read func(scan.Options) (*scan.Scan, error)) (*events.Input, error) {
+	pool := in.limits()
+	lim := pool.Limits()
+	var release func()
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
+	opt := scan.Options{MaxBytes: lim.Upload, MaxGzipRatio: lim.GzipRatio, Check: func(n scan.Need) error {
+		return limits.Check("the decoded volume", n.Stored, lim.Volume)
+	}, Admit: func(n scan.Need) error {
+		r, err := pool.Reserve(ctx, "the memory the volume needs", n.Peak+memoryMargin)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%w: %w", errTransient, err)
+			}
+			return err
+		}
+		release = r
+		return nil
+	}}
+	s, err := read(opt)
 	if err != nil {
 		return nil, err
 	}
@@ -122,8 +310,6 @@ func (in *Ingest) convert(ctx context.Context, id string, f *os.File, size int64
 	}
 	input := &events.Input{
 		Format:      s.Format,
-		File:        name,
-		Bytes:       size,
 		Dims:        s.CT.Dims,
 		SpacingMm:   s.CT.Spacing(),
 		Orientation: s.CT.Affine.Orientation(),
@@ -178,9 +364,24 @@ func (in *Ingest) putVolume(ctx context.Context, id string, ct *volume.CT) error
 	return nil
 }
 
+// cleanup deletes what was uploaded, once the outcome is announced.
+type cleanup func(ctx context.Context) error
+
+// deleteKeys deletes keys in order; a key already gone is fine.
+func deleteKeys(blobs Blobs, keys ...string) cleanup {
+	return func(ctx context.Context) error {
+		for _, k := range keys {
+			if err := blobs.Delete(ctx, k); err != nil && !missing(err) {
+				return fmt.Errorf("delete upload %s: %w", k, err)
+			}
+		}
+		return nil
+	}
+}
+
 // accept announces the job, queues its segmentation and then deletes the
-// upload (upKey "" keeps it). Each step is idempotent downstream.
-func (in *Ingest) accept(ctx context.Context, log *slog.Logger, id string, input events.Input, upKey string) error {
+// upload (done nil keeps it). Each step is idempotent downstream.
+func (in *Ingest) accept(ctx context.Context, log *slog.Logger, id string, input events.Input, done cleanup) error {
 	now := nowOr(in.Now)
 	vk := events.VolumeKey(id)
 	if err := publish(ctx, in.Bus, now, events.JobAccepted, id, events.Accepted{JobID: id, VolumeKey: vk, Input: input}); err != nil {
@@ -193,33 +394,25 @@ func (in *Ingest) accept(ctx context.Context, log *slog.Logger, id string, input
 	if err := in.Queue.Send(ctx, body); err != nil {
 		return fmt.Errorf("queue job %s: %w", id, err)
 	}
-	if err := in.deleteUpload(ctx, upKey); err != nil {
-		return err
+	if done != nil {
+		if err := done(ctx); err != nil {
+			return err
+		}
 	}
 	log.Info("ingest: accepted", "format", input.Format, "dims", input.Dims, "spacingMm", input.SpacingMm, "bytes", input.Bytes)
 	return nil
 }
 
 // reject announces why the upload cannot be used, then deletes it.
-func (in *Ingest) reject(ctx context.Context, log *slog.Logger, id, upKey, code, msg string) error {
+func (in *Ingest) reject(ctx context.Context, log *slog.Logger, id string, done cleanup, code, msg string) error {
 	f := events.Failure{JobID: id, Stage: StageIngest, Code: code, Message: msg}
 	if err := publish(ctx, in.Bus, nowOr(in.Now), events.JobRejected, id, f); err != nil {
 		return err
 	}
-	if err := in.deleteUpload(ctx, upKey); err != nil {
+	if err := done(ctx); err != nil {
 		return err
 	}
 	log.Info("ingest: rejected", "code", code, "message", msg)
-	return nil
-}
-
-func (in *Ingest) deleteUpload(ctx context.Context, key string) error {
-	if key == "" {
-		return nil
-	}
-	if err := in.Blobs.Delete(ctx, key); err != nil && !missing(err) {
-		return fmt.Errorf("delete upload %s: %w", key, err)
-	}
 	return nil
 }
 
@@ -229,7 +422,7 @@ func (in *Ingest) deleteUpload(ctx context.Context, key string) error {
 // them is the one being retried. The input facts come from the volume's
 // header; the original format and series description are not kept.
 // Without a volume the upload was rejected (or never existed): done.
-func (in *Ingest) resume(ctx context.Context, log *slog.Logger, id, name string, size int64) error {
+func (in *Ingest) resume(ctx context.Context, log *slog.Logger, id, name string, size int64, done cleanup) error {
 	vk := events.VolumeKey(id)
 	rc, _, err := in.Blobs.Get(ctx, vk)
 	if missing(err) {
@@ -246,5 +439,5 @@ func (in *Ingest) resume(ctx context.Context, log *slog.Logger, id, name string,
 	}
 	log.Info("ingest: upload already gone, volume stored: announcing again")
 	input := events.Input{File: name, Bytes: size, Dims: h.Dims, SpacingMm: h.Spacing(), Orientation: h.Affine.Orientation()}
-	return in.accept(ctx, log, id, input, "")
+	return in.accept(ctx, log, id, input, done)
 }

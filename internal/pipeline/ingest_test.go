@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,22 +21,30 @@ import (
 
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/limits"
 	"github.com/iris-oculus/iris/internal/testdata"
 	"github.com/iris-oculus/iris/internal/volume"
 )
 
 type ingestRig struct {
-	blobs *memBlobs
-	bus   *recBus
-	queue *recQueue
-	in    *Ingest
-	now   time.Time
+	blobs  *memBlobs
+	bus    *recBus
+	queue  *recQueue
+	groups *recQueue
+	in     *Ingest
+	now    time.Time
 }
 
 func newIngestRig(t testing.TB) *ingestRig {
-	r := &ingestRig{blobs: newMemBlobs(), bus: &recBus{}, queue: &recQueue{}, now: t0}
-	r.in = &Ingest{Blobs: r.blobs, Bus: r.bus, Queue: r.queue, Now: fixedClock(&r.now), Log: quiet, TempDir: t.TempDir()}
+	r := &ingestRig{blobs: newMemBlobs(), bus: &recBus{}, queue: &recQueue{}, groups: &recQueue{}, now: t0}
+	r.in = &Ingest{Blobs: r.blobs, Bus: r.bus, Queue: r.queue, Groups: r.groups, Now: fixedClock(&r.now), Log: quiet, TempDir: t.TempDir()}
 	return r
+}
+
+// apiID makes a job id of the API's shape (26 base32hex characters) from name.
+func apiID(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:])[:26]
 }
 
 // upload stores data under key and returns the S3 event for it.
@@ -212,15 +222,20 @@ func TestIngestRejects(t *testing.T) {
 		{name: "one DICOM file", data: oneDICOMFile(t), code: CodeTooFewSlices, says: "single image"},
 		{name: "zip without DICOM", data: zipOf(t, map[string][]byte{"readme.txt": []byte("hello")}), code: CodeNoDICOM, says: "no DICOM"},
 		{name: "zip escaping its folder", data: zipOf(t, map[string][]byte{"../../etc/x.dcm": oneDICOMFile(t)}), code: CodeUnsafeZip, says: "unsafe"},
-		{name: "too large", data: ct, maxUpload: 1000, code: CodeTooLarge, says: "more than the 1 kB"},
+		{name: "too large", data: ct, maxUpload: 1000, code: CodeTooLarge, says: "the limit is 1 kB"},
 		{name: "NIfTI header only", data: ungzip(t, ct)[:348], code: CodeCorrupt, says: "damaged"},
 		{name: "4D NIfTI", data: fourD(t), code: CodeInvalidNIfTI, says: "single 3D volume"},
+		{name: "no geometry", data: noGeometry(t, ct), code: CodeNoGeometry, says: "does not state its voxel size"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newIngestRig(t)
-			r.in.MaxUploadBytes = tt.maxUpload
-			id := "job-" + strings.ReplaceAll(tt.name, " ", "-")
+			if tt.maxUpload > 0 {
+				lim := limits.For(8<<30, 2)
+				lim.Upload = tt.maxUpload
+				r.in.Pool = limits.NewPool(lim)
+			}
+			id := apiID(tt.name)
 			upKey := events.UploadKey(id, "scan.bin")
 			if err := r.in.Handle(context.Background(), r.upload(t, upKey, tt.data)); err != nil {
 				t.Fatalf("Handle = %v; a bad upload is handled, not retried", err)
@@ -403,4 +418,13 @@ func BenchmarkIngestNIfTI(b *testing.B) {
 		}
 		r.queue.take()
 	}
+}
+
+// noGeometry is the CT as an uncompressed NIfTI whose header lost its
+// geometry: pixdim[1..3] 0, qform_code and sform_code 0.
+func noGeometry(t testing.TB, ct []byte) []byte {
+	b := ungzip(t, ct)
+	clear(b[80:92])
+	clear(b[252:256])
+	return b
 }

@@ -42,6 +42,18 @@ type Queue interface {
 	Send(ctx context.Context, body []byte) error
 }
 
+// DelayedQueue is a Queue whose messages can wait before they are
+// delivered (SQS DelaySeconds: at most 15 minutes). Ingest schedules its
+// re-checks of a dropped folder on one, since a Lambda cannot sleep
+// through a settle time.
+type DelayedQueue interface {
+	Queue
+	SendDelayed(ctx context.Context, body []byte, delay time.Duration) error
+}
+
+// MaxDelay is the longest delay SQS accepts.
+const MaxDelay = 15 * time.Minute
+
 // Message is one delivered queue message.
 type Message struct {
 	ID           string

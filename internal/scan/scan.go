@@ -12,9 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 
 	"github.com/iris-oculus/iris/internal/dicom"
+	"github.com/iris-oculus/iris/internal/limits"
 	"github.com/iris-oculus/iris/internal/volume"
 )
 
@@ -31,6 +33,33 @@ var ErrUnknownFormat = errors.New("not a NIfTI file, a DICOM folder or a zip of 
 type Options struct {
 	MaxBytes int64 // decoded bytes; 0 means each reader's default
 	KeepDate bool  // DICOM: keep the acquisition date
+	// MaxGzipRatio, if > 0, caps a gzipped NIfTI's decoded size over its
+	// compressed size, checked from the header: a small gzip declaring a
+	// large volume (a decompression bomb) is refused before it is inflated,
+	// with a *limits.TooLarge.
+	MaxGzipRatio int64
+	// Admit, if set, is called once the headers say what the voxels need
+	// and before any voxel is read or allocated; an error stops the read
+	// and is returned as it is. The ingest uses it to check the need
+	// against its limits and to reserve the memory.
+	Admit func(Need) error
+	// Check, if set, is called before Admit, as soon as the headers say
+	// what the voxels need (before a NIfTI's length is checked against its
+	// header): a cheap limit check that must not wait.
+	Check func(Need) error
+}
+
+// Need is what an input's voxels take, from its headers.
+type Need struct {
+	Dims   [3]int
+	Voxels int64 // every voxel (all time points)
+	// Stored is the decoded voxel bytes as stored (NIfTI: voxels × the
+	// datatype's size; DICOM: the int16 volume the slices are decoded
+	// into).
+	Stored int64
+	// Peak is what the read holds at most: Stored plus, for a NIfTI that is
+	// not unscaled int16, the int16 copy in Hounsfield units.
+	Peak int64
 }
 
 // Scan is an opened CT scan.
@@ -71,7 +100,7 @@ func ReadFile(ctx context.Context, path string, opt Options) (*Scan, error) {
 		return nil, err
 	}
 	if st.IsDir() {
-		res, err := dicom.ReadDir(ctx, path, dicom.Options{MaxBytes: opt.MaxBytes, KeepDate: opt.KeepDate})
+		res, err := dicom.ReadDir(ctx, path, dicomOptions(opt))
 		if err != nil {
 			return nil, err
 		}
@@ -99,6 +128,9 @@ func Read(ctx context.Context, r io.ReaderAt, size int64, opt Options) (*Scan, e
 	head = head[:n]
 	switch Sniff(head) {
 	case NIfTI:
+		if err := checkNIfTI(r, size, head, opt); err != nil {
+			return nil, err
+		}
 		img, err := volume.Read(io.NewSectionReader(r, 0, size), volume.ReadOptions{MaxBytes: opt.MaxBytes})
 		if err != nil {
 			return nil, err
@@ -109,7 +141,7 @@ func Read(ctx context.Context, r io.ReaderAt, size int64, opt Options) (*Scan, e
 		}
 		return &Scan{CT: ct, Format: NIfTI}, nil
 	case DICOM:
-		res, err := dicom.ReadZip(ctx, r, size, dicom.Options{MaxBytes: opt.MaxBytes, KeepDate: opt.KeepDate})
+		res, err := dicom.ReadZip(ctx, r, size, dicomOptions(opt))
 		if err != nil {
 			return nil, err
 		}
@@ -119,4 +151,71 @@ func Read(ctx context.Context, r io.ReaderAt, size int64, opt Options) (*Scan, e
 		return nil, fmt.Errorf("%w: a single DICOM file; send the whole series as a folder or a zip", dicom.ErrTooFewSlices)
 	}
 	return nil, ErrUnknownFormat
+}
+
+func dicomOptions(opt Options) dicom.Options {
+	o := dicom.Options{MaxBytes: opt.MaxBytes, KeepDate: opt.KeepDate}
+	if opt.Admit != nil || opt.Check != nil {
+		o.Admit = func(dims [3]int) error {
+			v := int64(dims[0]) * int64(dims[1]) * int64(dims[2])
+			n := Need{Dims: dims, Voxels: v, Stored: 2 * v, Peak: 2 * v}
+			if opt.Check != nil {
+				if err := opt.Check(n); err != nil {
+					return err
+				}
+			}
+			if opt.Admit != nil {
+				return opt.Admit(n)
+			}
+			return nil
+		}
+	}
+	return o
+}
+
+// checkNIfTI reads the header alone and refuses, before any voxel is
+// inflated or allocated: a volume without geometry, a gzip that would
+// inflate past opt.MaxGzipRatio, an uncompressed file shorter than its
+// header says, and whatever opt.Admit refuses.
+func checkNIfTI(r io.ReaderAt, size int64, head []byte, opt Options) error {
+	h, err := volume.ReadHeader(io.NewSectionReader(r, 0, size))
+	if err != nil {
+		return err
+	}
+	if err := h.CheckGeometry(); err != nil {
+		return err
+	}
+	voxels := int64(1)
+	for _, d := range h.Shape {
+		voxels *= int64(d) // each dim is > 0; the product is checked below
+		if voxels > 1<<40 {
+			return &limits.TooLarge{What: "the decoded volume", Need: math.MaxInt64, Limit: max(opt.MaxBytes, 0)}
+		}
+	}
+	stored := voxels * int64(h.Datatype.Size())
+	gzipped := bytes.HasPrefix(head, []byte{0x1f, 0x8b})
+	if gzipped && opt.MaxGzipRatio > 0 && stored > 1<<20 {
+		if err := limits.Check(fmt.Sprintf("the volume inflated from the %s gzip", limits.Bytes(size)),
+			h.VoxOffset+stored, size*opt.MaxGzipRatio); err != nil {
+			return err
+		}
+	}
+	peak := stored
+	if slope, inter := h.Scaling(); h.Datatype != volume.Int16 || slope != 1 || inter != 0 {
+		peak += 2 * voxels
+	}
+	need := Need{Dims: h.Dims, Voxels: voxels, Stored: stored, Peak: peak}
+	if opt.Check != nil {
+		if err := opt.Check(need); err != nil {
+			return err
+		}
+	}
+	if !gzipped && h.VoxOffset+stored > size {
+		return fmt.Errorf("read voxels: the header declares %d bytes of voxels from offset %d, the file has %d: %w",
+			stored, h.VoxOffset, size, io.ErrUnexpectedEOF)
+	}
+	if opt.Admit == nil {
+		return nil
+	}
+	return opt.Admit(need)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Header is what a NIfTI-1 or NIfTI-2 header says, interpreted the way
@@ -340,4 +341,44 @@ func xformCode(c int32) int {
 		return 0
 	}
 	return int(c)
+}
+
+// ErrNoGeometry reports a header that does not say how large its voxels
+// are. Without an sform (sform_code 0) the voxel size is pixdim[1..3]; it
+// is missing when one of them is 0 (nibabel then takes 1 mm, logging
+// "pixdim[1,2,3] should be non-zero; setting 0 dims to 1", and so does
+// Read), and it is only nibabel's default when both codes are 0 and the
+// pixdims are exactly 1, 1, 1 — what nibabel.Nifti1Image(data, None)
+// writes. Read accepts either, as a viewer must; anything measured must
+// not, or a CT whose voxels are really 3 mm comes out 27 times too small.
+// dcm2niix always writes both codes and the pixdims. A header with codes
+// 0 and other pixdims (Analyze style) states its spacing and passes; a
+// qform does not help a pixdim of 0, since its scale is that pixdim.
+var ErrNoGeometry = errors.New("the header states no voxel size")
+
+// CheckGeometry returns ErrNoGeometry (wrapped, saying why) when the voxel
+// size the affine uses was invented rather than stored.
+func (h *Header) CheckGeometry() error {
+	if h.SformCode > 0 {
+		return nil
+	}
+	var bad []string
+	ones := 0
+	axes := min(3, len(h.Shape))
+	for i := 1; i <= axes; i++ {
+		p := h.Pixdim[i]
+		switch {
+		case p == 0 || math.IsNaN(p) || math.IsInf(p, 0):
+			bad = append(bad, fmt.Sprintf("pixdim[%d] = %g", i, p))
+		case p == 1:
+			ones++
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: %s with sform_code 0 and qform_code %d", ErrNoGeometry, strings.Join(bad, ", "), h.QformCode)
+	}
+	if h.QformCode == 0 && ones == axes {
+		return fmt.Errorf("%w: qform_code and sform_code are 0 and pixdim is 1 along every axis, the defaults of a header written without geometry", ErrNoGeometry)
+	}
+	return nil
 }

@@ -3,11 +3,13 @@ package volume
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/klauspost/compress/gzip"
 )
@@ -34,13 +36,51 @@ const (
 	ctLevel = 5
 )
 
+// FileFormat is how a NIfTI file is stored, which its name says: a file
+// named .nii is read as uncompressed by nibabel, ITK, Slicer and dcm2niix,
+// and one named .nii.gz as gzip, so a writer must follow the name.
+type FileFormat int
+
+// The NIfTI file formats this package writes.
+const (
+	NII   FileFormat = iota + 1 // .nii: single-file NIfTI-1, uncompressed
+	NIIGz                       // .nii.gz: the same, gzipped
+)
+
+// Ext is the file name extension of f.
+func (f FileFormat) Ext() string {
+	if f == NII {
+		return ".nii"
+	}
+	return ".nii.gz"
+}
+
+// ErrUnknownExtension reports a file name that says neither .nii nor .nii.gz.
+var ErrUnknownExtension = errors.New("unknown NIfTI file name extension; known: .nii (uncompressed), .nii.gz (gzip)")
+
+// FormatOf is the format a file name asks for (case-insensitive), or
+// ErrUnknownExtension.
+func FormatOf(path string) (FileFormat, error) {
+	lower := strings.ToLower(filepath.Base(path))
+	switch {
+	case strings.HasSuffix(lower, ".nii.gz") && len(lower) > len(".nii.gz"):
+		return NIIGz, nil
+	case strings.HasSuffix(lower, ".nii") && len(lower) > len(".nii"):
+		return NII, nil
+	}
+	return 0, fmt.Errorf("%q: %w", filepath.Base(path), ErrUnknownExtension)
+}
+
 // WriteLabelMap writes lm as a gzipped single-file NIfTI-1: uint8 when every
 // label is below 256, else uint16; little-endian; intent NIFTI_INTENT_LABEL;
 // no scaling (slope 1, intercept 0); units mm; empty descrip; sform and
 // qform (both code 1, scanner) from the same affine, the qform being its
 // rotation without shears; lm.Extensions after the header, each padded to
 // 16 bytes.
-func WriteLabelMap(w io.Writer, lm *LabelMap) error {
+func WriteLabelMap(w io.Writer, lm *LabelMap) error { return WriteLabelMapAs(w, lm, NIIGz) }
+
+// WriteLabelMapAs is WriteLabelMap in format f: gzipped or not.
+func WriteLabelMapAs(w io.Writer, lm *LabelMap, f FileFormat) error {
 	if err := checkGrid(lm.Grid, len(lm.Data)); err != nil {
 		return fmt.Errorf("write label map: %w", err)
 	}
@@ -55,7 +95,7 @@ func WriteLabelMap(w io.Writer, lm *LabelMap) error {
 	if err != nil {
 		return fmt.Errorf("write label map: %w", err)
 	}
-	err = writeGzip(w, labelLevel, hdr, func(buf []byte, w io.Writer) error {
+	err = writeBody(w, f, labelLevel, hdr, func(buf []byte, w io.Writer) error {
 		if dt == Uint8 {
 			return writeChunks(w, buf, 1, lm.Data, encode8)
 		}
@@ -69,7 +109,10 @@ func WriteLabelMap(w io.Writer, lm *LabelMap) error {
 
 // WriteCT writes ct as a gzipped single-file NIfTI-1 of int16, with the
 // same header rules as WriteLabelMap but no intent and no extensions.
-func WriteCT(w io.Writer, ct *CT) error {
+func WriteCT(w io.Writer, ct *CT) error { return WriteCTAs(w, ct, NIIGz) }
+
+// WriteCTAs is WriteCT in format f: gzipped or not.
+func WriteCTAs(w io.Writer, ct *CT, f FileFormat) error {
 	if err := checkGrid(ct.Grid, len(ct.HU)); err != nil {
 		return fmt.Errorf("write CT: %w", err)
 	}
@@ -77,7 +120,7 @@ func WriteCT(w io.Writer, ct *CT) error {
 	if err != nil {
 		return fmt.Errorf("write CT: %w", err)
 	}
-	err = writeGzip(w, ctLevel, hdr, func(buf []byte, w io.Writer) error {
+	err = writeBody(w, f, ctLevel, hdr, func(buf []byte, w io.Writer) error {
 		return writeChunks(w, buf, 2, ct.HU, encodeLE)
 	})
 	if err != nil {
@@ -86,15 +129,26 @@ func WriteCT(w io.Writer, ct *CT) error {
 	return nil
 }
 
-// WriteLabelMapFile writes lm to path (see WriteLabelMap) atomically: to a
-// temporary file in the same folder, synced, then renamed over path.
+// WriteLabelMapFile writes lm to path (see WriteLabelMap) in the format
+// its name asks for (FormatOf: .nii uncompressed, .nii.gz gzip; any other
+// name is ErrUnknownExtension), atomically: to a temporary file in the same
+// folder, synced, then renamed over path.
 func WriteLabelMapFile(path string, lm *LabelMap) error {
-	return writeFileAtomic(path, func(w io.Writer) error { return WriteLabelMap(w, lm) })
+	f, err := FormatOf(path)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, func(w io.Writer) error { return WriteLabelMapAs(w, lm, f) })
 }
 
-// WriteCTFile writes ct to path (see WriteCT) atomically.
+// WriteCTFile writes ct to path (see WriteCT) in the format its name asks
+// for, atomically, as WriteLabelMapFile.
 func WriteCTFile(path string, ct *CT) error {
-	return writeFileAtomic(path, func(w io.Writer) error { return WriteCT(w, ct) })
+	f, err := FormatOf(path)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, func(w io.Writer) error { return WriteCTAs(w, ct, f) })
 }
 
 func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
@@ -216,9 +270,18 @@ func encodeHeader(g Grid, dt Datatype, intent int16, exts []Extension) ([]byte, 
 // data, rounded up to a multiple of 16.
 func extSize(e Extension) int { return (8 + len(e.Data) + 15) &^ 15 }
 
-// writeGzip compresses hdr and then what body writes; body gets a reusable
-// conversion buffer.
-func writeGzip(w io.Writer, level int, hdr []byte, body func([]byte, io.Writer) error) error {
+// writeBody writes hdr and then what body writes, gzipped at level when f
+// is NIIGz; body gets a reusable conversion buffer.
+func writeBody(w io.Writer, f FileFormat, level int, hdr []byte, body func([]byte, io.Writer) error) error {
+	if f != NII && f != NIIGz {
+		return fmt.Errorf("file format %d: want NII or NIIGz", f)
+	}
+	if f == NII {
+		if _, err := w.Write(hdr); err != nil {
+			return err
+		}
+		return body(make([]byte, chunkSize), w)
+	}
 	z, err := gzip.NewWriterLevel(w, level)
 	if err != nil {
 		return err

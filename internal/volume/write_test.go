@@ -2,9 +2,12 @@ package volume
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,13 +68,23 @@ func TestWriteLabelMapNibabel(t *testing.T) {
 		{"dicom_seg", readLabelMap(t, "totalsegmentator-example", "dicom_seg.nii.gz"), Uint8},
 		{"oblique_uint16", big, Uint16},
 	}
+	// Every case is written both ways: nibabel picks its reader by name, so
+	// it reads each file only if the bytes follow the name.
+	for _, c := range slices.Clone(cases) {
+		cases = append(cases, struct {
+			name string
+			lm   *LabelMap
+			want Datatype
+		}{c.name + ".raw", c.lm, c.want})
+	}
 	dir := t.TempDir()
 	var files []string
 	for _, c := range cases {
-		p := filepath.Join(dir, c.name+".nii.gz")
+		p := filepath.Join(dir, nameFor(c.name))
 		if err := WriteLabelMapFile(p, c.lm); err != nil {
 			t.Fatal(err)
 		}
+		checkCompression(t, p)
 		files = append(files, p)
 	}
 	if len(cases[0].lm.Extensions) != 1 || !bytes.Contains(cases[0].lm.Extensions[0].Data, []byte("<CaretExtension>")) {
@@ -120,14 +133,15 @@ func TestWriteCTNibabel(t *testing.T) {
 	cases := []struct {
 		name string
 		ct   *CT
-	}{{"ct_3mm", ct3mm}, {"oblique", oblique}}
+	}{{"ct_3mm", ct3mm}, {"oblique", oblique}, {"ct_3mm.raw", ct3mm}, {"oblique.raw", oblique}}
 	dir := t.TempDir()
 	var files []string
 	for _, c := range cases {
-		p := filepath.Join(dir, c.name+".nii.gz")
+		p := filepath.Join(dir, nameFor(c.name))
 		if err := WriteCTFile(p, c.ct); err != nil {
 			t.Fatal(err)
 		}
+		checkCompression(t, p)
 		files = append(files, p)
 	}
 	infos := nibabelRead(t, files...)
@@ -138,6 +152,55 @@ func TestWriteCTNibabel(t *testing.T) {
 				t.Errorf("%d extensions, want none", len(infos[i].Extensions))
 			}
 		})
+	}
+}
+
+// nameFor names a test case's file: "x.raw" as x.nii, else x.nii.gz.
+func nameFor(name string) string {
+	if base, ok := strings.CutSuffix(name, ".raw"); ok {
+		return base + ".nii"
+	}
+	return name + ".nii.gz"
+}
+
+// checkCompression checks that the file's bytes are what its name says:
+// gzip for .nii.gz, a NIfTI-1 header (sizeof_hdr 348) for .nii.
+func checkCompression(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz := len(b) > 2 && b[0] == 0x1f && b[1] == 0x8b
+	raw := len(b) > 4 && binary.LittleEndian.Uint32(b) == 348
+	if strings.HasSuffix(path, ".nii.gz") && !gz || strings.HasSuffix(path, ".nii") && !raw {
+		t.Errorf("%s: begins % x, not what its name says", filepath.Base(path), b[:min(len(b), 4)])
+	}
+}
+
+func TestFormatOf(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want FileFormat
+	}{
+		{"a/labels.nii", NII}, {"labels.nii.gz", NIIGz}, {"CT.NII.GZ", NIIGz}, {"x.Nii", NII},
+		{"labels.gz", 0}, {"labels.nii.zip", 0}, {".nii", 0}, {".nii.gz", 0}, {"labels", 0}, {"labels.nrrd", 0},
+	} {
+		got, err := FormatOf(tc.name)
+		if got != tc.want || (tc.want == 0) != errors.Is(err, ErrUnknownExtension) {
+			t.Errorf("FormatOf(%q) = %v, %v; want %v", tc.name, got, err, tc.want)
+		}
+		if tc.want == 0 && (err == nil || !strings.Contains(err.Error(), ".nii.gz") || !strings.Contains(err.Error(), ".nii ")) {
+			t.Errorf("FormatOf(%q): error %v does not list the known extensions", tc.name, err)
+		}
+	}
+	dir := t.TempDir()
+	lm := &LabelMap{Grid: Grid{Dims: [3]int{2, 1, 1}, Affine: obliqueAffine()}, Data: []uint16{1, 2}}
+	if err := WriteLabelMapFile(filepath.Join(dir, "labels.nrrd"), lm); !errors.Is(err, ErrUnknownExtension) {
+		t.Errorf("WriteLabelMapFile(labels.nrrd): %v; want ErrUnknownExtension", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("a refused name left %d files", len(entries))
 	}
 }
 

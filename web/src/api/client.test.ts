@@ -44,7 +44,16 @@ describe('ApiClient requests', () => {
     expect(f.calls[0].init.body).toBeUndefined()
   })
 
-  it('escapes job ids and accepts 204', async () => {
+  it('renews an upload link', async () => {
+    const f = fakeFetch([json(200, { upload: { method: 'PUT', url: '/blobs/uploads/j1/ct.nii.gz?sig=2' } })])
+    const r = await new ApiClient({ fetch: f.fn }).renewUpload('j1', 99)
+    expect(r.upload.url).toContain('sig=2')
+    expect(f.calls[0].url).toBe('/api/jobs/j1/upload')
+    expect(f.calls[0].init.method).toBe('POST')
+    expect(JSON.parse(f.calls[0].init.body as string)).toEqual({ bytes: 99 })
+  })
+
+    it('escapes job ids and accepts 204', async () => {
     const f = fakeFetch([new Response(null, { status: 204 })])
     await expect(new ApiClient({ fetch: f.fn }).deleteJob('a/b')).resolves.toBeUndefined()
     expect(f.calls[0].url).toBe('/api/jobs/a%2Fb')

@@ -108,6 +108,11 @@ export class ApiClient {
     return this.request('POST', '/api/jobs', { filename, bytes }, signal)
   }
 
+  /** renewUpload signs a new upload link for a job still waiting for its file (the old one expired). */
+  renewUpload(id: string, bytes: number, signal?: AbortSignal): Promise<{ upload: Upload }> {
+    return this.request('POST', `/api/jobs/${encodeURIComponent(id)}/upload`, { bytes }, signal)
+  }
+
   getJob(id: string, signal?: AbortSignal): Promise<Job> {
     return this.request('GET', `/api/jobs/${encodeURIComponent(id)}`, undefined, signal)
   }

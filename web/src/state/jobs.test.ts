@@ -149,6 +149,50 @@ describe('createJobStore', () => {
   })
 })
 
+describe('createJobStore follows one job at a time', () => {
+  it('stops polling the first job when a second is followed', async () => {
+    const polled: string[] = []
+    const s = createJobStore(
+      {
+        getJob: async (id) => {
+          polled.push(id)
+          return job('segmenting', 'same', { id })
+        },
+      },
+      { initialMs: 2, maxMs: 2, factor: 1 },
+    )
+    s.getState().follow('first') // the page navigates away without stopping it
+    await new Promise((r) => setTimeout(r, 30))
+    const stop = s.getState().follow('second')
+    await new Promise((r) => setTimeout(r, 10)) // a poll of the first job in flight settles
+    const mark = polled.length
+    await new Promise((r) => setTimeout(r, 60))
+    stop()
+    const after = polled.slice(mark)
+    expect(after.length).toBeGreaterThan(2)
+    expect(after.filter((id) => id === 'first')).toEqual([])
+    expect(s.getState().job?.id).toBe('second')
+  })
+
+  it('never shows the first job once the second is followed', async () => {
+    let release: () => void = () => {}
+    const slow = new Promise<void>((r) => (release = r))
+    const s = createJobStore({
+      getJob: async (id) => {
+        if (id === 'first') await slow // its answer comes after the switch
+        return job('segmenting', 'x', { id })
+      },
+    })
+    s.getState().follow('first')
+    const stop = s.getState().follow('second')
+    await new Promise((r) => setTimeout(r, 10))
+    release()
+    await new Promise((r) => setTimeout(r, 10))
+    stop()
+    expect(s.getState()).toMatchObject({ id: 'second', job: { id: 'second' } })
+  })
+})
+
 describe('createJobListStore', () => {
   it('lists newest first, pages without duplicates, and removes', async () => {
     const a = job('done', 'x', { id: 'a', createdAt: '2026-01-01T00:00:01Z' })

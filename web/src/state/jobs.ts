@@ -91,15 +91,22 @@ export interface JobState {
   follow(id: string): () => void
 }
 
-/** createJobStore follows one job at a time; follow returns the function that stops it. */
+/**
+ * createJobStore follows one job at a time: follow stops the poll of the
+ * job followed before, so two polls never write the one state; it returns
+ * the function that stops its own poll.
+ */
 export function createJobStore(client: Pick<ApiClient, 'getJob'>, backoff?: Backoff): StoreApi<JobState> {
+  let current: AbortController | null = null
   return createStore<JobState>()((set, get) => ({
     id: null,
     job: null,
     error: null,
     retrying: false,
     follow(id) {
+      current?.abort()
       const ctl = new AbortController()
+      current = ctl
       if (get().id !== id) set({ id, job: null, error: null, retrying: false })
       void pollJob({
         id,
@@ -109,7 +116,10 @@ export function createJobStore(client: Pick<ApiClient, 'getJob'>, backoff?: Back
         signal: ctl.signal,
         backoff,
       })
-      return () => ctl.abort()
+      return () => {
+        ctl.abort()
+        if (current === ctl) current = null
+      }
     },
   }))
 }

@@ -8,13 +8,18 @@ const ctGz = readData('totalsegmentator-example', 'ct_3mm.nii.gz')
 
 function fakeClient(result: CreateJobResponse | ApiError) {
   const calls: [string, number][] = []
+  const deleted: string[] = []
   return {
     calls,
+    deleted,
     client: {
       createJob: async (filename: string, bytes: number) => {
         calls.push([filename, bytes])
         if (result instanceof ApiError) throw result
         return result
+      },
+      deleteJob: async (id: string) => {
+        deleted.push(id)
       },
     },
   }
@@ -62,8 +67,21 @@ describe('upload store', () => {
     expect(s.getState()).toMatchObject({ phase: 'error', error: 'the file is 3.0 GB; the limit is 2.0 GB', jobId: null })
   })
 
-  it('keeps the job id when the upload itself fails, and can be cancelled', async () => {
-    const { client } = fakeClient(created)
+  it('keeps the job id when the upload itself fails', async () => {
+    const { client, deleted } = fakeClient(created)
+    const s = createUploadStore({
+      client,
+      upload: async () => {
+        throw new ApiError(0, 'network', 'the connection dropped')
+      },
+    })
+    await s.getState().startFile(new File([ctGz as BlobPart], 'ct.nii.gz'))
+    expect(s.getState()).toMatchObject({ phase: 'error', jobId: 'job1' })
+    expect(deleted).toEqual([])
+  })
+
+  it('deletes the created job when the upload is cancelled', async () => {
+    const { client, deleted } = fakeClient(created)
     const s = createUploadStore({
       client,
       upload: (_up, _f, _n, opts) =>
@@ -76,7 +94,8 @@ describe('upload store', () => {
     expect(await s.getState().startFile(new File([ctGz as BlobPart], 'other.nii.gz'))).toBeNull()
     s.getState().cancel()
     expect(await p).toBeNull()
-    expect(s.getState()).toMatchObject({ phase: 'error', error: 'The upload was cancelled.', jobId: 'job1' })
+    expect(s.getState()).toMatchObject({ phase: 'error', error: 'The upload was cancelled.', jobId: null })
+    expect(deleted).toEqual(['job1'])
     s.getState().reset()
     expect(s.getState()).toMatchObject({ phase: 'idle', jobId: null, error: null })
   })

@@ -25,7 +25,7 @@ export interface UploadState {
 }
 
 export interface UploadDeps {
-  client: Pick<ApiClient, 'createJob'>
+  client: Pick<ApiClient, 'createJob' | 'deleteJob'>
   upload?: (up: Upload, file: Blob, filename: string, opts: UploadOptions) => Promise<void>
 }
 
@@ -44,8 +44,10 @@ export function createUploadStore(deps: UploadDeps): StoreApi<UploadState> {
       ctl = new AbortController()
       const signal = ctl.signal
       set({ phase: 'creating', fileName: file.name, loaded: 0, total: file.size })
+      let created: string | null = null
       try {
         const { job, upload: up } = await deps.client.createJob(file.name, file.size, signal)
+        created = job.id
         set({ phase: 'uploading', jobId: job.id })
         await send(up, file, file.name, {
           signal,
@@ -54,7 +56,15 @@ export function createUploadStore(deps: UploadDeps): StoreApi<UploadState> {
         set({ phase: 'done', loaded: file.size })
         return job.id
       } catch (err) {
-        if (err instanceof ApiError && err.code === 'aborted') return fail('The upload was cancelled.')
+        if (err instanceof ApiError && err.code === 'aborted') {
+          // A cancelled upload leaves no job waiting for a file that
+          // will never come (the server would fail it an hour later).
+          if (created) {
+            set({ jobId: null })
+            await deps.client.deleteJob(created).catch(() => {})
+          }
+          return fail('The upload was cancelled.')
+        }
         return fail(err instanceof Error ? err.message : String(err))
       } finally {
         ctl = null
