@@ -1,6 +1,7 @@
 package cloudlocal_test
 
 import (
+	"archive/zip"
 	"bufio"
 	"bytes"
 	"compress/gzip"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -122,6 +124,7 @@ func TestCloudLocal(t *testing.T) {
 	t0 := time.Now()
 	seriesJob := drop(t, c, "series.zip", series)
 	twiceJob := drop(t, c, "twice.nii.gz", ct)
+	folderJob := dropFolder(t, c, "series-folder", series)
 	rejectJobs := map[string]string{}
 	for _, r := range rejects {
 		rejectJobs[r.name] = drop(t, c, r.name, r.data)
@@ -152,6 +155,21 @@ func TestCloudLocal(t *testing.T) {
 		}
 	})
 
+	t.Run("2b DICOM folder as separate objects ends one job, done, originals deleted", func(t *testing.T) {
+		j := wait(t, store, folderJob)
+		t.Logf("figure: DICOM folder (20 objects) upload → done %.1f s, %d organs", time.Since(t0).Seconds(), len(j.Organs))
+		if j.Status != job.Done {
+			t.Fatalf("status %s, error %+v", j.Status, j.Error)
+		}
+		if j.Input == nil || j.Input.Dims != [3]int{512, 512, 20} {
+			t.Errorf("input %+v, want 512×512×20", j.Input)
+		}
+		checkResults(t, c, j)
+		if !waitFor(jobTimeout, func() bool { return len(keys(t, c, events.PrefixUploads+"series-folder/")) == 0 }) {
+			t.Errorf("uploads/series-folder/ still holds %v", keys(t, c, events.PrefixUploads+"series-folder/"))
+		}
+	})
+
 	t.Run("3 duplicated and reordered deliveries give one job and one result set", func(t *testing.T) {
 		j := wait(t, store, twiceJob)
 		if j.Status != job.Done {
@@ -177,7 +195,7 @@ func TestCloudLocal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := 2 + len(rejects); int(out.Count) != want {
+		if want := 3 + len(rejects); int(out.Count) != want {
 			t.Errorf("%d job records for %d distinct uploads", out.Count, want)
 		}
 		jobsWithResults := map[string]bool{}
@@ -185,8 +203,8 @@ func TestCloudLocal(t *testing.T) {
 			key, _ := events.ParseKey(k)
 			jobsWithResults[key.JobID] = true
 		}
-		if len(jobsWithResults) != 2 {
-			t.Errorf("results/ holds model sets of %d jobs, want 2 (the series and this one): %v", len(jobsWithResults), jobsWithResults)
+		if len(jobsWithResults) != 3 {
+			t.Errorf("results/ holds model sets of %d jobs, want 3 (the zip, the folder and this one): %v", len(jobsWithResults), jobsWithResults)
 		}
 		st := c.Functions
 		t.Logf("figure: events published %d; invocations ingest %d, status %d, dispatch %d, mesher %d; segmentations run %d",
@@ -270,6 +288,37 @@ func drop(t *testing.T, c *cloudlocal.Cloud, name string, data []byte) string {
 		t.Fatalf("ETag %s, want the MD5 %x", got, sum)
 	}
 	return events.DropJobID(key, awssdk.ToString(out.ETag))
+}
+
+// dropFolder puts the files of the zip under uploads/folder/, one object
+// each, as `aws s3 cp --recursive` does, and returns the job id: the one
+// derived from the member with the greatest key.
+func dropFolder(t *testing.T, c *cloudlocal.Cloud, folder string, zipped []byte) string {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(zipped), int64(len(zipped)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leader, id string
+	for _, f := range zr.File {
+		if f.FileInfo().IsDir() {
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := folder + "/" + events.SafeName(path.Base(f.Name))
+		if got := drop(t, c, name, b); events.PrefixUploads+name > leader {
+			leader, id = events.PrefixUploads+name, got
+		}
+	}
+	return id
 }
 
 func wait(t *testing.T, store *iaws.DynamoStore, id string) job.Job {
