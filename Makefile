@@ -56,13 +56,15 @@ cloud-local: tools
 	$(GO) run ./cloudlocal/cmd/cloud-local
 
 ## test: every test — Go (vet, unit, integration), the web app's unit tests, and the
-## browser end-to-end run against a real iris serve. The reference readers and
+## browser end-to-end runs against a real iris serve (and, for sign-in, a real
+## OIDC provider on loopback: web/e2e/oidc-provider.mjs). The reference readers and
 ## chromium must be installed (see .ci/run).
 test: tools iris
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 25m ./...
 	cd web && npm test --silent
 	bash web/e2e/serve.sh
+	cd web && timeout 600 node e2e/auth.e2e.mjs
 
 ## bench: benchmarks side by side with the reference stacks; prints tables
 bench: iris

@@ -10,10 +10,25 @@ import (
 	"github.com/aws/jsii-runtime-go"
 )
 
-// api makes the user pool, its web client, and the HTTP API: every route
-// under /api/ passes the Cognito JWT authorizer (the token's subject is
-// the owner of jobs) except GET /api/health. CORS admits the web app's
-// origin only. The default stage logs every request and is throttled.
+// CallbackPath is where the web app receives the authorization code
+// (web/src/auth/auth.ts).
+const CallbackPath = "/auth/callback"
+
+// OAuthScopes are what the web app asks for; the API wants no more than
+// a signed-in user.
+var OAuthScopes = []string{"openid", "email", "profile"}
+
+// api makes the user pool, its managed-login domain and web client, and
+// the HTTP API: every route under /api/ passes the Cognito JWT authorizer
+// (the token's subject is the owner of jobs) except GET /api/health. CORS
+// admits the web app's origin only. The default stage logs every request
+// and is throttled.
+//
+// The web client is public (a browser keeps no secret): the
+// authorization-code grant with PKCE (Cognito checks PKCE when the
+// request carries a code challenge, which oidc-client-ts always sends),
+// callback ORIGIN/auth/callback and sign-out ORIGIN/ for the site and
+// each extra origin.
 func (b *builder) api() {
 	b.pool = awscognito.NewUserPool(b.stack, jsii.String("Users"), &awscognito.UserPoolProps{
 		SelfSignUpEnabled: jsii.Bool(b.p.SelfSignUp),
@@ -38,7 +53,29 @@ func (b *builder) api() {
 		AccessTokenValidity:        awscdk.Duration_Hours(jsii.Number(1)),
 		IdTokenValidity:            awscdk.Duration_Hours(jsii.Number(1)),
 		RefreshTokenValidity:       awscdk.Duration_Days(jsii.Number(30)),
+		SupportedIdentityProviders: &[]awscognito.UserPoolClientIdentityProvider{awscognito.UserPoolClientIdentityProvider_COGNITO()},
+		OAuth: &awscognito.OAuthSettings{
+			Flows:        &awscognito.OAuthFlows{AuthorizationCodeGrant: jsii.Bool(true)},
+			Scopes:       &[]awscognito.OAuthScope{awscognito.OAuthScope_OPENID(), awscognito.OAuthScope_EMAIL(), awscognito.OAuthScope_PROFILE()},
+			CallbackUrls: b.originURLs(CallbackPath),
+			LogoutUrls:   b.originURLs("/"),
+		},
 	})
+	prefix := jsii.String(b.p.AuthDomainPrefix)
+	if b.p.AuthDomainPrefix == "" {
+		prefix = awscdk.Fn_Join(jsii.String("-"), jsii.Strings("iris", *awscdk.Aws_ACCOUNT_ID()))
+	}
+	b.authDomain = b.pool.AddDomain(jsii.String("Login"), &awscognito.UserPoolDomainOptions{
+		CognitoDomain:       &awscognito.CognitoDomainOptions{DomainPrefix: prefix},
+		ManagedLoginVersion: awscognito.ManagedLoginVersion_NEWER_MANAGED_LOGIN,
+	})
+	// Managed login (version 2) shows a client's pages only once the
+	// client has a branding style; Cognito's own is enough.
+	awscognito.NewCfnManagedLoginBranding(b.stack, jsii.String("LoginBranding"), &awscognito.CfnManagedLoginBrandingProps{
+		UserPoolId:               b.pool.UserPoolId(),
+		ClientId:                 b.client.UserPoolClientId(),
+		UseCognitoProvidedValues: jsii.Bool(true),
+	}).Node().AddDependency(b.authDomain)
 
 	b.httpAPI = awsapigatewayv2.NewHttpApi(b.stack, jsii.String("HttpApi"), &awsapigatewayv2.HttpApiProps{
 		Description: jsii.String("IRIS Oculus API"),

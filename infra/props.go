@@ -60,6 +60,10 @@ type Props struct {
 	// SelfSignUp lets anyone create an account in the user pool; by
 	// default an administrator creates the users.
 	SelfSignUp bool
+	// AuthDomainPrefix names the user pool's managed-login domain,
+	// https://PREFIX.auth.REGION.amazoncognito.com; unique in the region.
+	// Empty means "iris-ACCOUNT".
+	AuthDomainPrefix string
 }
 
 // Context keys read by PropsFromContext (`cdk synth -c key=value` or
@@ -77,6 +81,7 @@ const (
 	CtxExtraOrigins      = "extraOrigins"
 	CtxAlarmEmail        = "alarmEmail"
 	CtxSelfSignUp        = "selfSignUp"
+	CtxAuthDomainPrefix  = "authDomainPrefix"
 )
 
 // PropsFromContext reads Props from node's context. The web app is
@@ -122,6 +127,7 @@ func PropsFromContext(node constructs.Node, repoRoot string) (Props, error) {
 		}
 	}
 	p.AlarmEmail = str(CtxAlarmEmail)
+	p.AuthDomainPrefix = str(CtxAuthDomainPrefix)
 	switch s := str(CtxSelfSignUp); s {
 	case "", "false":
 	case "true":
@@ -136,6 +142,9 @@ var (
 	instanceTypeRe = regexp.MustCompile(`^ml\.[a-z0-9]+\.[a-z0-9]+$`)
 	originRe       = regexp.MustCompile(`^https?://[A-Za-z0-9.-]+(:[0-9]+)?$`)
 	domainRe       = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$`)
+	// Cognito's rule for a domain prefix, and the words it reserves.
+	authPrefixRe       = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
+	authPrefixReserved = regexp.MustCompile(`aws|amazon|cognito`)
 )
 
 // withDefaults fills the zero fields and checks the rest, naming every
@@ -186,6 +195,9 @@ func (p Props) withDefaults() (Props, error) {
 		if !originRe.MatchString(o) {
 			errs = append(errs, fmt.Errorf("CORS origin %q is not scheme://host[:port]", o))
 		}
+	}
+	if p.AuthDomainPrefix != "" && (!authPrefixRe.MatchString(p.AuthDomainPrefix) || authPrefixReserved.MatchString(p.AuthDomainPrefix)) {
+		errs = append(errs, fmt.Errorf("auth domain prefix %q: want lower-case letters, digits and hyphens, without aws, amazon or cognito", p.AuthDomainPrefix))
 	}
 	for _, fn := range functionNames {
 		if zip := filepath.Join(p.LambdaDir, fn+".zip"); !fileExists(zip) {

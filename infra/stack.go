@@ -82,6 +82,7 @@ type builder struct {
 	eventsDLQ     awssqs.Queue
 	pool          awscognito.UserPool
 	client        awscognito.UserPoolClient
+	authDomain    awscognito.UserPoolDomain
 	httpAPI       awsapigatewayv2.HttpApi
 	healthRoute   awsapigatewayv2.HttpRoute
 	sagemakerRole awsiam.Role
@@ -135,6 +136,7 @@ func (b *builder) outputs() {
 	out("SiteUrl", b.siteOrigin, "The web app")
 	out("UserPoolId", b.pool.UserPoolId(), "The Cognito user pool (create users here)")
 	out("UserPoolClientId", b.client.UserPoolClientId(), "The web app's Cognito client")
+	out("LoginUrl", b.authDomain.BaseUrl(nil), "Cognito's managed login for the web app's client")
 	out("EndpointName", b.endpoint.AttrEndpointName(), "The SageMaker asynchronous endpoint")
 	out("TableName", b.table.TableName(), "The job table")
 	out("AlarmsTopicArn", b.alarmsTopic.TopicArn(), "Subscribe here to receive the alarms")

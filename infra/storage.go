@@ -110,3 +110,12 @@ func (b *builder) origins() *[]*string {
 	}
 	return &o
 }
+
+// originURLs are path on the web app's origin and on each extra origin.
+func (b *builder) originURLs(path string) *[]*string {
+	o := []*string{awscdk.Fn_Join(jsii.String(""), &[]*string{b.siteOrigin, jsii.String(path)})}
+	for _, e := range b.p.ExtraOrigins {
+		o = append(o, jsii.String(e+path))
+	}
+	return &o
+}

@@ -1,6 +1,8 @@
 package infra
 
 import (
+	"strings"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscertificatemanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfront"
@@ -67,11 +69,24 @@ func (b *builder) deployWeb() {
 	if b.p.WebDist == "" {
 		return
 	}
+	// The shape internal/local.WebConfig serves from iris serve, and
+	// web/src/config.ts reads. Cognito's discovery document names no
+	// end_session_endpoint: its /logout takes client_id and logout_uri.
 	config := map[string]interface{}{
 		"apiUrl":           b.httpAPI.ApiEndpoint(),
 		"region":           b.stack.Region(),
 		"userPoolId":       b.pool.UserPoolId(),
 		"userPoolClientId": b.client.UserPoolClientId(),
+		"oidc": map[string]interface{}{
+			"authority":          b.pool.UserPoolProviderUrl(),
+			"clientId":           b.client.UserPoolClientId(),
+			"scope":              strings.Join(OAuthScopes, " "),
+			"endSessionEndpoint": awscdk.Fn_Join(jsii.String(""), &[]*string{b.authDomain.BaseUrl(nil), jsii.String("/logout")}),
+			"logoutParams": map[string]interface{}{
+				"client_id":  b.client.UserPoolClientId(),
+				"logout_uri": awscdk.Fn_Join(jsii.String(""), &[]*string{b.siteOrigin, jsii.String("/")}),
+			},
+		},
 	}
 	awss3deployment.NewBucketDeployment(b.stack, jsii.String("SiteContent"), &awss3deployment.BucketDeploymentProps{
 		DestinationBucket: b.site,

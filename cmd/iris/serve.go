@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -36,6 +37,7 @@ const localOwner = "local"
 type serveConfig struct {
 	data, addr, engine, token string
 	public                    bool
+	oidc                      local.OIDCConfig
 	settle, sweepEvery        time.Duration
 	segmentTimeout            time.Duration
 	hosts                     string        // --host: names beyond loopback the server answers to
@@ -56,6 +58,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&c.engine, "engine", "native", "segmentation engine: native, totalsegmentator, or the URL of a running gpuworker")
 	fs.StringVar(&c.token, "token", "", "require this bearer token on the API (needed with --public)")
 	fs.BoolVar(&c.public, "public", false, "allow listening beyond loopback")
+	fs.StringVar(&c.oidc.Issuer, "oidc-issuer", "", "sign in with this OpenID Connect provider: bearer tokens are checked against its JWKS, the owner is the token's sub")
+	fs.StringVar(&c.oidc.Audience, "oidc-audience", "", "with --oidc-issuer: the audience tokens must carry (aud, or client_id)")
+	fs.StringVar(&c.oidc.ClientID, "oidc-client-id", "", "with --oidc-issuer: the web app's client id (default: --oidc-audience)")
+	fs.StringVar(&c.oidc.Scope, "oidc-scope", "", "with --oidc-issuer: the scopes the web app asks for (default \"openid profile email\")")
 	fs.DurationVar(&c.settle, "settle", 2*time.Second, "how long a dropped file must stay unchanged before it is taken (a dropped folder: twice as long)")
 	fs.DurationVar(&c.sweepEvery, "sweep", time.Minute, "how often stuck jobs are looked for")
 	fs.DurationVar(&c.segmentTimeout, "segment-timeout", 30*time.Minute, "give up a segmentation after this long")
@@ -65,7 +71,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if _, err := parseArgs(fs, args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if err := checkAddr(c.addr, c.public, c.token); err != nil {
+	if err := checkAddr(c.addr, c.public, c.token+c.oidc.Issuer); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := checkOIDC(c); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if err := checkToken(c.token); err != nil {
@@ -106,9 +115,23 @@ func checkAddr(addr string, public bool, token string) error {
 	loopback := host == "localhost" || ip != nil && ip.IsLoopback()
 	switch {
 	case !loopback && !public:
-		return fmt.Errorf("--addr %s is beyond loopback: add --public (and --token) to serve other machines", addr)
+		return fmt.Errorf("--addr %s is beyond loopback: add --public (and --token or --oidc-issuer) to serve other machines", addr)
 	case !loopback && token == "":
-		return errors.New("--public needs --token: scans are patient data")
+		return errors.New("--public needs --token or --oidc-issuer: scans are patient data")
+	}
+	return nil
+}
+
+// checkOIDC wants an audience with an issuer, and one way of signing in.
+func checkOIDC(c serveConfig) error {
+	o := c.oidc
+	switch {
+	case o.Issuer == "" && (o.Audience != "" || o.ClientID != "" || o.Scope != ""):
+		return errors.New("--oidc-audience, --oidc-client-id and --oidc-scope need --oidc-issuer")
+	case o.Issuer != "" && o.Audience == "":
+		return errors.New("--oidc-issuer needs --oidc-audience (the client id, or the API's audience)")
+	case o.Issuer != "" && c.token != "":
+		return errors.New("--token and --oidc-issuer are two ways of signing in: choose one")
 	}
 	return nil
 }
@@ -175,6 +198,12 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 	dispatch := &pipeline.Dispatch{Store: store, Blobs: blobs, Segmenter: segmenter, Bus: bus, Log: log, MaxAttempts: jobsQueue.MaxReceives}
 	mesher := &pipeline.Mesher{Store: store, Blobs: blobs, Bus: bus, Log: log, Mesh: meshOptions(), Generator: "iris serve", TempDir: tmp}
 	status := &pipeline.Status{Store: store, Blobs: blobs, Log: log, DropOwner: localOwner}
+	if c.oidc.Issuer != "" {
+		// Signed-in users are token subjects: dropped files belong to no
+		// one of them, as on AWS (infra.DropOwner), not to a user whose
+		// sub happens to be "local".
+		status.DropOwner = "bucket-drop"
+	}
 	for target, h := range map[string]local.EventHandler{
 		events.TargetIngest: ingest.Handle, events.TargetMesher: mesher.Handle, events.TargetStatus: status.Handle,
 	} {
@@ -197,17 +226,27 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 		return err
 	}
 	signer.Allowed, signer.Log = uploadAllowed(store), log
-	apiServer := &api.Server{Store: store, Blobs: blobs, Signer: signer, Owner: owner(c.token), Log: log, MaxUploadBytes: pool.Limits().Upload,
+	mux := http.NewServeMux()
+	var handler http.Handler = mux
+	ownerOf, webConfig := owner(c.token), local.ConfigHandler(local.WebConfig{})
+	if c.oidc.Issuer != "" {
+		o, err := local.NewOIDC(ctx, c.oidc)
+		if err != nil {
+			return err
+		}
+		ownerOf, webConfig, handler = o.Owner, o.ConfigHandler(), connectTo(mux, c.oidc.Issuer)
+	}
+	apiServer := &api.Server{Store: store, Blobs: blobs, Signer: signer, Owner: ownerOf, Log: log, MaxUploadBytes: pool.Limits().Upload,
 		Health: func(ctx context.Context) map[string]error {
 			_, _, err := store.List(ctx, localOwner, 1, "")
 			_, berr := blobs.List(ctx, events.PrefixUploads)
 			return map[string]error{"store": err, "bucket": berr, "engine": engineReady(engine)}
 		}}
-	mux := http.NewServeMux()
+	mux.Handle("/config.json", webConfig)
 	mux.Handle("/api/", apiServer.Handler())
 	mux.Handle(local.BlobPath, signer.Handler(blobs))
 	mux.Handle("/", webHandler())
-	srv := newHTTPServer(guard(mux, hostNames(c.hosts), log), c.idleTimeout)
+	srv := newHTTPServer(guard(handler, hostNames(c.hosts), log), c.idleTimeout)
 
 	runCtx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -277,6 +316,23 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 		return failure
 	}
 	return nil
+}
+
+// connectTo lets the web app's scripts reach the OIDC provider (its
+// discovery document, keys and token endpoint) past the front door's
+// Content-Security-Policy, which guard sets before h runs.
+func connectTo(h http.Handler, issuer string) http.Handler {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" {
+		return h
+	}
+	origin := u.Scheme + "://" + u.Host
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if csp := w.Header().Get("Content-Security-Policy"); csp != "" {
+			w.Header().Set("Content-Security-Policy", strings.Replace(csp, "connect-src 'self'", "connect-src 'self' "+origin, 1))
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // owner is the local identity: one fixed owner, behind a bearer token when

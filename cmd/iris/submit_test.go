@@ -24,7 +24,7 @@ func TestSubmitWait(t *testing.T) {
 	t.Setenv("IRIS_TOKEN", "")
 	t.Setenv("IRIS_SERVER", "")
 	t.Setenv("IRIS_OIDC_ISSUER", "")
-	const token = "s3cret-token"
+	const token = "s3cret-token-for-submit-tests"
 	srv := startInProcess(t, t.TempDir(), "--token", token)
 
 	in := t.TempDir()

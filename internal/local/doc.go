@@ -13,6 +13,9 @@
 //     the CDK stack deploys (events.Rules) and delivers them through
 //     per-target queues in the same SQLite file, so a crash between publish
 //     and delivery loses nothing.
+//   - OIDC checks bearer tokens against an OpenID Connect provider's JWKS
+//     (coreos/go-oidc), in place of API Gateway's JWT authorizer: the
+//     owner of a job is the token's sub.
 //
 // Durability: every committed write (a job update, a sent message, a
 // published event) survives a process crash; with synchronous=NORMAL in WAL

@@ -253,6 +253,8 @@ export async function startMockServer({ port = 0, host = '127.0.0.1', meshDir, d
       res.writeHead(503, { 'Content-Type': 'text/plain' }).end('web/dist is not built: run npm run build')
       return
     }
+    // As iris serve on loopback: the API on this origin, no sign-in.
+    if (url.pathname === '/config.json') return sendJSON(res, 200, { apiUrl: '' })
     const rel = decodeURIComponent(url.pathname).replace(/^\/+/, '')
     const file = resolve(distDir, rel)
     if (rel && file.startsWith(distDir + '/') && existsSync(file) && statSync(file).isFile()) {

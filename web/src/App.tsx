@@ -1,6 +1,7 @@
 import { JobList } from './components/JobList'
 import { JobPage } from './components/JobPage'
 import { UploadPanel } from './components/UploadPanel'
+import { UserMenu } from './auth/AuthGate'
 import { linkProps, parseRoute, usePath } from './router'
 
 export function App() {
@@ -13,6 +14,7 @@ export function App() {
           IRIS Oculus
         </a>
         <span className="hidden text-sm text-slate-400 sm:inline">CT in, organ models out</span>
+        <UserMenu />
       </header>
       <div className="min-h-0 flex-1 overflow-auto">
         {route.page === 'home' && (

@@ -3,6 +3,7 @@
 import { createContext, useContext, useState, type ReactNode } from 'react'
 import type { StoreApi } from 'zustand/vanilla'
 import { ApiClient } from './api/client'
+import type { Auth } from './auth/auth'
 import { createJobListStore, type JobListState } from './state/jobs'
 import { createUploadStore, type UploadState } from './state/upload'
 
@@ -10,14 +11,16 @@ export interface AppServices {
   client: ApiClient
   jobs: StoreApi<JobListState>
   upload: StoreApi<UploadState>
+  /** Sign-in, when /config.json names a provider; null runs without. */
+  auth: Auth | null
 }
 
 const Ctx = createContext<AppServices | null>(null)
 
-// VITE_API_BASE (build time) points the app at an API on another origin,
-// as when the app is served by a CDN; by default the API is the page's own.
-export function makeServices(client = new ApiClient({ base: import.meta.env.VITE_API_BASE ?? '' })): AppServices {
-  return { client, jobs: createJobListStore(client), upload: createUploadStore({ client }) }
+// The API's origin comes from /config.json's apiUrl (see main.tsx), else
+// VITE_API_BASE (build time), else the page's own.
+export function makeServices(client = new ApiClient({ base: import.meta.env.VITE_API_BASE ?? '' }), auth: Auth | null = null): AppServices {
+  return { client, jobs: createJobListStore(client), upload: createUploadStore({ client }), auth }
 }
 
 export function ServicesProvider({ children, services }: { children: ReactNode; services?: AppServices }) {

@@ -240,3 +240,58 @@ describe('uploadFile', () => {
     expect(FakeXhr.last.method).toBe('')
   })
 })
+
+describe('ApiClient signed in', () => {
+  function tokens(list: (string | null)[], renew: boolean[]) {
+    const log: string[] = []
+    return {
+      log,
+      source: {
+        token: async () => list[0] ?? null,
+        refused: async (t: string | null) => {
+          log.push(`refused ${t}`)
+          const ok = renew.shift() ?? false
+          if (ok) list.shift()
+          return ok
+        },
+        refusedAgain: () => log.push('refused again'),
+      },
+    }
+  }
+  const auth = (c: Call) => (c.init.headers as Record<string, string>).Authorization
+
+  it('sends the bearer token on every call', async () => {
+    const f = fakeFetch([json(200, { jobs: [] }), json(200, { id: 'j' })])
+    const t = tokens(['tok-1'], [])
+    const c = new ApiClient({ fetch: f.fn, auth: t.source })
+    await c.listJobs()
+    await c.getJob('j')
+    expect(f.calls.map(auth)).toEqual(['Bearer tok-1', 'Bearer tok-1'])
+  })
+
+  it('renews the token on a 401 and tries once more', async () => {
+    const f = fakeFetch([json(401, { error: { code: 'unauthorized', message: 'sign in' } }), json(200, { id: 'j' })])
+    const t = tokens(['old', 'new'], [true])
+    const c = new ApiClient({ fetch: f.fn, auth: t.source })
+    expect((await c.getJob('j')).id).toBe('j')
+    expect(f.calls.map(auth)).toEqual(['Bearer old', 'Bearer new'])
+    expect(t.log).toEqual(['refused old'])
+  })
+
+  it('gives up when the renewed token is refused too', async () => {
+    const f = fakeFetch([json(401, { error: { code: 'unauthorized', message: 'sign in' } }), json(401, { error: { code: 'unauthorized', message: 'sign in' } })])
+    const t = tokens(['old', 'new'], [true])
+    const c = new ApiClient({ fetch: f.fn, auth: t.source })
+    await expect(c.getJob('j')).rejects.toMatchObject({ status: 401, code: 'unauthorized' })
+    expect(t.log).toEqual(['refused old', 'refused again'])
+    expect(f.calls).toHaveLength(2)
+  })
+
+  it('does not retry when no new token can be had', async () => {
+    const f = fakeFetch([json(401, { error: { code: 'unauthorized', message: 'sign in' } })])
+    const t = tokens(['old'], [false])
+    const c = new ApiClient({ fetch: f.fn, auth: t.source })
+    await expect(c.getJob('j')).rejects.toBeInstanceOf(ApiError)
+    expect(f.calls).toHaveLength(1)
+  })
+})

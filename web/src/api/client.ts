@@ -2,6 +2,7 @@
 // ApiError, and the direct upload to storage with real progress (fetch has
 // no upload progress, so the upload uses XMLHttpRequest).
 
+import type { TokenSource } from '../auth/auth'
 import type { CreateJobResponse, Job, JobPage, Upload } from './types'
 
 /** An error the API (or the network, or storage) reported. */
@@ -70,31 +71,57 @@ export interface ApiClientOptions {
   /** Origin and path prefix of the API, "" for the page's own origin. */
   base?: string
   fetch?: typeof fetch
+  /** Signed in: the bearer token of every API call, renewed on a 401. */
+  auth?: TokenSource
 }
 
 /** ApiClient calls the IRIS HTTP API. */
 export class ApiClient {
   private readonly base: string
   private readonly fetchFn: typeof fetch
+  private readonly auth?: TokenSource
 
   constructor(opts: ApiClientOptions = {}) {
     this.base = (opts.base ?? '').replace(/\/+$/, '')
     this.fetchFn = opts.fetch ?? ((input, init) => fetch(input, init))
+    this.auth = opts.auth
   }
 
-  /** request sends one JSON request; the body, if any, is sent as JSON. */
+  /**
+   * request sends one JSON request; the body, if any, is sent as JSON.
+   * Signed in, it carries the access token; a 401 renews the token and
+   * tries once more.
+   */
   async request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-    const init: RequestInit = { method, headers: { Accept: 'application/json' }, signal, cache: 'no-store' }
+    let res = await this.send(method, path, body, signal)
+    if (res.status === 401 && this.auth) {
+      if (await this.auth.refused(res.token)) {
+        res = await this.send(method, path, body, signal)
+        if (res.status === 401) this.auth.refusedAgain()
+      }
+    }
+    return this.read<T>(method, path, res.res)
+  }
+
+  private async send(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<{ res: Response; status: number; token: string | null }> {
+    const headers: Record<string, string> = { Accept: 'application/json' }
+    const init: RequestInit = { method, headers, signal, cache: 'no-store' }
     if (body !== undefined) {
-      init.headers = { ...init.headers, 'Content-Type': 'application/json' }
+      headers['Content-Type'] = 'application/json'
       init.body = JSON.stringify(body)
     }
+    const token = this.auth ? await this.auth.token() : null
+    if (token) headers.Authorization = `Bearer ${token}`
     let res: Response
     try {
       res = await this.fetchFn(this.base + path, init)
     } catch (err) {
       throw networkError(err)
     }
+    return { res, status: res.status, token }
+  }
+
+  private async read<T>(method: string, path: string, res: Response): Promise<T> {
     if (!res.ok) throw await parseError(res)
     if (res.status === 204) return undefined as T
     try {
