@@ -437,8 +437,8 @@ func get(t *testing.T, c *cloudlocal.Cloud, key string) []byte {
 	return b
 }
 
-// oversizedNIfTI is a gzipped NIfTI-1 header declaring 2048×2048×1024
-// int16 voxels (8 GiB) with a few bytes of data.
+// oversizedNIfTI is a gzipped NIfTI-1 header with its geometry, declaring
+// 2048×2048×1024 int16 voxels (8 GiB), with a few bytes of data.
 func oversizedNIfTI(t *testing.T) []byte {
 	t.Helper()
 	h := make([]byte, 352)
@@ -453,6 +453,7 @@ func oversizedNIfTI(t *testing.T) []byte {
 		le.PutUint32(h[76+4*i:], 0x3f800000) // pixdim 1.0
 	}
 	le.PutUint32(h[108:], 0x43b00000) // vox_offset 352.0
+	le.PutUint16(h[252:], 1)          // qform_code 1: the geometry is stated (identity rotation)
 	copy(h[344:], "n+1\x00")
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
