@@ -4,7 +4,7 @@ SHARED  ?= testdata
 BIN     := bin/iris
 EXAMPLE := $(SHARED)/totalsegmentator-example/ct_3mm_seg.nii.gz
 
-.PHONY: run example test bench build iris lambdas synth deploy deploy-role vet tools clean release actionlint
+.PHONY: run example test bench build iris lambdas synth deploy deploy-role vet tools clean release actionlint cloud-local
 
 WEB_SRC := $(shell find web/src web/public -type f 2>/dev/null) web/package-lock.json web/index.html web/vite.config.ts
 
@@ -77,6 +77,11 @@ tools/%/node_modules/.package-lock.json: tools/%/package.json tools/%/package-lo
 
 bin/tools/goaws: tools/goaws/main.go tools/goaws/go.mod tools/goaws/go.sum
 	cd tools/goaws && GOWORK=off GOFLAGS="-mod=readonly -buildvcs=false" $(GO) build -trimpath -o ../../bin/tools/goaws .
+
+## cloud-local: the AWS deployment on emulators on this machine (the Lambda functions
+## as built for AWS, wired by the synthesized template); prints the S3 endpoint and API URL
+cloud-local: tools
+	$(GO) run ./cloudlocal/cmd/cloud-local
 
 ## test: every test — Go (vet, unit, integration), the web app's unit tests, and the
 ## browser end-to-end runs against a real iris serve (and, for sign-in, a real
