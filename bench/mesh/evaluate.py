@@ -244,11 +244,11 @@ def boundary_distances(data, affine, label, pos):
     """Distance (mm) from each point of pos (n,3 RAS mm) to the nearest
     voxel-boundary face of label. Exact: searches growing Chebyshev shells of
     voxels around each point's nearest voxel until no unsearched face can be
-    nearer (a face of shell r+1 is >= r index units away along some axis,
-    so >= r / ||A^-1||_F mm)."""
+    nearer (a face of shell r+1 is >= r index units away along some axis a,
+    so >= r / ||row a of A^-1|| mm)."""
     A, t = affine[:3, :3], affine[:3, 3]
     inv = np.linalg.inv(A)
-    bound = 1.0 / np.linalg.norm(inv)
+    bound = 1.0 / np.linalg.norm(inv, axis=1).max()
     dims = np.array(data.shape[:3])
     q = (pos - t) @ inv.T
     c = np.rint(q).astype(np.int64)

@@ -75,8 +75,9 @@ type boundaryFinder struct {
 	a     [3][4]float64 // index → RAS
 	inv   volume.Affine // RAS → index
 	// bound: any point whose index coordinates differ from q by at least r
-	// along some axis is at least r·bound mm from q (bound = 1/‖A⁻¹‖_F ≤
-	// the smallest singular value of A).
+	// along some axis a is at least r·bound mm from q: |Δq_a| = |row_a(A⁻¹)·Δp|
+	// ≤ ‖row_a(A⁻¹)‖‖Δp‖, so bound = min over a of 1/‖row_a(A⁻¹)‖ (the
+	// smallest spacing, for an axis-aligned grid).
 	bound float64
 	// per face axis: the two edge vectors in mm, and their Gram inverse
 	face [3]faceGeom
@@ -98,16 +99,14 @@ func newBoundaryFinder(lm *volume.LabelMap, label uint16) (*boundaryFinder, erro
 		return nil, fmt.Errorf("mesh: %w", err)
 	}
 	bf := &boundaryFinder{lm: lm, label: label, inv: inv}
-	var fro float64
+	var maxRow float64
 	for r := range 3 {
 		for c := range 4 {
 			bf.a[r][c] = lm.Affine[r][c]
 		}
-		for c := range 3 {
-			fro += inv[r][c] * inv[r][c]
-		}
+		maxRow = max(maxRow, math.Sqrt(inv[r][0]*inv[r][0]+inv[r][1]*inv[r][1]+inv[r][2]*inv[r][2]))
 	}
-	bf.bound = 1 / math.Sqrt(fro)
+	bf.bound = 1 / maxRow
 	col := func(c int) [3]float64 { return [3]float64{bf.a[0][c], bf.a[1][c], bf.a[2][c]} }
 	for ax := range 3 {
 		b, c := (ax+1)%3, (ax+2)%3

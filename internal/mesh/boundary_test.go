@@ -152,3 +152,22 @@ func TestBuildBoundary(t *testing.T) {
 	}
 	t.Logf("sphere r=7 voxels, 1.5×1.5×2.5 mm: boundary distance p95 %.3f mm, max %.3f mm", s.Boundary.P95, s.Boundary.Max)
 }
+
+// BenchmarkBoundaryDicomSeg is the boundary-distance measurement alone, for
+// every surface of the real 512×512×20 map: compare with
+// BenchmarkBuildDicomSeg, which includes it.
+func BenchmarkBoundaryDicomSeg(b *testing.B) {
+	lm := loadLM(b, "dicom_seg.nii.gz")
+	ss, err := Build(context.Background(), lm, DefaultOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		for _, s := range ss {
+			if _, err := Boundary(lm, s.Label, s.Mesh); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
