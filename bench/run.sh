@@ -9,14 +9,18 @@ cd "$(dirname "$0")/.."
 echo "== NIfTI read: Go vs nibabel =="
 bash bench/nifti/run.sh
 
-echo "== DICOM series → volume: Go vs dcm2niix =="
-go test -run '^$' -bench 'ReadDir|Dcm2niix' -benchtime 3x ./internal/dicom | grep -E '^Benchmark|ok'
+echo "== DICOM series → .nii: iris convert vs dcm2niix, both as processes writing a .nii =="
+echo "(ConvertProcess vs Dcm2niix is like with like; ReadDir is in process, no file; ReadDirWriteNII in process, with the file)"
+go test -run '^$' -bench 'ReadDir$|ReadDirWriteNII|ConvertProcess|Dcm2niix' -benchtime 3x ./internal/dicom | grep -E '^Benchmark|ok'
 
 echo "== Native CT engine: speed and quality against TotalSegmentator =="
 echo "Dice against TotalSegmentator on its examples (neither reference holds a trachea),"
 echo "then on the synthetic chest phantom (the only airway truth here), then speed:"
 go test -run '^(TestDiceAgainstTotalSegmentator|TestPhantom)$' -v -bench 'Native' -benchtime 3x ./internal/segment |
 	grep -E '^Benchmark|_test.go:[0-9]+: |^ok' | sed -E 's/^ +[a-z_]+_test.go:[0-9]+: /  /'
+
+echo "== Native engine Dice, reproducible from the files (bench/segment/run.sh; both cases are TUNING data) =="
+bash bench/segment/run.sh
 
 echo "== Batch throughput: iris segment (native) and iris mesh over the shared cases =="
 echo "(2 scans a batch: the 3 mm CT and the DICOM series zip; 2 label maps; default -j)"

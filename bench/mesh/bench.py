@@ -156,20 +156,22 @@ def fmt(v, spec):
 
 def table(rows):
     out = ["| input | stack | wall (s) | CPU (s) | peak RSS (MB) | meshes/labels | triangles out | "
-           "median \\|vol err\\| (%) | worst vol err (%) | watertight | max centroid offset (mm) | notes |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+           "median \\|vol err\\| (%) | worst vol err (%) | watertight | max centroid offset (mm) | "
+           "boundary dist p95 (mm) | boundary dist max (mm) | notes |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         head = f"| {r['input']} | {STACK_NAMES[r['stack']]} | {fmt(r.get('wall'), '.2f')} | {fmt(r.get('cpu'), '.2f')} | {fmt(r.get('rssMB'), '.0f')} |"
         if "error" in r:
             msg = r["error"].replace("|", "\\|")
-            out.append(f"{head} – | – | – | – | – | – | **FAILED**: {msg} |")
+            out.append(f"{head} – | – | – | – | – | – | – | – | **FAILED**: {msg} |")
             continue
         wt = f"{r['watertight']}/{r['meshes']} ({100 * r['watertightFraction']:.0f}%)"
         worst = f"{fmt(r['worstVolumeErrorPct'], '+.2f')} (label {r['worstLabel']})" if r["worstLabel"] else "–"
         notes = "; ".join(r["notes"]).replace("|", "\\|")
         out.append(f"{head} {r['meshes']}/{r['labelsPresent']} | {r['triangles']} | "
                    f"{fmt(r['medianAbsVolumeErrorPct'], '.2f')} | {worst} | {wt} | "
-                   f"{fmt(r['maxCentroidOffsetMm'], '.2f')} | {notes} |")
+                   f"{fmt(r['maxCentroidOffsetMm'], '.2f')} | {fmt(r.get('boundaryDistP95Mm'), '.2f')} | "
+                   f"{fmt(r.get('boundaryDistMaxMm'), '.2f')} (label {r.get('boundaryDistMaxLabel')}) | {notes} |")
     return out
 
 

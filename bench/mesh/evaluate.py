@@ -21,6 +21,16 @@ Per organ:
                  pinched, non-manifold vertices)
   centroid       distance (mm) between the mesh's volume centroid and the
                  voxels' centroid in RAS: catches LPS/RAS or affine mistakes
+  boundary       distance (mm) from each mesh vertex (after welding) to the
+                 nearest face of the label's voxel boundary: the voxel faces,
+                 as parallelograms in RAS mm through the affine, that
+                 separate a voxel of the label from another label or from
+                 outside the grid; p95 (nearest rank: the ceil(0.95 n)-th
+                 smallest) and max per organ, and over all organs' vertices
+                 pooled. Same definition as Go's mesh.BoundaryDistances
+                 (the manifest's boundaryDistP95Mm / boundaryDistMaxMm). A
+                 volume correction can make the volume exact; this says how
+                 far the surface still lies from the voxels.
 numpy and nibabel only.
 """
 
@@ -62,6 +72,7 @@ class LabelStats:
             cidx = csum / self.count
         self.centroid = (self.affine[:3, :3] @ cidx).T + self.affine[:3, 3]
         self.labels = [int(v) for v in np.nonzero(self.count)[0] if v > 0]
+        self.data = data
 
     def voxels(self, label):
         return int(self.count[label]) if 0 <= label < len(self.count) else 0
@@ -214,6 +225,85 @@ def volume_and_centroid(pos, faces):
     return vol, cen
 
 
+def nearest_rank(d, q):
+    """The ceil(q n)-th smallest of d (nearest-rank quantile); NaN if empty."""
+    if len(d) == 0:
+        return float("nan")
+    k = min(max(int(np.ceil(q * len(d))) - 1, 0), len(d) - 1)
+    return float(np.sort(d)[k])
+
+
+def _segment_distance(p, a, e):
+    d = p - a
+    ee = float(e @ e)
+    t = np.clip((d @ e) / ee, 0.0, 1.0) if ee > 0 else np.zeros(len(p))
+    return np.linalg.norm(d - t[:, None] * e, axis=1)
+
+
+def boundary_distances(data, affine, label, pos):
+    """Distance (mm) from each point of pos (n,3 RAS mm) to the nearest
+    voxel-boundary face of label. Exact: searches growing Chebyshev shells of
+    voxels around each point's nearest voxel until no unsearched face can be
+    nearer (a face of shell r+1 is >= r index units away along some axis a,
+    so >= r / ||row a of A^-1|| mm)."""
+    A, t = affine[:3, :3], affine[:3, 3]
+    inv = np.linalg.inv(A)
+    bound = 1.0 / np.linalg.norm(inv, axis=1).max()
+    dims = np.array(data.shape[:3])
+    q = (pos - t) @ inv.T
+    c = np.rint(q).astype(np.int64)
+    best = np.full(len(pos), np.inf)
+    act = np.arange(len(pos))
+
+    def is_label(v):
+        ok = ((v >= 0) & (v < dims)).all(axis=1)
+        out = np.zeros(len(v), dtype=bool)
+        w = v[ok]
+        out[ok] = data[w[:, 0], w[:, 1], w[:, 2]] == label
+        return out
+
+    r = 0
+    rmax = int(dims.max()) + int(np.abs(c).max(initial=0)) + 1
+    while len(act) and r <= rmax:
+        rng = np.arange(-r, r + 1)
+        off = np.stack(np.meshgrid(rng, rng, rng, indexing="ij"), -1).reshape(-1, 3)
+        off = off[np.abs(off).max(axis=1) == r]
+        p_act = pos[act]
+        for o in off:
+            v = c[act] + o
+            inside = is_label(v)
+            if not inside.any():
+                continue
+            for ax in range(3):
+                b, cc = (ax + 1) % 3, (ax + 2) % 3
+                u, w = A[:, b], A[:, cc]
+                G = np.linalg.inv(np.array([[u @ u, u @ w], [u @ w, w @ w]]))
+                for s in (-1, 1):
+                    nb = v.copy()
+                    nb[:, ax] += s
+                    face = inside & ~is_label(nb)
+                    if not face.any():
+                        continue
+                    idx = v[face].astype(float)
+                    idx[:, ax] += 0.5 * s
+                    idx[:, b] -= 0.5
+                    idx[:, cc] -= 0.5
+                    dd = p_act[face] - (idx @ A.T + t)
+                    su, sw = (np.stack([dd @ u, dd @ w], 1) @ G.T).T
+                    d = np.linalg.norm(dd - su[:, None] * u - sw[:, None] * w, axis=1)
+                    out = (su < 0) | (su > 1) | (sw < 0) | (sw > 1)
+                    if out.any():
+                        z = np.zeros(3)
+                        e = dd[out]
+                        d[out] = np.minimum.reduce([_segment_distance(e, z, u), _segment_distance(e, z, w),
+                                                    _segment_distance(e, u, w), _segment_distance(e, w, u)])
+                    sel = act[face]
+                    best[sel] = np.minimum(best[sel], d)
+        act = act[~(best[act] <= r * bound)]
+        r += 1
+    return best
+
+
 # ---------------------------------------------------------------- driver
 
 
@@ -258,6 +348,7 @@ def evaluate(stats, outdir):
     """Evaluates one stack's output against the label map statistics."""
     organs = []
     notes = []
+    all_bd = []
     for label, name, path, entry in mesh_files(outdir):
         pos, faces = read_mesh(path)
         pos, faces = weld(pos, faces)
@@ -265,6 +356,8 @@ def evaluate(stats, outdir):
         vol, cen = volume_and_centroid(pos, faces)
         nvox = stats.voxels(label)
         vml = nvox * stats.voxel_ml
+        bd = boundary_distances(stats.data, stats.affine, label, pos) if nvox and len(pos) else np.zeros(0)
+        all_bd.append(bd)
         o = {
             "label": label, "name": name, "file": os.path.relpath(path, outdir),
             "voxels": nvox, "voxelMl": vml, "meshMl": vol / 1000.0,
@@ -272,11 +365,17 @@ def evaluate(stats, outdir):
             "triangles": int(len(faces)),
             "watertight": not any(topo.values()) and len(faces) > 0,
             "centroidOffsetMm": float(np.linalg.norm(cen - stats.centroid[label])) if nvox else None,
+            "boundaryDistP95Mm": nearest_rank(bd, 0.95) if len(bd) else None,
+            "boundaryDistMaxMm": nearest_rank(bd, 1.0) if len(bd) else None,
         }
         o.update(topo)
         for key, mine in (("voxelCount", nvox), ("meshVolumeMl", vol / 1000.0), ("triangles", len(faces))):
             theirs = entry.get(key)
             if isinstance(theirs, (int, float)) and not np.isclose(theirs, mine, rtol=1e-3, atol=1e-6):
+                o.setdefault("manifestMismatch", {})[key] = theirs
+        for key in ("boundaryDistP95Mm", "boundaryDistMaxMm"):  # manifest rounds to 1e-4 mm
+            theirs, mine = entry.get(key), o[key]
+            if isinstance(theirs, (int, float)) and mine is not None and abs(theirs - mine) > 2e-4:
                 o.setdefault("manifestMismatch", {})[key] = theirs
         organs.append(o)
     written = {o["label"] for o in organs}
@@ -306,6 +405,10 @@ def evaluate(stats, outdir):
         "watertight": sum(o["watertight"] for o in organs),
         "watertightFraction": (sum(o["watertight"] for o in organs) / len(organs)) if organs else 0.0,
         "maxCentroidOffsetMm": max((o["centroidOffsetMm"] for o in big), default=None),
+        "boundaryDistP95Mm": nearest_rank(np.concatenate(all_bd), 0.95) if all_bd else None,
+        "boundaryDistMaxMm": nearest_rank(np.concatenate(all_bd), 1.0) if all_bd else None,
+        "boundaryDistMaxLabel": max((o for o in organs if o["boundaryDistMaxMm"] is not None),
+                                    key=lambda o: o["boundaryDistMaxMm"], default={}).get("label"),
         "notes": notes,
     }
     return {"summary": summary, "organs": organs}
@@ -332,6 +435,17 @@ def selftest():
     neg0 = P[tet].reshape(-1, 3) * np.array([-1.0, 1, 1])  # -0.0 must weld with +0.0
     neg0[0, 0] = 0.0
     assert len(weld(neg0, np.arange(12).reshape(-1, 3))[0]) == 4
+    # Boundary distance: one voxel at the origin of a 2 mm grid; its faces
+    # are the cube [-1, 1]^3 mm.
+    vox = np.zeros((3, 3, 3), np.uint8)
+    vox[1, 1, 1] = 1
+    aff = np.diag([2.0, 2.0, 2.0, 1.0])
+    aff[:3, 3] = -2.0
+    pts = np.array([[0, 0, 1], [0, 0, 1.5], [0, 0, 0], [2, 2, 2], [0.5, 0.5, -1], [7, 0, 0]], float)
+    got = boundary_distances(vox, aff, 1, pts)
+    want = [0, 0.5, 1, np.sqrt(3), 0, 6]
+    assert np.allclose(got, want), (got, want)
+    assert nearest_rank(np.arange(1.0, 11.0), 0.95) == 10 and nearest_rank(np.arange(1.0, 11.0), 0.5) == 5
 
 
 def main():
@@ -354,7 +468,8 @@ def main():
             "nonmanifold_vertices") if o[k]})
         err = "" if o["volumeErrorPct"] is None else f"{o['volumeErrorPct']:+7.2f}%"
         print(f"{o['label']:4d} {o['name'] or '':28s} vox {o['voxels']:9d} tris {o['triangles']:8d} "
-              f"vol {err} cen {o['centroidOffsetMm'] or 0:6.2f} mm{flag}")
+              f"vol {err} cen {o['centroidOffsetMm'] or 0:6.2f} mm "
+              f"bnd p95 {o['boundaryDistP95Mm'] or 0:5.2f} max {o['boundaryDistMaxMm'] or 0:5.2f} mm{flag}")
 
 
 if __name__ == "__main__":

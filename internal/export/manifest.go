@@ -82,6 +82,13 @@ type Organ struct {
 	SurfaceAreaCm2 float64 `json:"surfaceAreaCm2"` // of the exported surface
 	Triangles      int     `json:"triangles"`
 	BBoxMm         BBox    `json:"bboxMm"` // RAS+ mm
+	// The mesh volume equals the voxel volume by construction (the mesher
+	// offsets each surface until it does), so it says nothing about where
+	// the surface lies. These do: the distance in mm from each vertex to
+	// the nearest face of the label's voxel boundary (mesh.BoundaryDistances),
+	// its 95th percentile (nearest rank) and maximum over the vertices.
+	BoundaryDistP95Mm float64 `json:"boundaryDistP95Mm"`
+	BoundaryDistMaxMm float64 `json:"boundaryDistMaxMm"`
 
 	// TouchesBorder: the structure reaches the edge of the scan, so part of
 	// it may lie outside. Partial is the same fact under the name a UI
@@ -176,8 +183,11 @@ func newOrgan(s mesh.Surface, c labels.Class) Organ {
 		MeshVolumeMl:   round(s.MeshVolume/1000, 6),
 		SurfaceAreaCm2: round(s.SurfaceArea/100, 6),
 		Triangles:      s.Mesh.Triangles(),
-		TouchesBorder:  s.TouchesBorder,
-		Partial:        s.TouchesBorder,
+
+		BoundaryDistP95Mm: round(s.Boundary.P95, 4),
+		BoundaryDistMaxMm: round(s.Boundary.Max, 4),
+		TouchesBorder:     s.TouchesBorder,
+		Partial:           s.TouchesBorder,
 	}
 	for i := range 3 {
 		o.BBoxMm.Min[i] = round(s.BBoxMin[i], 4)

@@ -86,6 +86,9 @@ type Surface struct {
 	SurfaceArea      float64    // mm²
 	BBoxMin, BBoxMax [3]float64 // mm, RAS, of Mesh's vertices
 	TouchesBorder    bool       // the label reaches the first or last index on some axis
+	// Boundary: vertex distances to the label's voxel boundary (see
+	// BoundaryDistances), what the exact volume does not decide.
+	Boundary BoundaryStats
 }
 
 // geometry is the label map's index → RAS map and what follows from it.
@@ -350,6 +353,11 @@ func (w *worker) surface(ctx context.Context, lm *volume.LabelMap, g geometry, j
 		SurfaceArea: m.Area(),
 	}
 	s.BBoxMin, s.BBoxMax = bounds(m.Positions)
+	bs, err := Boundary(lm, j.label, m)
+	if err != nil {
+		return Surface{}, err
+	}
+	s.Boundary = bs
 	for k := range 3 {
 		if st.lo[k] == 0 || int(st.hi[k]) == lm.Dims[k]-1 {
 			s.TouchesBorder = true

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Native engine Dice against reference masks, as a table. With no
+# arguments: the two shared cases, which are the engine's TUNING data (its
+# thresholds were chosen on them), so these figures are not a held-out
+# measure. Give other cases as CT REF_LABELS [MAPPING] triples to measure
+# what the thresholds never saw:
+#   bench/segment/run.sh [CT REF_LABELS [MAPPING.json]]...
+# Needs /usr/bin/python3 with python3-nibabel; builds bin/iris.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+py=${IRIS_PYTHON:-/usr/bin/python3}
+"$py" -c 'import nibabel, numpy' 2>/dev/null || { echo "run.sh: $py lacks nibabel: apt-get install python3-nibabel" >&2; exit 1; }
+mkdir -p bin
+go build -o bin/iris ./cmd/iris
+data=testdata/totalsegmentator-example
+map=bench/segment/totalsegmentator.json
+echo "| case | class | Dice | ours (mL) | reference (mL) |"
+echo "|---|---|---:|---:|---:|"
+if (($# == 0)); then
+	"$py" bench/segment/evaluate.py "$data/ct_3mm.nii.gz" "$data/ct_3mm_seg.nii.gz" "$map" --name "ct_3mm (tuning)"
+	"$py" bench/segment/evaluate.py "$data/dicom" "$data/dicom_seg.nii.gz" "$map" --name "dicom (tuning)"
+	exit 0
+fi
+while (($#)); do
+	ct=$1 ref=${2:?each case is CT REF_LABELS [MAPPING]}
+	shift 2
+	m=$map
+	if (($#)) && [[ $1 == *.json ]]; then m=$1; shift; fi
+	"$py" bench/segment/evaluate.py "$ct" "$ref" "$m"
+done
