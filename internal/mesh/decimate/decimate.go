@@ -52,8 +52,8 @@ func (d *Decimator) Simplify(positions []float32, indices []uint32, target int) 
 	}
 	d.reset(m)
 	d.run(target)
-	out := d.result()
-	return out.Positions, out.Indices, true
+	pos, idx := d.result()
+	return pos, idx, true
 }
 
 // surface is the input and output of a decimation.
@@ -818,9 +818,9 @@ func (d *Decimator) apply(he, a, b int32, x vec3) {
 	d.compTris[d.vs[b].comp] -= 2
 }
 
-// result compacts the surviving triangles and vertices into a new Mesh,
+// result compacts the surviving triangles and vertices into new slices,
 // keeping the original vertex order.
-func (d *Decimator) result() *surface {
+func (d *Decimator) result() (positions []float32, indices []uint32) {
 	remap := d.ints[:len(d.vs)]
 	for i := range remap {
 		remap[i] = -1
@@ -837,20 +837,18 @@ func (d *Decimator) result() *surface {
 			n++
 		}
 	}
-	m := &surface{
-		Positions: make([]float32, 0, 3*n),
-		Indices:   make([]uint32, 0, 3*d.live),
-	}
+	positions = make([]float32, 0, 3*n)
+	indices = make([]uint32, 0, 3*d.live)
 	for v := range remap {
 		if remap[v] >= 0 {
 			p := vAdd(d.vs[v].p, d.centre)
-			m.Positions = append(m.Positions, float32(p.x), float32(p.y), float32(p.z))
+			positions = append(positions, float32(p.x), float32(p.y), float32(p.z))
 		}
 	}
 	for _, h := range d.he {
 		if h.v >= 0 {
-			m.Indices = append(m.Indices, uint32(remap[h.v]))
+			indices = append(indices, uint32(remap[h.v]))
 		}
 	}
-	return m
+	return positions, indices
 }
