@@ -12,7 +12,8 @@
 //   - DynamoDB: dynalite (npm, installed by `make tools`);
 //   - the Lambda Runtime API client: aws-lambda-go, inside each function;
 //   - JWT validation: coreos/go-oidc against the issuer's JWKS;
-//   - event patterns: events.Pattern, EventBridge's matching rules.
+//   - event patterns: internal/local/pattern, the part of EventBridge's
+//     matching that the rules use (exact values, prefix).
 //
 // What no library provides is the glue written here by hand, and only
 // here, outside the product's runtime code:

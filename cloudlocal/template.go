@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/iris-oculus/iris/events"
+	"github.com/iris-oculus/iris/internal/local/pattern"
 )
 
 // Local account and region: every ARN and pseudo parameter uses them.
@@ -219,8 +219,8 @@ type MappingSpec struct {
 type RuleSpec struct {
 	ID          string
 	Description string
-	PatternRaw  any             // the template's pattern, with its references
-	Pattern     *events.Pattern // compiled by Compile; nil for a schedule
+	PatternRaw  any              // the template's pattern, with its references
+	Pattern     *pattern.Pattern // compiled by Compile; nil for a schedule
 	PatternJSON string
 	Schedule    time.Duration // rate(...) rules
 	Targets     []TargetSpec
@@ -561,7 +561,7 @@ func (m *Model) Compile(look Lookup) error {
 			return fmt.Errorf("rule %s: %w", r.ID, err)
 		}
 		raw, _ := json.Marshal(v)
-		pat, err := events.ParsePattern(raw)
+		pat, err := pattern.Parse(raw)
 		if err != nil {
 			return fmt.Errorf("rule %s: %w", r.ID, err)
 		}

@@ -1,10 +1,11 @@
 // Package events is the contract between the pipeline's stages: the event
 // envelope and detail types they exchange, the object-key layout of the one
 // bucket, and the routing rules as data. The CDK stack turns the rules into
-// EventBridge rules; the local bus routes with the very same patterns, so
-// the two platforms cannot drift apart.
+// EventBridge rules; the local bus routes with the very same patterns
+// (matched by internal/local/pattern), so the two platforms cannot drift
+// apart.
 //
-// It holds no behaviour beyond encoding, key parsing and pattern matching.
+// It holds no behaviour beyond encoding and key parsing.
 package events
 
 import (

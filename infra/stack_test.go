@@ -20,6 +20,7 @@ import (
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/functions/config"
 	iaws "github.com/iris-oculus/iris/internal/aws"
+	"github.com/iris-oculus/iris/internal/local/pattern"
 	"github.com/iris-oculus/iris/internal/pipeline"
 	"github.com/iris-oculus/iris/internal/timing"
 )
@@ -227,7 +228,7 @@ func TestRoutingOnAWS(t *testing.T) {
 	const bucket = "iris-data-123"
 	var patterns []struct {
 		desc string
-		p    *events.Pattern
+		p    *pattern.Pattern
 	}
 	for _, r := range s.resources("AWS::Events::Rule") {
 		p := props(r)
@@ -235,13 +236,13 @@ func TestRoutingOnAWS(t *testing.T) {
 			continue
 		}
 		raw := strings.ReplaceAll(jsonOf(p["EventPattern"]), jsonOf(s.bucketRef), `"`+bucket+`"`)
-		pat, err := events.ParsePattern([]byte(raw))
+		pat, err := pattern.Parse([]byte(raw))
 		if err != nil {
 			t.Fatalf("%s: %v", p["Description"], err)
 		}
 		patterns = append(patterns, struct {
 			desc string
-			p    *events.Pattern
+			p    *pattern.Pattern
 		}{p["Description"].(string), pat})
 	}
 	route := func(b, key string) []string {

@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/iris-oculus/iris/events"
+	"github.com/iris-oculus/iris/internal/local/pattern"
 )
 
 func newBlobs(t *testing.T) (*DirBlobs, *recorder) {
@@ -132,7 +133,7 @@ func TestDirBlobsPutAnnouncesObjectCreated(t *testing.T) {
 	}
 	var routed []string
 	for _, r := range events.Rules(bucket) {
-		if ok, err := events.MustPattern(r.Pattern).Match(raw); err != nil {
+		if ok, err := pattern.Must(r.Pattern).Match(raw); err != nil {
 			t.Fatal(err)
 		} else if ok {
 			routed = append(routed, r.Target)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/iris-oculus/iris/events"
+	"github.com/iris-oculus/iris/internal/local/pattern"
 	"github.com/iris-oculus/iris/internal/ports"
 )
 
@@ -62,7 +63,7 @@ type Bus struct {
 type route struct {
 	rule    string
 	target  string
-	pattern *events.Pattern
+	pattern *pattern.Pattern
 }
 
 var _ ports.Bus = (*Bus)(nil)
@@ -76,7 +77,11 @@ func NewBus(db *DB, bucket string, handlers map[string]EventHandler) (*Bus, erro
 	}
 	b := &Bus{db: db, hs: map[string]EventHandler{}}
 	for _, r := range events.Rules(bucket) {
-		b.routes = append(b.routes, route{rule: r.Name, target: r.Target, pattern: events.MustPattern(r.Pattern)})
+		p, err := pattern.FromMap(r.Pattern)
+		if err != nil {
+			return nil, fmt.Errorf("new bus: rule %s: %w", r.Name, err)
+		}
+		b.routes = append(b.routes, route{rule: r.Name, target: r.Target, pattern: p})
 	}
 	for t, h := range handlers {
 		if err := b.Handle(t, h); err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/iris-oculus/iris/events"
+	"github.com/iris-oculus/iris/internal/local/pattern"
 )
 
 const bucket = "iris-local"
@@ -167,7 +168,7 @@ func TestBusRoutesByTheRules(t *testing.T) {
 		}
 		seen := map[string]bool{}
 		for _, r := range events.Rules(bucket) {
-			if ok, err := events.MustPattern(r.Pattern).Match(raw); err != nil {
+			if ok, err := pattern.Must(r.Pattern).Match(raw); err != nil {
 				t.Fatal(err)
 			} else if ok && !seen[r.Target] {
 				seen[r.Target] = true

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/iris-oculus/iris/internal/mesh/decimate"
 	"math"
 	"runtime"
 	"slices"
@@ -303,7 +304,7 @@ func meshOrgans(ctx context.Context, lm *volume.LabelMap, g geometry, organs []o
 type worker struct {
 	ex  extractor
 	sm  smoother
-	dec decimator
+	dec decimate.Decimator
 	pos []float32
 	idx []uint32
 	vb  []float64
@@ -333,7 +334,11 @@ func (w *worker) surface(ctx context.Context, lm *volume.LabelMap, g geometry, j
 		target = max(MinTriangles, int(math.Round(opt.Reduce*float64(m.Triangles()))))
 	}
 	if target < m.Triangles() {
-		m = ownedBy(w.dec.simplify(m, target), w)
+		if pos, idx, ok := w.dec.Simplify(m.Positions, m.Indices, target); ok {
+			m = &Mesh{Positions: pos, Indices: idx}
+		} else {
+			m = &Mesh{Positions: slices.Clone(m.Positions), Indices: slices.Clone(m.Indices)}
+		}
 	} else {
 		m = &Mesh{Positions: slices.Clone(m.Positions), Indices: slices.Clone(m.Indices)}
 	}
@@ -398,7 +403,7 @@ func (w *worker) trim() {
 }
 
 // worldMesh maps the extracted surface to RAS millimetres in the worker's
-// own buffers (Decimate copies what it keeps), reversing every triangle
+// own buffers (the decimator copies what it keeps), reversing every triangle
 // where the affine mirrors, so that they stay counter-clockwise seen from
 // outside.
 func (w *worker) worldMesh(g geometry) *Mesh {
@@ -415,17 +420,6 @@ func (w *worker) worldMesh(g geometry) *Mesh {
 		}
 	}
 	return &Mesh{Positions: w.pos, Indices: w.idx}
-}
-
-// ownedBy returns m, or a copy of it if it shares the worker's buffers
-// (Decimate returns its input when it cannot simplify).
-func ownedBy(m *Mesh, w *worker) *Mesh {
-	shares := func(a, b []float32) bool { return len(a) > 0 && len(b) > 0 && &a[0] == &b[0] }
-	sharesIdx := func(a, b []uint32) bool { return len(a) > 0 && len(b) > 0 && &a[0] == &b[0] }
-	if shares(m.Positions, w.pos) || sharesIdx(m.Indices, w.idx) {
-		return &Mesh{Positions: slices.Clone(m.Positions), Normals: slices.Clone(m.Normals), Indices: slices.Clone(m.Indices)}
-	}
-	return m
 }
 
 func bounds(p []float32) (lo, hi [3]float64) {

@@ -12,7 +12,8 @@
 //     structures, folds no triangle and moves no vertex more than a voxel
 //     along any axis from where marching cubes put it, on the voxel
 //     boundary;
-//   - Decimate, to a fraction of the triangles or a scene budget;
+//   - quadric decimation (package decimate), to a fraction of the
+//     triangles or a scene budget;
 //   - one offset along the normals, a fraction of a voxel at most, that
 //     brings the enclosed volume back to the voxels' volume (components
 //     too thin to take it, such as a one-voxel hole's, stay put).

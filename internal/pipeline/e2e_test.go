@@ -15,6 +15,7 @@ import (
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/export"
 	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/local/pattern"
 	"github.com/iris-oculus/iris/internal/testdata"
 )
 
@@ -46,7 +47,7 @@ type world struct {
 
 type worldRoute struct {
 	target  string
-	pattern *events.Pattern
+	pattern *pattern.Pattern
 }
 
 type delivery struct {
@@ -75,7 +76,7 @@ func failureOutcome(w *world, id string) {
 func newWorld(t *testing.T, outcome segOutcome) *world {
 	w := &world{t: t, now: t0, blobs: newMemBlobs(), store: &job.Memory{}, jobs: &recQueue{}}
 	for _, r := range events.Rules(testBucket) {
-		w.routes = append(w.routes, worldRoute{r.Target, events.MustPattern(r.Pattern)})
+		w.routes = append(w.routes, worldRoute{r.Target, pattern.Must(r.Pattern)})
 	}
 	w.blobs.onPut = func(info BlobInfo) {
 		w.Publish(context.Background(), s3Event(t, info.Key, info.Size, info.ETag, w.now))

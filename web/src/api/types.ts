@@ -112,3 +112,8 @@ export interface Manifest {
   organs: ManifestOrgan[]
   files: { name: string; bytes: number; sha256: string }[]
 }
+
+/** The body of every API error response (internal/api). */
+export interface ApiErrorBody {
+  error: { code: string; message: string }
+}

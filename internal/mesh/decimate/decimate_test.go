@@ -1,13 +1,19 @@
-package mesh
+package decimate_test
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/iris-oculus/iris/internal/mesh"
+	"github.com/iris-oculus/iris/internal/mesh/decimate"
+	"github.com/iris-oculus/iris/internal/testdata"
+	"github.com/iris-oculus/iris/internal/volume"
 )
 
 func TestDecimate(t *testing.T) {
@@ -15,7 +21,7 @@ func TestDecimate(t *testing.T) {
 	sphere := decTetSurface(decSphere(0, 0, 0, r), 48, 1)
 	tests := []struct {
 		name     string
-		m        *Mesh
+		m        *mesh.Mesh
 		frac     float64 // target as a fraction of the input
 		slack    int     // triangles above target the constraints may leave
 		maxDVol  float64 // relative volume change allowed
@@ -75,16 +81,16 @@ func TestDecimateUnchanged(t *testing.T) {
 	sphere.Normals = make([]float32, len(sphere.Positions))
 	tests := []struct {
 		name   string
-		m      *Mesh
+		m      *mesh.Mesh
 		target int
 	}{
 		{"tetrahedron to 0", tet, 0},
 		{"tetrahedron to -1", tet, -1},
 		{"target equals input", sphere, sphere.Triangles()},
 		{"target above input", sphere, sphere.Triangles() + 10},
-		{"empty", &Mesh{}, 0},
-		{"index out of range", &Mesh{Positions: []float32{0, 0, 0, 1, 0, 0, 0, 1, 0}, Indices: []uint32{0, 1, 3}}, 0},
-		{"indices not in triples", &Mesh{Positions: []float32{0, 0, 0, 1, 0, 0, 0, 1, 0}, Indices: []uint32{0, 1}}, 0},
+		{"empty", &mesh.Mesh{}, 0},
+		{"index out of range", &mesh.Mesh{Positions: []float32{0, 0, 0, 1, 0, 0, 0, 1, 0}, Indices: []uint32{0, 1, 3}}, 0},
+		{"indices not in triples", &mesh.Mesh{Positions: []float32{0, 0, 0, 1, 0, 0, 0, 1, 0}, Indices: []uint32{0, 1}}, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,7 +111,7 @@ func TestDecimateUnchanged(t *testing.T) {
 func TestDecimateDropsNormalsAndKeepsInput(t *testing.T) {
 	m := decTetSurface(decSphere(0, 0, 0, 8), 20, 1)
 	m.Normals = make([]float32, len(m.Positions))
-	before := decCopy(m)
+	before := &mesh.Mesh{Positions: slices.Clone(m.Positions), Normals: slices.Clone(m.Normals), Indices: slices.Clone(m.Indices)}
 	out := Decimate(m, m.Triangles()/4)
 	if out.Normals != nil {
 		t.Error("Normals kept after moving vertices")
@@ -121,7 +127,7 @@ func TestDecimateNonManifoldInput(t *testing.T) {
 	a := decTetSurface(decBox(6, 6, 6), 16, 1)
 	b := decTetSurface(decBox(6, 6, 6), 16, 1)
 	pa, pb := decExtreme(a, 1), decExtreme(b, -1) // a's rightmost, b's leftmost vertex
-	m := &Mesh{Positions: slices.Clone(a.Positions), Indices: slices.Clone(a.Indices)}
+	m := &mesh.Mesh{Positions: slices.Clone(a.Positions), Indices: slices.Clone(a.Indices)}
 	off := uint32(a.Vertices())
 	for i, p := range b.Positions {
 		m.Positions = append(m.Positions, p+a.Positions[3*pa+uint32(i%3)]-b.Positions[3*pb+uint32(i%3)])
@@ -157,7 +163,7 @@ func TestDecimateNonManifoldInput(t *testing.T) {
 }
 
 // decExtreme is the vertex with the largest sign·x.
-func decExtreme(m *Mesh, sign float32) uint32 {
+func decExtreme(m *mesh.Mesh, sign float32) uint32 {
 	best := uint32(0)
 	for v := range uint32(m.Vertices()) {
 		if sign*m.Positions[3*v] > sign*m.Positions[3*best] {
@@ -215,13 +221,13 @@ func TestDecimateOrgans(t *testing.T) {
 func BenchmarkDecimate(b *testing.B) {
 	for _, bc := range []struct {
 		name string
-		m    *Mesh
+		m    *mesh.Mesh
 	}{
 		{"sphere", decTetSurface(decSphere(0, 0, 0, 60), 128, 1)},
 		{"blob", decTetSurface(decBlob(50, 0.15), 128, 1)},
 	} {
 		b.Run(fmt.Sprintf("%s/%dk", bc.name, bc.m.Triangles()/1000), func(b *testing.B) {
-			var out *Mesh
+			var out *mesh.Mesh
 			for b.Loop() {
 				out = Decimate(bc.m, bc.m.Triangles()/10)
 			}
@@ -267,7 +273,7 @@ func decUnion(f, g decField) decField {
 
 // decTetSurface extracts the zero set of f by marching tetrahedra over an
 // n³ grid of spacing h centred on the origin.
-func decTetSurface(f decField, n int, h float64) *Mesh {
+func decTetSurface(f decField, n int, h float64) *mesh.Mesh {
 	lo := -float64(n-1) / 2 * h
 	vals := make([]float64, n*n*n)
 	for k := range n {
@@ -284,7 +290,7 @@ func decTetSurface(f decField, n int, h float64) *Mesh {
 // grid of the given size, origin and spacing, negative inside, by marching
 // tetrahedra. It has no ambiguous cases, so the result is a closed, oriented
 // 2-manifold, with the slivers and flat patches of marching cubes.
-func decMarchTets(vals []float64, dims [3]int, origin, h [3]float64) *Mesh {
+func decMarchTets(vals []float64, dims [3]int, origin, h [3]float64) *mesh.Mesh {
 	for i, v := range vals {
 		if v == 0 {
 			vals[i] = 1e-9 // keep vertices off grid points
@@ -298,7 +304,7 @@ func decMarchTets(vals []float64, dims [3]int, origin, h [3]float64) *Mesh {
 			origin[2] + float64(i/(dims[0]*dims[1]))*h[2],
 		}
 	}
-	m := &Mesh{}
+	m := &mesh.Mesh{}
 	edges := map[[2]int32]uint32{}
 	vertex := func(p, q int32) uint32 {
 		if p > q {
@@ -368,15 +374,15 @@ func decMarchTets(vals []float64, dims [3]int, origin, h [3]float64) *Mesh {
 	return m
 }
 
-func decTetrahedron() *Mesh {
-	return &Mesh{
+func decTetrahedron() *mesh.Mesh {
+	return &mesh.Mesh{
 		Positions: []float32{0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1},
 		Indices:   []uint32{0, 2, 1, 0, 1, 3, 0, 3, 2, 1, 2, 3},
 	}
 }
 
-func decOctahedron() *Mesh {
-	return &Mesh{
+func decOctahedron() *mesh.Mesh {
+	return &mesh.Mesh{
 		Positions: []float32{1, 0, 0, -1, 0, 0, 0, 1, 0, 0, -1, 0, 0, 0, 1, 0, 0, -1},
 		Indices: []uint32{
 			0, 2, 4, 2, 1, 4, 1, 3, 4, 3, 0, 4,
@@ -389,7 +395,7 @@ func decOctahedron() *Mesh {
 // marching tetrahedra at level 1/2 on the mean of the mask and its 3×3×3 box
 // blur: every voxel keeps its side of the surface, which the blur only
 // smooths. The grid is cropped to the label, with two voxels to spare.
-func decLabelSurface(lm []uint16, dims [3]int, spacing [3]float64, label uint16) *Mesh {
+func decLabelSurface(lm []uint16, dims [3]int, spacing [3]float64, label uint16) *mesh.Mesh {
 	lo, hi := dims, [3]int{-1, -1, -1}
 	for k := range dims[2] {
 		for j := range dims[1] {
@@ -445,7 +451,7 @@ func decLabelSurface(lm []uint16, dims [3]int, spacing [3]float64, label uint16)
 
 // decCheck is Mesh.Check, and also that every vertex is used (Decimate
 // compacts) and every component encloses positive volume (faces outward).
-func decCheck(m *Mesh) error {
+func decCheck(m *mesh.Mesh) error {
 	if err := m.Check(); err != nil {
 		return err
 	}
@@ -469,7 +475,7 @@ type decCorner struct{ v, from, to uint32 }
 
 // decFans counts the separate triangle fans around each vertex: the cycles
 // of its wedges' from→to map.
-func decFans(m *Mesh) []int {
+func decFans(m *mesh.Mesh) []int {
 	ws := make([]decCorner, 0, len(m.Indices))
 	for t := 0; t < len(m.Indices); t += 3 {
 		for k := range 3 {
@@ -510,11 +516,11 @@ func decCycles(ws []decCorner) int {
 	return n
 }
 
-func decEuler(m *Mesh) int {
+func decEuler(m *mesh.Mesh) int {
 	return m.Vertices() - len(m.Indices)/2 + m.Triangles()
 }
 
-func decVolume(m *Mesh) float64 {
+func decVolume(m *mesh.Mesh) float64 {
 	v := 0.0
 	for _, c := range decComponentVolumes(m) {
 		v += c
@@ -523,7 +529,7 @@ func decVolume(m *Mesh) float64 {
 }
 
 // decComponentVolumes gives the enclosed volume of each connected component.
-func decComponentVolumes(m *Mesh) []float64 {
+func decComponentVolumes(m *mesh.Mesh) []float64 {
 	root := decLabelComponents(m)
 	ids := map[uint32]int{}
 	var vols []float64
@@ -541,9 +547,9 @@ func decComponentVolumes(m *Mesh) []float64 {
 	return vols
 }
 
-func decComponents(m *Mesh) int { return len(decComponentVolumes(m)) }
+func decComponents(m *mesh.Mesh) int { return len(decComponentVolumes(m)) }
 
-func decLabelComponents(m *Mesh) []uint32 {
+func decLabelComponents(m *mesh.Mesh) []uint32 {
 	parent := make([]uint32, m.Vertices())
 	for i := range parent {
 		parent[i] = uint32(i)
@@ -570,13 +576,13 @@ func decLabelComponents(m *Mesh) []uint32 {
 	return parent
 }
 
-func decVec(m *Mesh, v uint32) vec3 {
+func decVec(m *mesh.Mesh, v uint32) vec3 {
 	return vec3{float64(m.Positions[3*v]), float64(m.Positions[3*v+1]), float64(m.Positions[3*v+2])}
 }
 
 // decSphereDist is the largest distance of a vertex from the sphere of
 // radius r about the origin.
-func decSphereDist(m *Mesh, r float64) float64 {
+func decSphereDist(m *mesh.Mesh, r float64) float64 {
 	d := 0.0
 	for v := range m.Vertices() {
 		d = max(d, math.Abs(vLen(decVec(m, uint32(v)))-r))
@@ -597,28 +603,31 @@ func FuzzDecimate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, seed uint64, fill, percent uint8) {
 		rng := rand.New(rand.NewPCG(seed, 7))
 		sp := [3]float64{0.8, 1.1, 2.5}
-		a := identity
+		a := volume.Affine{{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}}
 		for c := range 3 {
 			a[c][c] = sp[c]
 		}
 		any := false
-		lm := newLabelMap([3]int{14, 13, 12}, a, func(i, j, k int) uint16 {
+		dims := [3]int{14, 13, 12}
+		lm := &volume.LabelMap{Grid: volume.Grid{Dims: dims, Affine: a}, Data: make([]uint16, dims[0]*dims[1]*dims[2])}
+		for i := range lm.Data {
 			if rng.IntN(256) < int(fill) {
 				any = true
-				return 1
+				lm.Data[i] = 1
 			}
-			return 0
-		})
+		}
 		if !any {
 			return
 		}
-		full := Options{Smooth: 0.5, Reduce: 1, Workers: 1}
-		want := buildOne(t, lm, full).Mesh
-		reduced := full
-		reduced.Reduce = max(float64(percent%101), 1) / 100
-		got := buildOne(t, lm, reduced).Mesh
+		ss, err := mesh.Build(context.Background(), lm, mesh.Options{Smooth: 0.5, Reduce: 1, Workers: 1})
+		if err != nil || len(ss) != 1 {
+			t.Fatalf("build: %d surfaces, %v", len(ss), err)
+		}
+		want := ss[0].Mesh
+		reduce := max(float64(percent%101), 1) / 100
+		got := Decimate(want, int(math.Round(reduce*float64(want.Triangles()))))
 		if err := decCheckLoose(got); err != nil {
-			t.Fatalf("decimated to %.0f%%: %v", 100*reduced.Reduce, err)
+			t.Fatalf("decimated to %.0f%%: %v", 100*reduce, err)
 		}
 		if g, w := decEuler(got), decEuler(want); g != w {
 			t.Errorf("Euler characteristic %d, undecimated %d", g, w)
@@ -628,13 +637,13 @@ func FuzzDecimate(f *testing.F) {
 		if g, w := decSigns(got), decSigns(want); g != w {
 			t.Errorf("components (outer, cavities) %v, undecimated %v", g, w)
 		}
-		t.Logf("%d → %d triangles (target %.0f%%), %d components", want.Triangles(), got.Triangles(), 100*reduced.Reduce, decComponents(want))
+		t.Logf("%d → %d triangles (target %.0f%%), %d components", want.Triangles(), got.Triangles(), 100*reduce, decComponents(want))
 	})
 }
 
 // decCheckLoose is decCheck for surfaces that may hold cavities: every
 // component's volume must be non-zero, and the whole's positive.
-func decCheckLoose(m *Mesh) error {
+func decCheckLoose(m *mesh.Mesh) error {
 	if err := decCheck(m); err != nil && !strings.Contains(err.Error(), "not oriented outward") {
 		return err
 	}
@@ -653,7 +662,7 @@ func decCheckLoose(m *Mesh) error {
 }
 
 // decSigns counts the components of positive and of negative volume.
-func decSigns(m *Mesh) [2]int {
+func decSigns(m *mesh.Mesh) [2]int {
 	var n [2]int
 	for _, v := range decComponentVolumes(m) {
 		if v > 0 {
@@ -663,4 +672,49 @@ func decSigns(m *Mesh) [2]int {
 		}
 	}
 	return n
+}
+
+// Decimate runs the decimator on m, or returns a copy of m when it does
+// nothing.
+func Decimate(m *mesh.Mesh, target int) *mesh.Mesh {
+	if m == nil {
+		return nil
+	}
+	if p, i, ok := decimate.Simplify(m.Positions, m.Indices, target); ok {
+		return &mesh.Mesh{Positions: p, Indices: i}
+	}
+	return &mesh.Mesh{Positions: slices.Clone(m.Positions), Normals: slices.Clone(m.Normals), Indices: slices.Clone(m.Indices)}
+}
+
+type vec3 struct{ x, y, z float64 }
+
+func vAdd(a, b vec3) vec3           { return vec3{a.x + b.x, a.y + b.y, a.z + b.z} }
+func vSub(a, b vec3) vec3           { return vec3{a.x - b.x, a.y - b.y, a.z - b.z} }
+func vScale(a vec3, s float64) vec3 { return vec3{a.x * s, a.y * s, a.z * s} }
+func vDot(a, b vec3) float64        { return a.x*b.x + a.y*b.y + a.z*b.z }
+func vLen(a vec3) float64           { return math.Sqrt(vDot(a, a)) }
+func vCross(a, b vec3) vec3 {
+	return vec3{a.y*b.z - a.z*b.y, a.z*b.x - a.x*b.z, a.x*b.y - a.y*b.x}
+}
+
+func loadLM(tb testing.TB, name string) *volume.LabelMap {
+	tb.Helper()
+	path := testdata.Path(tb, "totalsegmentator-example", name)
+	im, err := volume.ReadFile(path, volume.ReadOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	lm, err := im.LabelMap()
+	if err != nil {
+		tb.Fatalf("%s: %v", path, err)
+	}
+	return lm
+}
+
+func spacing(a volume.Affine) [3]float64 {
+	var s [3]float64
+	for c := range 3 {
+		s[c] = math.Sqrt(a[0][c]*a[0][c] + a[1][c]*a[1][c] + a[2][c]*a[2][c])
+	}
+	return s
 }

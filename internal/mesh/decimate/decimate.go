@@ -1,12 +1,7 @@
-package mesh
-
-import (
-	"math"
-	"slices"
-)
-
-// Decimate simplifies m to at most target triangles by quadric-error edge
-// collapse (Garland–Heckbert) and returns a new mesh; m is not modified.
+// Package decimate simplifies closed triangle surfaces by quadric-error
+// edge collapse (Garland–Heckbert), for the organ meshes of package mesh.
+// It works on flat position and index slices and knows nothing of labels,
+// files or the rest of the meshing pipeline; normals are the caller's.
 //
 // It is written for closed organ surfaces extracted from label maps, and keeps
 // them closed, 2-manifold, consistently oriented and of the same topology:
@@ -26,58 +21,79 @@ import (
 // triangles; target <= 0 simplifies as far as they allow (four triangles for
 // a sphere-like component). Edges that are not shared by exactly two
 // consistently oriented triangles, and vertices whose triangles do not form
-// a single fan, are left untouched. A target at or above the triangle count,
-// or a mesh whose indices are out of range or not a multiple of three, gives
-// an unchanged copy. The result is compacted (no unused vertices) and has no
-// Normals: positions moved, so the caller recomputes them.
+// a single fan, are left untouched.
 //
 // It is written by hand because no maintained pure-Go library does quadric
 // decimation; meshoptimizer's simplifier would need cgo.
-func Decimate(m *Mesh, target int) *Mesh {
-	var d decimator
-	return d.simplify(m, target)
+package decimate
+
+import (
+	"math"
+	"slices"
+)
+
+// Simplify is (&Decimator{}).Simplify.
+func Simplify(positions []float32, indices []uint32, target int) ([]float32, []uint32, bool) {
+	var d Decimator
+	return d.Simplify(positions, indices, target)
 }
 
-// simplify is Decimate, reusing d's buffers from an earlier call.
-func (d *decimator) simplify(m *Mesh, target int) *Mesh {
-	if m == nil {
-		return nil
-	}
-	if target >= m.Triangles() || !decValid(m) {
-		return decCopy(m)
+// Simplify reduces the surface (x,y,z per vertex in positions, three indices
+// per triangle) to at most target triangles and returns new, compacted
+// slices (no unused vertices) and true; its inputs are not modified. It
+// returns false, and nil slices, when it does nothing: a target at or above
+// the triangle count, or indices out of range or not a multiple of three.
+// A Decimator reuses its buffers from one call to the next; it is not safe
+// for concurrent use.
+func (d *Decimator) Simplify(positions []float32, indices []uint32, target int) ([]float32, []uint32, bool) {
+	m := &surface{Positions: positions, Indices: indices}
+	if target >= m.Triangles() || !valid(m) {
+		return nil, nil, false
 	}
 	d.reset(m)
 	d.run(target)
-	return d.result()
+	pos, idx := d.result()
+	return pos, idx, true
 }
 
-// Tuning. decSigma2 is the variance of the normal in the probabilistic plane
+// surface is the input and output of a decimation.
+type surface struct {
+	Positions []float32 // x,y,z per vertex
+	Indices   []uint32  // 3 per triangle
+}
+
+func (m *surface) Triangles() int { return len(m.Indices) / 3 }
+func (m *surface) Vertices() int  { return len(m.Positions) / 3 }
+
+// Tuning. sigma2 is the variance of the normal in the probabilistic plane
 // quadrics (Trettner & Kobbelt 2020): it adds a small point quadric that keeps
 // the 3×3 system well conditioned on flat patches, where marching-cubes
 // meshes are mostly flat, and there pulls new vertices towards the middle of
 // the patch, which keeps triangles well shaped.
 const (
-	decSigma2    = 1e-3
-	decMinCos    = 0.2  // smallest cosine between a triangle's normal before and after a collapse
-	decMinShape  = 0.05 // triangles worse than this (1 = equilateral) must not get worse
-	decRescans   = 4    // passes that retry rejected edges when the rest run out above target
-	decPassSlack = 1.5  // a pass takes edges up to this times the cost of the last one it needs
-	decLooseMin  = 32   // the fewest triangles of a component that volume-changing collapses may touch
+	sigma2    = 1e-3
+	minCos    = 0.2  // smallest cosine between a triangle's normal before and after a collapse
+	minShape  = 0.05 // triangles worse than this (1 = equilateral) must not get worse
+	rescans   = 4    // passes that retry rejected edges when the rest run out above target
+	passSlack = 1.5  // a pass takes edges up to this times the cost of the last one it needs
+	looseMin  = 32   // the fewest triangles of a component that volume-changing collapses may touch
 )
 
 const (
-	decLocked uint8 = 1 << iota // on a non-manifold edge or vertex: never moves
-	decDead                     // collapsed away
+	locked uint8 = 1 << iota // on a non-manifold edge or vertex: never moves
+	dead                     // collapsed away
 )
 
-// decQuad is a symmetric quadric xᵀAx + 2bᵀx + c stored as
+// quadric is a symmetric quadric xᵀAx + 2bᵀx + c stored as
 // A00 A01 A02 A11 A12 A22, b0 b1 b2, c.
-type decQuad [10]float64
+type quadric [10]float64
 
-type decimator struct {
-	vs       []decVert
-	quad     []decQuad // per vertex
-	he       []decHalf // per corner, which is also the half-edge to the next corner
+// Decimator simplifies surfaces, keeping its buffers from one call to the
+// next. The zero value is ready to use.
+type Decimator struct {
+	vs       []vertex
+	quad     []quadric // per vertex
+	he       []half    // per corner, which is also the half-edge to the next corner
 	compTris []int32   // live triangles per connected component
 	clock    uint32
 	reject   []uint32 // per half-edge: 1 + its ends' stamp sum when its collapse was refused, else 0
@@ -85,28 +101,28 @@ type decimator struct {
 	score    []float32
 	tok      uint32
 	pass     uint32
-	cands    []decCand
-	spare    []decCand // radix sort scratch
-	keys     []uint64  // scratch for load
-	ints     []int32   // scratch for load, sortTriangles, link and result
-	live     int       // triangles left
-	strict   bool      // only collapses that keep the volume
+	cands    []candidate
+	spare    []candidate // radix sort scratch
+	keys     []uint64    // scratch for load
+	ints     []int32     // scratch for load, sortTriangles, link and result
+	live     int         // triangles left
+	strict   bool        // only collapses that keep the volume
 	centre   vec3
 
 	// Scratch for one collapse: the outgoing half-edges of its ends, and the
 	// triangles that survive it, relative to the edge's middle.
 	fanA, fanB []int32
-	wedges     []decWedge
+	wedges     []wedge
 }
 
-// decWedge is a triangle around a collapsing edge: the moving corner v and
+// wedge is a triangle around a collapsing edge: the moving corner v and
 // the opposite side q→r.
-type decWedge struct{ v, q, r vec3 }
+type wedge struct{ v, q, r vec3 }
 
-// decVert is a vertex: what a collapse reads of each vertex around it, in
+// vertex is a vertex: what a collapse reads of each vertex around it, in
 // one cache line. The quadrics, needed only for the collapsing pair, are
 // apart.
-type decVert struct {
+type vertex struct {
 	p     vec3   // position relative to the centre
 	out   int32  // one outgoing half-edge, -1 when unused
 	stamp uint32 // when the vertex last changed, by clock
@@ -116,35 +132,35 @@ type decVert struct {
 	flag  uint8
 }
 
-// decHalf is a corner of a triangle and the half-edge from it to the next
+// half is a corner of a triangle and the half-edge from it to the next
 // corner: the corner's vertex, and the twin half-edge, -1 where the edge is
 // not manifold; both -1 once the triangle is removed. Together because
 // walking a fan needs both.
-type decHalf struct{ v, opp int32 }
+type half struct{ v, opp int32 }
 
-// decCand is a candidate collapse in a pass: an edge, by one of its
+// candidate is a candidate collapse in a pass: an edge, by one of its
 // half-edges, and the least error of collapsing it.
-type decCand struct {
+type candidate struct {
 	cost float32
 	h    int32
 	a, b int32 // its ends when scored, so that a pass finds them without a lookup
 }
 
-func decNext(h int32) int32 {
+func nextCorner(h int32) int32 {
 	if h%3 == 2 {
 		return h - 2
 	}
 	return h + 1
 }
 
-func decPrev(h int32) int32 {
+func prevCorner(h int32) int32 {
 	if h%3 == 0 {
 		return h + 2
 	}
 	return h - 1
 }
 
-func decValid(m *Mesh) bool {
+func valid(m *surface) bool {
 	if len(m.Indices)%3 != 0 || len(m.Positions)%3 != 0 || len(m.Positions)/3 > math.MaxInt32 || len(m.Indices) > math.MaxInt32 {
 		return false
 	}
@@ -157,19 +173,8 @@ func decValid(m *Mesh) bool {
 	return true
 }
 
-func decCopy(m *Mesh) *Mesh {
-	c := &Mesh{
-		Positions: append([]float32(nil), m.Positions...),
-		Indices:   append([]uint32(nil), m.Indices...),
-	}
-	if m.Normals != nil {
-		c.Normals = append([]float32(nil), m.Normals...)
-	}
-	return c
-}
-
 // reset loads m, reusing d's buffers.
-func (d *decimator) reset(m *Mesh) {
+func (d *Decimator) reset(m *surface) {
 	nv, nh := m.Vertices(), len(m.Indices)
 	d.vs = zeroed(d.vs, nv)
 	d.quad = zeroed(d.quad, nv)
@@ -180,7 +185,7 @@ func (d *decimator) reset(m *Mesh) {
 	d.tok, d.pass, d.clock = 0, 0, 0
 	d.cands = reserve(d.cands, nh/2)
 	d.live = nh / 3
-	d.centre = decCentre(m.Positions)
+	d.centre = centroid(m.Positions)
 	rank := d.load(m)
 	d.sortTriangles(m, rank)
 	d.link()
@@ -191,7 +196,7 @@ func (d *decimator) reset(m *Mesh) {
 // components numbers the connected components, by union-find over the
 // triangles, and counts their triangles. Collapses never join or split
 // components; apply keeps the counts.
-func (d *decimator) components() {
+func (d *Decimator) components() {
 	f := newForest(d.ints[:len(d.vs)])
 	for t := 0; t+2 < len(d.he); t += 3 {
 		f.union(d.he[t].v, d.he[t+1].v)
@@ -218,7 +223,7 @@ func (d *decimator) components() {
 // load copies the vertices in Morton (Z-curve) order of their positions, so
 // that vertices near each other in space are near each other in memory, and
 // returns each input vertex's place in that order.
-func (d *decimator) load(m *Mesh) []int32 {
+func (d *Decimator) load(m *surface) []int32 {
 	lo, hi := [3]float64{math.Inf(1), math.Inf(1), math.Inf(1)}, [3]float64{math.Inf(-1), math.Inf(-1), math.Inf(-1)}
 	for i, p := range m.Positions {
 		lo[i%3] = min(lo[i%3], float64(p))
@@ -230,7 +235,7 @@ func (d *decimator) load(m *Mesh) []int32 {
 	for v := range keys {
 		var c uint64
 		for k := range 3 {
-			c |= decSpread(uint64((float64(m.Positions[3*v+k])-lo[k])*scale)) << k
+			c |= spread(uint64((float64(m.Positions[3*v+k])-lo[k])*scale)) << k
 		}
 		keys[v] = c<<32 | uint64(v)
 	}
@@ -246,8 +251,8 @@ func (d *decimator) load(m *Mesh) []int32 {
 	return rank
 }
 
-// decSpread puts the 10 low bits of x 3 bits apart.
-func decSpread(x uint64) uint64 {
+// spread puts the 10 low bits of x 3 bits apart.
+func spread(x uint64) uint64 {
 	x &= 0x3ff
 	x = (x | x<<16) & 0x30000ff
 	x = (x | x<<8) & 0x300f00f
@@ -258,7 +263,7 @@ func decSpread(x uint64) uint64 {
 
 // sortTriangles copies the triangles renumbered by rank and ordered by their
 // first vertex in that order (a counting sort), again for locality.
-func (d *decimator) sortTriangles(m *Mesh, rank []int32) {
+func (d *Decimator) sortTriangles(m *surface, rank []int32) {
 	start := d.ints[len(rank):]
 	clear(start)
 	key := func(t int) int32 {
@@ -281,9 +286,9 @@ func (d *decimator) sortTriangles(m *Mesh, rank []int32) {
 	}
 }
 
-// decCentre is the middle of the bounding box; working relative to it keeps
+// centroid is the middle of the bounding box; working relative to it keeps
 // float64 volumes and quadrics of patient-space coordinates precise.
-func decCentre(p []float32) vec3 {
+func centroid(p []float32) vec3 {
 	if len(p) < 3 {
 		return vec3{}
 	}
@@ -302,7 +307,7 @@ func decCentre(p []float32) vec3 {
 // link pairs each half-edge with its twin through a vertex→outgoing
 // half-edge table (CSR), and locks every vertex where the surface is not a
 // closed, oriented 2-manifold.
-func (d *decimator) link() {
+func (d *Decimator) link() {
 	nv := len(d.vs)
 	d.ints = grow(d.ints, 2*nv+1+2*len(d.he))
 	start, fill, dst := d.ints[:nv+1], d.ints[nv+1:2*nv+1], d.ints[2*nv+1:]
@@ -319,19 +324,19 @@ func (d *decimator) link() {
 		a := d.he[h].v
 		i := fill[a]
 		fill[a]++
-		dst[2*i] = d.he[decNext(int32(h))].v
+		dst[2*i] = d.he[nextCorner(int32(h))].v
 		dst[2*i+1] = int32(h)
 	}
 	for t := 0; t < len(d.he); t += 3 {
 		a, b, c := d.he[t].v, d.he[t+1].v, d.he[t+2].v
 		if a == b || b == c || c == a {
-			d.vs[a].flag |= decLocked
-			d.vs[b].flag |= decLocked
-			d.vs[c].flag |= decLocked
+			d.vs[a].flag |= locked
+			d.vs[b].flag |= locked
+			d.vs[c].flag |= locked
 		}
 	}
 	for h := range d.he {
-		a, b := d.he[h].v, d.he[decNext(int32(h))].v
+		a, b := d.he[h].v, d.he[nextCorner(int32(h))].v
 		twin, n := int32(-1), 0
 		for i := start[b]; i < start[b+1]; i++ {
 			if dst[2*i] == a {
@@ -341,8 +346,8 @@ func (d *decimator) link() {
 		}
 		if n != 1 {
 			twin = -1
-			d.vs[a].flag |= decLocked
-			d.vs[b].flag |= decLocked
+			d.vs[a].flag |= locked
+			d.vs[b].flag |= locked
 		}
 		d.he[h].opp = twin
 	}
@@ -353,31 +358,31 @@ func (d *decimator) link() {
 			continue
 		}
 		d.vs[v].out = dst[2*start[v]+1]
-		if d.vs[v].flag&decLocked != 0 {
+		if d.vs[v].flag&locked != 0 {
 			continue
 		}
 		// A single closed fan visits every outgoing half-edge; a pinched
 		// vertex (two fans touching) visits only some of them.
 		if n < 3 || d.fanSize(int32(v), n) != n {
-			d.vs[v].flag |= decLocked
+			d.vs[v].flag |= locked
 		}
 	}
 }
 
 // fanSize walks the fan of v, giving up after limit steps.
-func (d *decimator) fanSize(v int32, limit int32) int32 {
+func (d *Decimator) fanSize(v int32, limit int32) int32 {
 	h0 := d.vs[v].out
 	h, n := h0, int32(0)
 	for {
 		n++
-		h = d.he[decPrev(h)].opp
+		h = d.he[prevCorner(h)].opp
 		if h < 0 || h == h0 || n > limit {
 			return n
 		}
 	}
 }
 
-func (d *decimator) addQuadrics() {
+func (d *Decimator) addQuadrics() {
 	for t := 0; t < len(d.he); t += 3 {
 		a, b, c := d.he[t].v, d.he[t+1].v, d.he[t+2].v
 		pa, pb, pc := d.vs[a].p, d.vs[b].p, d.vs[c].p
@@ -387,20 +392,20 @@ func (d *decimator) addQuadrics() {
 			continue
 		}
 		ctr := vScale(vAdd(vAdd(pa, pb), pc), 1.0/3)
-		var q decQuad
-		decPlaneQuadric(&q, vScale(n, 1/l), ctr, l/2)
+		var q quadric
+		planeQuadric(&q, vScale(n, 1/l), ctr, l/2)
 		d.quad[a].add(&q)
 		d.quad[b].add(&q)
 		d.quad[c].add(&q)
 	}
 }
 
-// decPlaneQuadric sets q to w·((n·x − n·p)² + σ²|x − p|²), the isotropic
+// planeQuadric sets q to w·((n·x − n·p)² + σ²|x − p|²), the isotropic
 // probabilistic plane quadric of Trettner & Kobbelt.
-func decPlaneQuadric(q *decQuad, n, p vec3, w float64) {
+func planeQuadric(q *quadric, n, p vec3, w float64) {
 	dd := -vDot(n, p)
-	s := decSigma2
-	*q = decQuad{
+	s := sigma2
+	*q = quadric{
 		w * (n.x*n.x + s), w * n.x * n.y, w * n.x * n.z,
 		w * (n.y*n.y + s), w * n.y * n.z,
 		w * (n.z*n.z + s),
@@ -409,14 +414,14 @@ func decPlaneQuadric(q *decQuad, n, p vec3, w float64) {
 	}
 }
 
-func (q *decQuad) add(r *decQuad) {
+func (q *quadric) add(r *quadric) {
 	for k := range q {
 		q[k] += r[k]
 	}
 }
 
 // sum sets q to a + b.
-func (q *decQuad) sum(a, b *decQuad) {
+func (q *quadric) sum(a, b *quadric) {
 	for k := range q {
 		q[k] = a[k] + b[k]
 	}
@@ -424,7 +429,7 @@ func (q *decQuad) sum(a, b *decQuad) {
 
 // inverse sets inv to the inverse of A, reporting false, and leaving inv
 // alone, when A is close to singular.
-func (q *decQuad) inverse(inv *[6]float64) bool {
+func (q *quadric) inverse(inv *[6]float64) bool {
 	a00, a01, a02, a11, a12, a22 := q[0], q[1], q[2], q[3], q[4], q[5]
 	c00 := a11*a22 - a12*a12
 	c01 := a02*a12 - a01*a22
@@ -443,7 +448,7 @@ func (q *decQuad) inverse(inv *[6]float64) bool {
 	return true
 }
 
-func decMulSym(s *[6]float64, v vec3) vec3 {
+func mulSym(s *[6]float64, v vec3) vec3 {
 	return vec3{
 		s[0]*v.x + s[1]*v.y + s[2]*v.z,
 		s[1]*v.x + s[3]*v.y + s[4]*v.z,
@@ -452,17 +457,17 @@ func decMulSym(s *[6]float64, v vec3) vec3 {
 }
 
 // eval is xᵀAx + 2bᵀx + c.
-func (q *decQuad) eval(x vec3) float64 {
+func (q *quadric) eval(x vec3) float64 {
 	return x.x*(q[0]*x.x+2*(q[1]*x.y+q[2]*x.z+q[6])) +
 		x.y*(q[3]*x.y+2*(q[4]*x.z+q[7])) +
 		x.z*(q[5]*x.z+2*q[8]) + q[9]
 }
 
-func (d *decimator) movable(v int32) bool { return d.vs[v].flag&(decLocked|decDead) == 0 }
+func (d *Decimator) movable(v int32) bool { return d.vs[v].flag&(locked|dead) == 0 }
 
 // cost is the least quadric error of collapsing a and b.
-func (d *decimator) cost(a, b int32) float32 {
-	var q decQuad
+func (d *Decimator) cost(a, b int32) float32 {
+	var q quadric
 	var inv [6]float64
 	q.sum(&d.quad[a], &d.quad[b])
 	ok := q.inverse(&inv)
@@ -473,11 +478,11 @@ func (d *decimator) cost(a, b int32) float32 {
 // place returns the point minimising q, or the best of the ends and the
 // midpoint when the system is ill-conditioned (!ok) or its solution lies
 // farther from the edge's middle than the edge is long, with the error there.
-func (d *decimator) place(q *decQuad, inv *[6]float64, ok bool, a, b int32) (vec3, float64) {
+func (d *Decimator) place(q *quadric, inv *[6]float64, ok bool, a, b int32) (vec3, float64) {
 	pa, pb := d.vs[a].p, d.vs[b].p
 	mid := vScale(vAdd(pa, pb), 0.5)
 	if ok {
-		x := decMulSym(inv, vec3{-q[6], -q[7], -q[8]})
+		x := mulSym(inv, vec3{-q[6], -q[7], -q[8]})
 		if vDist2(x, mid) <= vDist2(pa, pb) {
 			return x, q.eval(x)
 		}
@@ -497,7 +502,7 @@ func (d *decimator) place(q *decQuad, inv *[6]float64, ok bool, a, b int32) (vec
 // only when volume-keeping ones run out. An edge whose collapse was refused
 // is not tried again until an end changes, except in a few last passes that
 // retry them all, since collapses nearby may have made them acceptable.
-func (d *decimator) run(target int) {
+func (d *Decimator) run(target int) {
 	for _, strict := range [2]bool{true, false} {
 		d.strict = strict
 		clear(d.reject)
@@ -505,7 +510,7 @@ func (d *decimator) run(target int) {
 			if d.collapsePass(target) > 0 {
 				continue
 			}
-			if retries == decRescans {
+			if retries == rescans {
 				break
 			}
 			retries++
@@ -524,10 +529,10 @@ func (d *decimator) run(target int) {
 // them, and collapses in that order those whose ends no earlier collapse of
 // the pass has changed, so every score it acts on is current. It stops at
 // the target, or once it has made a sixth of the collapses still needed and
-// the edges cost decPassSlack times the last one that would be needed were
+// the edges cost passSlack times the last one that would be needed were
 // every edge taken, as meshoptimizer does; the next pass scores the changed
 // edges afresh.
-func (d *decimator) collapsePass(target int) int {
+func (d *Decimator) collapsePass(target int) int {
 	d.pass++
 	d.cands = d.cands[:0]
 	for h := range d.he {
@@ -535,7 +540,7 @@ func (d *decimator) collapsePass(target int) int {
 		if t < int32(h) {
 			continue // removed, not manifold, or seen from its twin
 		}
-		a, b := d.he[h].v, d.he[decNext(int32(h))].v
+		a, b := d.he[h].v, d.he[nextCorner(int32(h))].v
 		if !d.movable(a) || !d.movable(b) {
 			continue
 		}
@@ -546,13 +551,13 @@ func (d *decimator) collapsePass(target int) int {
 		if d.scored[h] != key {
 			d.score[h], d.scored[h] = d.cost(a, b), key
 		}
-		d.cands = append(d.cands, decCand{cost: d.score[h], h: int32(h), a: a, b: b})
+		d.cands = append(d.cands, candidate{cost: d.score[h], h: int32(h), a: a, b: b})
 	}
-	d.spare = decSortCands(d.cands, d.spare)
+	d.spare = sortCandidates(d.cands, d.spare)
 	goal := (d.live - target + 1) / 2
 	limit := float32(math.Inf(1))
 	if goal < len(d.cands) {
-		limit = decPassSlack * d.cands[goal].cost
+		limit = passSlack * d.cands[goal].cost
 	}
 	n := 0
 	for _, c := range d.cands {
@@ -575,10 +580,10 @@ func (d *decimator) collapsePass(target int) int {
 	return n
 }
 
-// decSortCands sorts c by cost with an LSD radix sort on the costs' keys
+// sortCandidates sorts c by cost with an LSD radix sort on the costs' keys
 // (three 11-bit digits), using spare as scratch, and returns spare for
 // reuse. It is stable, so equal costs keep memory order.
-func decSortCands(c, spare []decCand) []decCand {
+func sortCandidates(c, spare []candidate) []candidate {
 	if len(c) < 2 {
 		return spare
 	}
@@ -587,13 +592,13 @@ func decSortCands(c, spare []decCand) []decCand {
 	for shift := uint(0); shift < 32; shift += 11 {
 		var count [2049]int
 		for _, e := range src {
-			count[(decKey(e.cost)>>shift)&2047+1]++
+			count[(sortKey(e.cost)>>shift)&2047+1]++
 		}
 		for i := 1; i < len(count); i++ {
 			count[i] += count[i-1]
 		}
 		for _, e := range src {
-			k := (decKey(e.cost) >> shift) & 2047
+			k := (sortKey(e.cost) >> shift) & 2047
 			dst[count[k]] = e
 			count[k]++
 		}
@@ -603,8 +608,8 @@ func decSortCands(c, spare []decCand) []decCand {
 	return spare
 }
 
-// decKey maps a float32 to a uint32 in the same order.
-func decKey(f float32) uint32 {
+// sortKey maps a float32 to a uint32 in the same order.
+func sortKey(f float32) uint32 {
 	b := math.Float32bits(f)
 	if b&(1<<31) != 0 {
 		return ^b
@@ -613,13 +618,13 @@ func decKey(f float32) uint32 {
 }
 
 // fan appends the outgoing half-edges of v to buf.
-func (d *decimator) fan(v int32, buf []int32) []int32 {
+func (d *Decimator) fan(v int32, buf []int32) []int32 {
 	buf = buf[:0]
 	h0 := d.vs[v].out
 	h := h0
 	for {
 		buf = append(buf, h)
-		h = d.he[decPrev(h)].opp
+		h = d.he[prevCorner(h)].opp
 		if h == h0 {
 			return buf
 		}
@@ -627,7 +632,7 @@ func (d *decimator) fan(v int32, buf []int32) []int32 {
 }
 
 // collapse merges a into b if the checks allow, and reports whether it did.
-func (d *decimator) collapse(a, b int32) bool {
+func (d *Decimator) collapse(a, b int32) bool {
 	d.fanA = d.fan(a, d.fanA)
 	d.fanB = d.fan(b, d.fanB)
 	if len(d.fanA) == 3 && len(d.fanB) == 3 {
@@ -642,7 +647,7 @@ func (d *decimator) collapse(a, b int32) bool {
 	}
 	he := int32(-1)
 	for _, h := range d.fanA {
-		w := d.he[decNext(h)].v
+		w := d.he[nextCorner(h)].v
 		d.vs[w].mark = d.tok
 		if w == b {
 			he = h
@@ -654,7 +659,7 @@ func (d *decimator) collapse(a, b int32) bool {
 	// Link condition: the one-rings share only the two opposite vertices.
 	common := 0
 	for _, h := range d.fanB {
-		if w := d.he[decNext(h)].v; w != a && d.vs[w].mark == d.tok {
+		if w := d.he[nextCorner(h)].v; w != a && d.vs[w].mark == d.tok {
 			common++
 		}
 	}
@@ -675,8 +680,8 @@ func (d *decimator) collapse(a, b int32) bool {
 // checks. The volume-keeping point may lie anywhere within the ring around
 // the edge, or twice the edge's length from its middle, since on coarse,
 // thin parts keeping the volume takes a long move.
-func (d *decimator) target(a, b int32) (vec3, bool) {
-	var q decQuad
+func (d *Decimator) target(a, b int32) (vec3, bool) {
+	var q quadric
 	var inv [6]float64
 	q.sum(&d.quad[a], &d.quad[b])
 	invertible := q.inverse(&inv)
@@ -690,7 +695,7 @@ func (d *decimator) target(a, b int32) (vec3, bool) {
 		// enclose g·(x − o)/6 against s/6 before (Lindström & Turk 1998).
 		// Of the points where they are equal, take the one nearest x0 in
 		// the quadric's metric, so the least error.
-		ag := decMulSym(&inv, g)
+		ag := mulSym(&inv, g)
 		if den := vDot(g, ag); den > 0 {
 			xv := vAdd(x0, vScale(ag, (s-vDot(g, vSub(x0, o)))/den))
 			if vDist2(xv, o) <= max(r2, 4*vDist2(pa, pb)) && d.acceptable(vSub(xv, o), g) {
@@ -698,7 +703,7 @@ func (d *decimator) target(a, b int32) (vec3, bool) {
 			}
 		}
 	}
-	if d.strict || d.compTris[d.vs[a].comp] <= decLooseMin {
+	if d.strict || d.compTris[d.vs[a].comp] <= looseMin {
 		// On a small component, a collapse that changes the volume can
 		// push the new vertex through the few triangles the checks do not
 		// see and turn the component inside out.
@@ -710,7 +715,7 @@ func (d *decimator) target(a, b int32) (vec3, bool) {
 // gather fills d.wedges with the triangles around a and b that survive their
 // collapse, relative to o, and returns the volume terms g and s of target
 // and the squared radius r2 of the ring around them.
-func (d *decimator) gather(a, b int32, o vec3) (g vec3, s, r2 float64) {
+func (d *Decimator) gather(a, b int32, o vec3) (g vec3, s, r2 float64) {
 	d.wedges = d.wedges[:0]
 	for i, fan := range [2][]int32{d.fanA, d.fanB} {
 		v, other := a, b
@@ -719,7 +724,7 @@ func (d *decimator) gather(a, b int32, o vec3) (g vec3, s, r2 float64) {
 		}
 		pv := vSub(d.vs[v].p, o)
 		for _, h := range fan {
-			qv, rv := d.he[decNext(h)].v, d.he[decPrev(h)].v
+			qv, rv := d.he[nextCorner(h)].v, d.he[prevCorner(h)].v
 			pq, pr := vSub(d.vs[qv].p, o), vSub(d.vs[rv].p, o)
 			c := vCross(pq, pr)
 			if qv == other || rv == other {
@@ -732,7 +737,7 @@ func (d *decimator) gather(a, b int32, o vec3) (g vec3, s, r2 float64) {
 			g = vAdd(g, c)
 			s += vDot(pv, c)
 			r2 = max(r2, vDot(pq, pq))
-			d.wedges = append(d.wedges, decWedge{pv, pq, pr})
+			d.wedges = append(d.wedges, wedge{pv, pq, pr})
 		}
 	}
 	return g, s, r2
@@ -743,7 +748,7 @@ func (d *decimator) gather(a, b int32, o vec3) (g vec3, s, r2 float64) {
 // worse shaped. A sliver's normal is numerical noise, so a triangle that was
 // one is held to the normal g of the whole fan instead: otherwise slivers
 // block the collapses that would remove them.
-func (d *decimator) acceptable(x, g vec3) bool {
+func (d *Decimator) acceptable(x, g vec3) bool {
 	for i := range d.wedges {
 		w := &d.wedges[i]
 		eq, er := vSub(w.q, x), vSub(w.r, x)
@@ -755,24 +760,24 @@ func (d *decimator) acceptable(x, g vec3) bool {
 		e1, e2 := vSub(w.q, w.v), vSub(w.r, w.v)
 		n0 := vCross(e1, e2)
 		l0 := vDot(n0, n0)
-		shape0, shape1 := decShape(l0, e1, e2), decShape(l1, eq, er)
-		if shape1 < decMinShape && shape1 < shape0 {
+		shape0, shape1 := shapeQuality(l0, e1, e2), shapeQuality(l1, eq, er)
+		if shape1 < minShape && shape1 < shape0 {
 			return false
 		}
-		if shape0 < decMinShape {
+		if shape0 < minShape {
 			n0, l0 = g, vDot(g, g)
 		}
 		dot := vDot(n0, n1)
-		if dot <= 0 || dot*dot < decMinCos*decMinCos*l0*l1 {
+		if dot <= 0 || dot*dot < minCos*minCos*l0*l1 {
 			return false
 		}
 	}
 	return true
 }
 
-// decShape is 4√3·area / Σ edge², 1 for an equilateral triangle, given the
+// shapeQuality is 4√3·area / Σ edge², 1 for an equilateral triangle, given the
 // squared doubled area and two edge vectors from the same corner.
-func decShape(n2 float64, e1, e2 vec3) float64 {
+func shapeQuality(n2 float64, e1, e2 vec3) float64 {
 	s := vDot(e1, e1) + vDot(e2, e2) + vDist2(e1, e2)
 	if s == 0 {
 		return 0
@@ -782,10 +787,10 @@ func decShape(n2 float64, e1, e2 vec3) float64 {
 
 // apply collapses half-edge he (a→b), in triangle (a,b,c) whose twin lies in
 // (b,a,d), moving b to x and removing a and both triangles.
-func (d *decimator) apply(he, a, b int32, x vec3) {
-	h1, h2 := decNext(he), decPrev(he) // b→c, c→a
+func (d *Decimator) apply(he, a, b int32, x vec3) {
+	h1, h2 := nextCorner(he), prevCorner(he) // b→c, c→a
 	g0 := d.he[he].opp
-	g1, g2 := decNext(g0), decPrev(g0) // a→d, d→b
+	g1, g2 := nextCorner(g0), prevCorner(g0) // a→d, d→b
 	o1, o2, o3, o4 := d.he[h1].opp, d.he[h2].opp, d.he[g1].opp, d.he[g2].opp
 	for _, h := range d.fanA {
 		d.he[h].v = b
@@ -802,7 +807,7 @@ func (d *decimator) apply(he, a, b int32, x vec3) {
 	d.vs[a].out = -1
 	d.vs[b].p = x
 	d.quad[b].add(&d.quad[a])
-	d.vs[a].flag |= decDead
+	d.vs[a].flag |= dead
 	// Fresh times, later than any before, so that the stamp sum of an edge
 	// with a changed end differs from every sum recorded before.
 	d.clock++
@@ -813,9 +818,9 @@ func (d *decimator) apply(he, a, b int32, x vec3) {
 	d.compTris[d.vs[b].comp] -= 2
 }
 
-// result compacts the surviving triangles and vertices into a new Mesh,
+// result compacts the surviving triangles and vertices into new slices,
 // keeping the original vertex order.
-func (d *decimator) result() *Mesh {
+func (d *Decimator) result() (positions []float32, indices []uint32) {
 	remap := d.ints[:len(d.vs)]
 	for i := range remap {
 		remap[i] = -1
@@ -832,20 +837,18 @@ func (d *decimator) result() *Mesh {
 			n++
 		}
 	}
-	m := &Mesh{
-		Positions: make([]float32, 0, 3*n),
-		Indices:   make([]uint32, 0, 3*d.live),
-	}
+	positions = make([]float32, 0, 3*n)
+	indices = make([]uint32, 0, 3*d.live)
 	for v := range remap {
 		if remap[v] >= 0 {
 			p := vAdd(d.vs[v].p, d.centre)
-			m.Positions = append(m.Positions, float32(p.x), float32(p.y), float32(p.z))
+			positions = append(positions, float32(p.x), float32(p.y), float32(p.z))
 		}
 	}
 	for _, h := range d.he {
 		if h.v >= 0 {
-			m.Indices = append(m.Indices, uint32(remap[h.v]))
+			indices = append(indices, uint32(remap[h.v]))
 		}
 	}
-	return m
+	return positions, indices
 }
