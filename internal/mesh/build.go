@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/iris-oculus/iris/internal/mesh/decimate"
 	"math"
 	"runtime"
 	"slices"
@@ -13,7 +12,11 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/iris-oculus/iris/internal/mesh/decimate"
+
 	"github.com/iris-oculus/iris/internal/volume"
+
+	"github.com/iris-oculus/iris/internal/mesh/internal/geom"
 )
 
 // Options controls Build. The zero Options means DefaultOptions; in any
@@ -408,7 +411,7 @@ func (w *worker) trim() {
 // outside.
 func (w *worker) worldMesh(g geometry) *Mesh {
 	src := w.ex.pos
-	w.pos = grow(w.pos, len(src))
+	w.pos = geom.Grow(w.pos, len(src))
 	for v := 0; v+2 < len(src); v += 3 {
 		p := g.apply([3]float64{src[v], src[v+1], src[v+2]})
 		w.pos[v], w.pos[v+1], w.pos[v+2] = float32(p[0]), float32(p[1]), float32(p[2])

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 
 	"github.com/iris-oculus/iris/internal/volume"
+
+	"github.com/iris-oculus/iris/internal/mesh/internal/geom"
 )
 
 // box is an inclusive range of voxel indices.
@@ -41,13 +43,13 @@ func (e *extractor) extract(ctx context.Context, lm *volume.LabelMap, label uint
 	nz := b.hi[2] - b.lo[2] + 3
 	n := e.nx * e.ny
 	for s := range 2 {
-		e.mask[s] = grow(e.mask[s], n)
-		e.xid[s] = grow(e.xid[s], n)
-		e.yid[s] = grow(e.yid[s], n)
+		e.mask[s] = geom.Grow(e.mask[s], n)
+		e.xid[s] = geom.Grow(e.xid[s], n)
+		e.yid[s] = geom.Grow(e.yid[s], n)
 	}
-	e.zid = grow(e.zid, n)
-	e.pos = reserve(e.pos, 3*faces)
-	e.tris = reserve(e.tris, 6*faces+96)
+	e.zid = geom.Grow(e.zid, n)
+	e.pos = geom.Reserve(e.pos, 3*faces)
+	e.tris = geom.Reserve(e.tris, 6*faces+96)
 
 	// Crop coordinates c map to voxel indices b.lo-1+c.
 	org := [3]float64{float64(b.lo[0] - 1), float64(b.lo[1] - 1), float64(b.lo[2] - 1)}
@@ -74,32 +76,6 @@ func (e *extractor) extract(ctx context.Context, lm *volume.LabelMap, label uint
 		e.yid[0], e.yid[1] = e.yid[1], e.yid[0]
 	}
 	return nil
-}
-
-// grow returns s resized to n, reallocated (contents lost) if too small.
-func grow[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, n)
-	}
-	return s[:n]
-}
-
-// zeroed is grow, with the elements zero: fresh memory already is.
-func zeroed[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, n)
-	}
-	s = s[:n]
-	clear(s)
-	return s
-}
-
-// reserve returns s emptied, with room for n.
-func reserve[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, 0, n)
-	}
-	return s[:0]
 }
 
 // loadSlice fills mask[1] with crop slice cz; the outermost crop slices,

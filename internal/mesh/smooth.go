@@ -1,6 +1,10 @@
 package mesh
 
-import "math"
+import (
+	"math"
+
+	"github.com/iris-oculus/iris/internal/mesh/internal/geom"
+)
 
 // Smoothing, in voxel index coordinates (neighbour averaging commutes with
 // the affine, so this is the same as smoothing in millimetres), in four
@@ -102,16 +106,16 @@ func (s *smoother) smooth(pos []float64, tris []uint32, kpb float64, iterations 
 	s.neighbours(nv, tris)
 
 	// 1. Filter; move = filtered − original.
-	s.move = grow(s.move, 3*nv)
+	s.move = geom.Grow(s.move, 3*nv)
 	s.filter(s.move, pos, 3, sincCoefficients(kpb, iterations))
 	for i, p := range pos {
 		s.move[i] -= p
 	}
 
 	// 2. Take back the low-passed normal displacement.
-	s.nrm = grow(s.nrm, 3*nv)
-	s.h, s.hf = grow(s.h, nv), grow(s.hf, nv)
-	s.t0 = grow(s.t0, 3*nv) // free until the next filter
+	s.nrm = geom.Grow(s.nrm, 3*nv)
+	s.h, s.hf = geom.Grow(s.h, nv), geom.Grow(s.hf, nv)
+	s.t0 = geom.Grow(s.t0, 3*nv) // free until the next filter
 	smoothed := s.t0
 	for i := range smoothed {
 		smoothed[i] = pos[i] + s.move[i]
@@ -128,7 +132,7 @@ func (s *smoother) smooth(pos []float64, tris []uint32, kpb float64, iterations 
 	}
 
 	// 3. Limit the reach, without creases.
-	s.w = grow(s.w, nv)
+	s.w = geom.Grow(s.w, nv)
 	for v := range nv {
 		m := max(math.Abs(s.move[3*v]), math.Abs(s.move[3*v+1]), math.Abs(s.move[3*v+2]))
 		s.w[v] = min(1, smoothReach/m)
@@ -175,9 +179,9 @@ func (s *smoother) spread(rounds int) {
 // triangle; each zeroing round grows the set of restored vertices, so the
 // loop ends.
 func (s *smoother) unfold(pos []float64, tris []uint32) {
-	s.bad = grow(s.bad, len(s.w))
+	s.bad = geom.Grow(s.bad, len(s.w))
 	at := func(v uint32) vec3 {
-		return vAdd(vecAt(pos, v), vScale(vecAt(s.move, v), s.w[v]))
+		return geom.Add(vecAt(pos, v), geom.Scale(vecAt(s.move, v), s.w[v]))
 	}
 	for round := 0; ; round++ {
 		clear(s.bad)
@@ -188,11 +192,11 @@ func (s *smoother) unfold(pos []float64, tris []uint32) {
 				continue // the original triangle
 			}
 			a := vecAt(pos, i)
-			n0 := vCross(vSub(vecAt(pos, j), a), vSub(vecAt(pos, k), a))
+			n0 := geom.Cross(geom.Sub(vecAt(pos, j), a), geom.Sub(vecAt(pos, k), a))
 			a, b, c := at(i), at(j), at(k)
-			e1, e2 := vSub(b, a), vSub(c, a)
-			l := max(vDot(e1, e1), vDot(e2, e2), vDist2(c, b))
-			if vDot(vCross(e1, e2), n0) <= foldMargin*l*math.Sqrt(vDot(n0, n0)) {
+			e1, e2 := geom.Sub(b, a), geom.Sub(c, a)
+			l := max(geom.Dot(e1, e1), geom.Dot(e2, e2), geom.Dist2(c, b))
+			if geom.Dot(geom.Cross(e1, e2), n0) <= foldMargin*l*math.Sqrt(geom.Dot(n0, n0)) {
 				s.bad[i], s.bad[j], s.bad[k] = true, true, true
 				found = true
 			}
@@ -217,7 +221,7 @@ func (s *smoother) unfold(pos []float64, tris []uint32) {
 // T(n) = 2·W·T(n−1) − T(n−2).
 func (s *smoother) filter(dst, src []float64, dim int, c []float64) {
 	t0 := append(s.t0[:0], src...)
-	t1, t2 := grow(s.t1, len(src)), grow(s.t2, len(src))
+	t1, t2 := geom.Grow(s.t1, len(src)), geom.Grow(s.t2, len(src))
 	s.average(t1, t0, dim)
 	for i := range dst {
 		dst[i] = c[0]*t0[i] + c[1]*t1[i]
@@ -242,12 +246,12 @@ func vertexNormals(n, p []float64, tris []uint32) {
 	for t := 0; t+2 < len(tris); t += 3 {
 		i, j, k := tris[t], tris[t+1], tris[t+2]
 		a := vecAt(p, i)
-		c := vCross(vSub(vecAt(p, j), a), vSub(vecAt(p, k), a))
+		c := geom.Cross(geom.Sub(vecAt(p, j), a), geom.Sub(vecAt(p, k), a))
 		for _, v := range [3]uint32{i, j, k} {
 			m := n[3*v : 3*v+3 : 3*v+3]
-			m[0] += c.x
-			m[1] += c.y
-			m[2] += c.z
+			m[0] += c.X
+			m[1] += c.Y
+			m[2] += c.Z
 		}
 	}
 	for v := 0; v+2 < len(n); v += 3 {
@@ -263,7 +267,7 @@ func vertexNormals(n, p []float64, tris []uint32) {
 func (s *smoother) neighbours(nv int, tris []uint32) {
 	// Count into start[v], sum to the end of v's range, then fill each range
 	// from its end: start[v] comes down to the range's beginning.
-	s.start = zeroed(s.start, nv+1)
+	s.start = geom.Zeroed(s.start, nv+1)
 	for _, v := range tris {
 		s.start[v]++
 	}
@@ -271,7 +275,7 @@ func (s *smoother) neighbours(nv int, tris []uint32) {
 		s.start[v] += s.start[v-1]
 	}
 	s.start[nv] = int32(len(tris))
-	s.nbr = grow(s.nbr, len(tris))
+	s.nbr = geom.Grow(s.nbr, len(tris))
 	for t := 0; t+2 < len(tris); t += 3 {
 		a, b, c := tris[t], tris[t+1], tris[t+2]
 		s.start[a]--

@@ -1,6 +1,10 @@
 package mesh
 
-import "math"
+import (
+	"math"
+
+	"github.com/iris-oculus/iris/internal/mesh/internal/geom"
+)
 
 // volumeOffsetLimit bounds the volume-correcting offset, as a fraction of
 // the smallest voxel spacing: the correction is for what smoothing and
@@ -20,7 +24,7 @@ func restoreVolume(m *Mesh, target, maxOffset float64, buf []float64) []float64 
 	if nv == 0 || len(m.Indices) == 0 || !(target > 0) || !(maxOffset > 0) {
 		return buf
 	}
-	buf = grow(buf, 6*nv)
+	buf = geom.Grow(buf, 6*nv)
 	p, n := buf[:3*nv], buf[3*nv:]
 	// Positions relative to one vertex keep the terms small.
 	var o [3]float64
@@ -85,20 +89,20 @@ const thinFactor = 4
 // that the offset leaves it alone.
 func holdThin(n, p []float64, tris []uint32, thickness float64) {
 	nv := len(p) / 3
-	f := newForest(make([]int32, nv))
+	f := geom.NewForest(make([]int32, nv))
 	for t := 0; t+2 < len(tris); t += 3 {
-		f.union(int32(tris[t]), int32(tris[t+1]))
-		f.union(int32(tris[t]), int32(tris[t+2]))
+		f.Union(int32(tris[t]), int32(tris[t+1]))
+		f.Union(int32(tris[t]), int32(tris[t+2]))
 	}
 	vol, area := make([]float64, nv), make([]float64, nv) // by root
 	for t := 0; t+2 < len(tris); t += 3 {
 		a, b, c := vecAt(p, tris[t]), vecAt(p, tris[t+1]), vecAt(p, tris[t+2])
-		r := f.find(int32(tris[t]))
-		vol[r] += vDot(a, vCross(b, c)) / 6
-		area[r] += vLen(vCross(vSub(b, a), vSub(c, a))) / 2
+		r := f.Find(int32(tris[t]))
+		vol[r] += geom.Dot(a, geom.Cross(b, c)) / 6
+		area[r] += geom.Len(geom.Cross(geom.Sub(b, a), geom.Sub(c, a))) / 2
 	}
 	for v := range nv {
-		r := f.find(int32(v))
+		r := f.Find(int32(v))
 		if 3*math.Abs(vol[r]) < thickness*area[r] {
 			n[3*v], n[3*v+1], n[3*v+2] = 0, 0, 0
 		}
@@ -107,30 +111,4 @@ func holdThin(n, p []float64, tris []uint32, thickness float64) {
 
 func vec(p []float64, v uint32) [3]float64 {
 	return [3]float64{p[3*v], p[3*v+1], p[3*v+2]}
-}
-
-// forest is a union-find over vertices, for connected components.
-type forest []int32
-
-// newForest makes every vertex its own tree in buf.
-func newForest(buf []int32) forest {
-	for i := range buf {
-		buf[i] = int32(i)
-	}
-	return forest(buf)
-}
-
-// find returns v's root, halving the path on the way.
-func (f forest) find(v int32) int32 {
-	for f[v] != v {
-		f[v] = f[f[v]]
-		v = f[v]
-	}
-	return v
-}
-
-func (f forest) union(a, b int32) {
-	if ra, rb := f.find(a), f.find(b); ra != rb {
-		f[rb] = ra
-	}
 }

@@ -30,7 +30,12 @@ package decimate
 import (
 	"math"
 	"slices"
+
+	"github.com/iris-oculus/iris/internal/mesh/internal/geom"
 )
+
+// vec3 is geom's vector for the hot loops.
+type vec3 = geom.Vec3
 
 // Simplify is (&Decimator{}).Simplify.
 func Simplify(positions []float32, indices []uint32, target int) ([]float32, []uint32, bool) {
@@ -176,14 +181,14 @@ func valid(m *surface) bool {
 // reset loads m, reusing d's buffers.
 func (d *Decimator) reset(m *surface) {
 	nv, nh := m.Vertices(), len(m.Indices)
-	d.vs = zeroed(d.vs, nv)
-	d.quad = zeroed(d.quad, nv)
-	d.he = grow(d.he, nh)
-	d.reject = zeroed(d.reject, nh)
-	d.scored = zeroed(d.scored, nh)
-	d.score = grow(d.score, nh)
+	d.vs = geom.Zeroed(d.vs, nv)
+	d.quad = geom.Zeroed(d.quad, nv)
+	d.he = geom.Grow(d.he, nh)
+	d.reject = geom.Zeroed(d.reject, nh)
+	d.scored = geom.Zeroed(d.scored, nh)
+	d.score = geom.Grow(d.score, nh)
 	d.tok, d.pass, d.clock = 0, 0, 0
-	d.cands = reserve(d.cands, nh/2)
+	d.cands = geom.Reserve(d.cands, nh/2)
 	d.live = nh / 3
 	d.centre = centroid(m.Positions)
 	rank := d.load(m)
@@ -197,10 +202,10 @@ func (d *Decimator) reset(m *surface) {
 // triangles, and counts their triangles. Collapses never join or split
 // components; apply keeps the counts.
 func (d *Decimator) components() {
-	f := newForest(d.ints[:len(d.vs)])
+	f := geom.NewForest(d.ints[:len(d.vs)])
 	for t := 0; t+2 < len(d.he); t += 3 {
-		f.union(d.he[t].v, d.he[t+1].v)
-		f.union(d.he[t].v, d.he[t+2].v)
+		f.Union(d.he[t].v, d.he[t+1].v)
+		f.Union(d.he[t].v, d.he[t+2].v)
 	}
 	d.compTris = d.compTris[:0]
 	id := d.ints[len(d.vs) : 2*len(d.vs)]
@@ -208,7 +213,7 @@ func (d *Decimator) components() {
 		id[i] = -1
 	}
 	for v := range d.vs {
-		r := f.find(int32(v))
+		r := f.Find(int32(v))
 		if id[r] < 0 {
 			id[r] = int32(len(d.compTris))
 			d.compTris = append(d.compTris, 0)
@@ -230,7 +235,7 @@ func (d *Decimator) load(m *surface) []int32 {
 		hi[i%3] = max(hi[i%3], float64(p))
 	}
 	scale := 1023 / max(hi[0]-lo[0], hi[1]-lo[1], hi[2]-lo[2], 1e-30)
-	d.keys = grow(d.keys, len(d.vs))
+	d.keys = geom.Grow(d.keys, len(d.vs))
 	keys := d.keys
 	for v := range keys {
 		var c uint64
@@ -240,13 +245,13 @@ func (d *Decimator) load(m *surface) []int32 {
 		keys[v] = c<<32 | uint64(v)
 	}
 	slices.Sort(keys)
-	d.ints = grow(d.ints, 2*len(d.vs)+1)
+	d.ints = geom.Grow(d.ints, 2*len(d.vs)+1)
 	rank := d.ints[:len(d.vs)]
 	for i, key := range keys {
 		v := int(uint32(key))
 		rank[v] = int32(i)
 		p := m.Positions[3*v : 3*v+3 : 3*v+3]
-		d.vs[i].p = vSub(vec3{float64(p[0]), float64(p[1]), float64(p[2])}, d.centre)
+		d.vs[i].p = geom.Sub(geom.V(float64(p[0]), float64(p[1]), float64(p[2])), d.centre)
 	}
 	return rank
 }
@@ -301,7 +306,7 @@ func centroid(p []float32) vec3 {
 		}
 	}
 	mid := func(k int) float64 { return (float64(lo[k]) + float64(hi[k])) / 2 }
-	return vec3{mid(0), mid(1), mid(2)}
+	return geom.V(mid(0), mid(1), mid(2))
 }
 
 // link pairs each half-edge with its twin through a vertex→outgoing
@@ -309,7 +314,7 @@ func centroid(p []float32) vec3 {
 // closed, oriented 2-manifold.
 func (d *Decimator) link() {
 	nv := len(d.vs)
-	d.ints = grow(d.ints, 2*nv+1+2*len(d.he))
+	d.ints = geom.Grow(d.ints, 2*nv+1+2*len(d.he))
 	start, fill, dst := d.ints[:nv+1], d.ints[nv+1:2*nv+1], d.ints[2*nv+1:]
 	clear(start)
 	for h := range d.he {
@@ -386,14 +391,14 @@ func (d *Decimator) addQuadrics() {
 	for t := 0; t < len(d.he); t += 3 {
 		a, b, c := d.he[t].v, d.he[t+1].v, d.he[t+2].v
 		pa, pb, pc := d.vs[a].p, d.vs[b].p, d.vs[c].p
-		n := vCross(vSub(pb, pa), vSub(pc, pa))
-		l := vLen(n)
+		n := geom.Cross(geom.Sub(pb, pa), geom.Sub(pc, pa))
+		l := geom.Len(n)
 		if l == 0 {
 			continue
 		}
-		ctr := vScale(vAdd(vAdd(pa, pb), pc), 1.0/3)
+		ctr := geom.Scale(geom.Add(geom.Add(pa, pb), pc), 1.0/3)
 		var q quadric
-		planeQuadric(&q, vScale(n, 1/l), ctr, l/2)
+		planeQuadric(&q, geom.Scale(n, 1/l), ctr, l/2)
 		d.quad[a].add(&q)
 		d.quad[b].add(&q)
 		d.quad[c].add(&q)
@@ -403,14 +408,14 @@ func (d *Decimator) addQuadrics() {
 // planeQuadric sets q to w·((n·x − n·p)² + σ²|x − p|²), the isotropic
 // probabilistic plane quadric of Trettner & Kobbelt.
 func planeQuadric(q *quadric, n, p vec3, w float64) {
-	dd := -vDot(n, p)
+	dd := -geom.Dot(n, p)
 	s := sigma2
 	*q = quadric{
-		w * (n.x*n.x + s), w * n.x * n.y, w * n.x * n.z,
-		w * (n.y*n.y + s), w * n.y * n.z,
-		w * (n.z*n.z + s),
-		w * (dd*n.x - s*p.x), w * (dd*n.y - s*p.y), w * (dd*n.z - s*p.z),
-		w * (dd*dd + s*vDot(p, p)),
+		w * (n.X*n.X + s), w * n.X * n.Y, w * n.X * n.Z,
+		w * (n.Y*n.Y + s), w * n.Y * n.Z,
+		w * (n.Z*n.Z + s),
+		w * (dd*n.X - s*p.X), w * (dd*n.Y - s*p.Y), w * (dd*n.Z - s*p.Z),
+		w * (dd*dd + s*geom.Dot(p, p)),
 	}
 }
 
@@ -449,18 +454,18 @@ func (q *quadric) inverse(inv *[6]float64) bool {
 }
 
 func mulSym(s *[6]float64, v vec3) vec3 {
-	return vec3{
-		s[0]*v.x + s[1]*v.y + s[2]*v.z,
-		s[1]*v.x + s[3]*v.y + s[4]*v.z,
-		s[2]*v.x + s[4]*v.y + s[5]*v.z,
-	}
+	return geom.V(
+		s[0]*v.X+s[1]*v.Y+s[2]*v.Z,
+		s[1]*v.X+s[3]*v.Y+s[4]*v.Z,
+		s[2]*v.X+s[4]*v.Y+s[5]*v.Z,
+	)
 }
 
 // eval is xᵀAx + 2bᵀx + c.
 func (q *quadric) eval(x vec3) float64 {
-	return x.x*(q[0]*x.x+2*(q[1]*x.y+q[2]*x.z+q[6])) +
-		x.y*(q[3]*x.y+2*(q[4]*x.z+q[7])) +
-		x.z*(q[5]*x.z+2*q[8]) + q[9]
+	return x.X*(q[0]*x.X+2*(q[1]*x.Y+q[2]*x.Z+q[6])) +
+		x.Y*(q[3]*x.Y+2*(q[4]*x.Z+q[7])) +
+		x.Z*(q[5]*x.Z+2*q[8]) + q[9]
 }
 
 func (d *Decimator) movable(v int32) bool { return d.vs[v].flag&(locked|dead) == 0 }
@@ -480,10 +485,10 @@ func (d *Decimator) cost(a, b int32) float32 {
 // farther from the edge's middle than the edge is long, with the error there.
 func (d *Decimator) place(q *quadric, inv *[6]float64, ok bool, a, b int32) (vec3, float64) {
 	pa, pb := d.vs[a].p, d.vs[b].p
-	mid := vScale(vAdd(pa, pb), 0.5)
+	mid := geom.Scale(geom.Add(pa, pb), 0.5)
 	if ok {
-		x := mulSym(inv, vec3{-q[6], -q[7], -q[8]})
-		if vDist2(x, mid) <= vDist2(pa, pb) {
+		x := mulSym(inv, geom.V(-q[6], -q[7], -q[8]))
+		if geom.Dist2(x, mid) <= geom.Dist2(pa, pb) {
 			return x, q.eval(x)
 		}
 	}
@@ -587,7 +592,7 @@ func sortCandidates(c, spare []candidate) []candidate {
 	if len(c) < 2 {
 		return spare
 	}
-	spare = grow(spare, len(c))
+	spare = geom.Grow(spare, len(c))
 	src, dst := c, spare
 	for shift := uint(0); shift < 32; shift += 11 {
 		var count [2049]int
@@ -687,7 +692,7 @@ func (d *Decimator) target(a, b int32) (vec3, bool) {
 	invertible := q.inverse(&inv)
 	x0, _ := d.place(&q, &inv, invertible, a, b)
 	pa, pb := d.vs[a].p, d.vs[b].p
-	o := vScale(vAdd(pa, pb), 0.5)
+	o := geom.Scale(geom.Add(pa, pb), 0.5)
 	g, s, r2 := d.gather(a, b, o)
 	if invertible {
 		// The volume after the collapse is linear in the new position x: the
@@ -696,9 +701,9 @@ func (d *Decimator) target(a, b int32) (vec3, bool) {
 		// Of the points where they are equal, take the one nearest x0 in
 		// the quadric's metric, so the least error.
 		ag := mulSym(&inv, g)
-		if den := vDot(g, ag); den > 0 {
-			xv := vAdd(x0, vScale(ag, (s-vDot(g, vSub(x0, o)))/den))
-			if vDist2(xv, o) <= max(r2, 4*vDist2(pa, pb)) && d.acceptable(vSub(xv, o), g) {
+		if den := geom.Dot(g, ag); den > 0 {
+			xv := geom.Add(x0, geom.Scale(ag, (s-geom.Dot(g, geom.Sub(x0, o)))/den))
+			if geom.Dist2(xv, o) <= max(r2, 4*geom.Dist2(pa, pb)) && d.acceptable(geom.Sub(xv, o), g) {
 				return xv, true
 			}
 		}
@@ -709,7 +714,7 @@ func (d *Decimator) target(a, b int32) (vec3, bool) {
 		// see and turn the component inside out.
 		return x0, false
 	}
-	return x0, d.acceptable(vSub(x0, o), g)
+	return x0, d.acceptable(geom.Sub(x0, o), g)
 }
 
 // gather fills d.wedges with the triangles around a and b that survive their
@@ -722,21 +727,21 @@ func (d *Decimator) gather(a, b int32, o vec3) (g vec3, s, r2 float64) {
 		if i == 1 {
 			v, other = b, a
 		}
-		pv := vSub(d.vs[v].p, o)
+		pv := geom.Sub(d.vs[v].p, o)
 		for _, h := range fan {
 			qv, rv := d.he[nextCorner(h)].v, d.he[prevCorner(h)].v
-			pq, pr := vSub(d.vs[qv].p, o), vSub(d.vs[rv].p, o)
-			c := vCross(pq, pr)
+			pq, pr := geom.Sub(d.vs[qv].p, o), geom.Sub(d.vs[rv].p, o)
+			c := geom.Cross(pq, pr)
 			if qv == other || rv == other {
 				// The two triangles on the edge vanish; count them once.
 				if i == 0 {
-					s += vDot(pv, c)
+					s += geom.Dot(pv, c)
 				}
 				continue
 			}
-			g = vAdd(g, c)
-			s += vDot(pv, c)
-			r2 = max(r2, vDot(pq, pq))
+			g = geom.Add(g, c)
+			s += geom.Dot(pv, c)
+			r2 = max(r2, geom.Dot(pq, pq))
 			d.wedges = append(d.wedges, wedge{pv, pq, pr})
 		}
 	}
@@ -751,23 +756,23 @@ func (d *Decimator) gather(a, b int32, o vec3) (g vec3, s, r2 float64) {
 func (d *Decimator) acceptable(x, g vec3) bool {
 	for i := range d.wedges {
 		w := &d.wedges[i]
-		eq, er := vSub(w.q, x), vSub(w.r, x)
-		n1 := vCross(eq, er)
-		l1 := vDot(n1, n1)
+		eq, er := geom.Sub(w.q, x), geom.Sub(w.r, x)
+		n1 := geom.Cross(eq, er)
+		l1 := geom.Dot(n1, n1)
 		if l1 == 0 {
 			return false
 		}
-		e1, e2 := vSub(w.q, w.v), vSub(w.r, w.v)
-		n0 := vCross(e1, e2)
-		l0 := vDot(n0, n0)
+		e1, e2 := geom.Sub(w.q, w.v), geom.Sub(w.r, w.v)
+		n0 := geom.Cross(e1, e2)
+		l0 := geom.Dot(n0, n0)
 		shape0, shape1 := shapeQuality(l0, e1, e2), shapeQuality(l1, eq, er)
 		if shape1 < minShape && shape1 < shape0 {
 			return false
 		}
 		if shape0 < minShape {
-			n0, l0 = g, vDot(g, g)
+			n0, l0 = g, geom.Dot(g, g)
 		}
-		dot := vDot(n0, n1)
+		dot := geom.Dot(n0, n1)
 		if dot <= 0 || dot*dot < minCos*minCos*l0*l1 {
 			return false
 		}
@@ -778,7 +783,7 @@ func (d *Decimator) acceptable(x, g vec3) bool {
 // shapeQuality is 4√3·area / Σ edge², 1 for an equilateral triangle, given the
 // squared doubled area and two edge vectors from the same corner.
 func shapeQuality(n2 float64, e1, e2 vec3) float64 {
-	s := vDot(e1, e1) + vDot(e2, e2) + vDist2(e1, e2)
+	s := geom.Dot(e1, e1) + geom.Dot(e2, e2) + geom.Dist2(e1, e2)
 	if s == 0 {
 		return 0
 	}
@@ -841,8 +846,8 @@ func (d *Decimator) result() (positions []float32, indices []uint32) {
 	indices = make([]uint32, 0, 3*d.live)
 	for v := range remap {
 		if remap[v] >= 0 {
-			p := vAdd(d.vs[v].p, d.centre)
-			positions = append(positions, float32(p.x), float32(p.y), float32(p.z))
+			p := geom.Add(d.vs[v].p, d.centre)
+			positions = append(positions, float32(p.X), float32(p.Y), float32(p.Z))
 		}
 	}
 	for _, h := range d.he {

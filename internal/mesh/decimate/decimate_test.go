@@ -12,6 +12,7 @@ import (
 
 	"github.com/iris-oculus/iris/internal/mesh"
 	"github.com/iris-oculus/iris/internal/mesh/decimate"
+	"github.com/iris-oculus/iris/internal/mesh/internal/geom"
 	"github.com/iris-oculus/iris/internal/testdata"
 	"github.com/iris-oculus/iris/internal/volume"
 )
@@ -298,11 +299,11 @@ func decMarchTets(vals []float64, dims [3]int, origin, h [3]float64) *mesh.Mesh 
 	}
 	point := func(id int32) vec3 {
 		i := int(id)
-		return vec3{
-			origin[0] + float64(i%dims[0])*h[0],
-			origin[1] + float64(i/dims[0]%dims[1])*h[1],
-			origin[2] + float64(i/(dims[0]*dims[1]))*h[2],
-		}
+		return geom.V(
+			origin[0]+float64(i%dims[0])*h[0],
+			origin[1]+float64(i/dims[0]%dims[1])*h[1],
+			origin[2]+float64(i/(dims[0]*dims[1]))*h[2],
+		)
 	}
 	m := &mesh.Mesh{}
 	edges := map[[2]int32]uint32{}
@@ -314,8 +315,8 @@ func decMarchTets(vals []float64, dims [3]int, origin, h [3]float64) *mesh.Mesh 
 			return v
 		}
 		s := vals[p] / (vals[p] - vals[q])
-		x := vAdd(point(p), vScale(vSub(point(q), point(p)), s))
-		m.Positions = append(m.Positions, float32(x.x), float32(x.y), float32(x.z))
+		x := geom.Add(point(p), geom.Scale(geom.Sub(point(q), point(p)), s))
+		m.Positions = append(m.Positions, float32(x.X), float32(x.Y), float32(x.Z))
 		v := uint32(m.Vertices() - 1)
 		edges[[2]int32{p, q}] = v
 		return v
@@ -323,14 +324,14 @@ func decMarchTets(vals []float64, dims [3]int, origin, h [3]float64) *mesh.Mesh 
 	centroid := func(ids []int32) vec3 {
 		var c vec3
 		for _, id := range ids {
-			c = vAdd(c, point(id))
+			c = geom.Add(c, point(id))
 		}
-		return vScale(c, 1/float64(len(ids)))
+		return geom.Scale(c, 1/float64(len(ids)))
 	}
 	emit := func(a, b, c uint32, in, out []int32) {
 		pa, pb, pc := decVec(m, a), decVec(m, b), decVec(m, c)
-		nrm := vCross(vSub(pb, pa), vSub(pc, pa))
-		if vDot(nrm, vSub(centroid(out), centroid(in))) < 0 {
+		nrm := geom.Cross(geom.Sub(pb, pa), geom.Sub(pc, pa))
+		if geom.Dot(nrm, geom.Sub(centroid(out), centroid(in))) < 0 {
 			b, c = c, b
 		}
 		m.Indices = append(m.Indices, a, b, c)
@@ -542,7 +543,7 @@ func decComponentVolumes(m *mesh.Mesh) []float64 {
 			vols = append(vols, 0)
 		}
 		a, b, d := decVec(m, m.Indices[t]), decVec(m, m.Indices[t+1]), decVec(m, m.Indices[t+2])
-		vols[c] += vDot(a, vCross(b, d)) / 6
+		vols[c] += geom.Dot(a, geom.Cross(b, d)) / 6
 	}
 	return vols
 }
@@ -577,7 +578,7 @@ func decLabelComponents(m *mesh.Mesh) []uint32 {
 }
 
 func decVec(m *mesh.Mesh, v uint32) vec3 {
-	return vec3{float64(m.Positions[3*v]), float64(m.Positions[3*v+1]), float64(m.Positions[3*v+2])}
+	return geom.V(float64(m.Positions[3*v]), float64(m.Positions[3*v+1]), float64(m.Positions[3*v+2]))
 }
 
 // decSphereDist is the largest distance of a vertex from the sphere of
@@ -585,7 +586,7 @@ func decVec(m *mesh.Mesh, v uint32) vec3 {
 func decSphereDist(m *mesh.Mesh, r float64) float64 {
 	d := 0.0
 	for v := range m.Vertices() {
-		d = max(d, math.Abs(vLen(decVec(m, uint32(v)))-r))
+		d = max(d, math.Abs(geom.Len(decVec(m, uint32(v)))-r))
 	}
 	return d
 }
@@ -686,16 +687,7 @@ func Decimate(m *mesh.Mesh, target int) *mesh.Mesh {
 	return &mesh.Mesh{Positions: slices.Clone(m.Positions), Normals: slices.Clone(m.Normals), Indices: slices.Clone(m.Indices)}
 }
 
-type vec3 struct{ x, y, z float64 }
-
-func vAdd(a, b vec3) vec3           { return vec3{a.x + b.x, a.y + b.y, a.z + b.z} }
-func vSub(a, b vec3) vec3           { return vec3{a.x - b.x, a.y - b.y, a.z - b.z} }
-func vScale(a vec3, s float64) vec3 { return vec3{a.x * s, a.y * s, a.z * s} }
-func vDot(a, b vec3) float64        { return a.x*b.x + a.y*b.y + a.z*b.z }
-func vLen(a vec3) float64           { return math.Sqrt(vDot(a, a)) }
-func vCross(a, b vec3) vec3 {
-	return vec3{a.y*b.z - a.z*b.y, a.z*b.x - a.x*b.z, a.x*b.y - a.y*b.x}
-}
+type vec3 = geom.Vec3
 
 func loadLM(tb testing.TB, name string) *volume.LabelMap {
 	tb.Helper()
