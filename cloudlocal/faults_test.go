@@ -1,0 +1,311 @@
+package cloudlocal_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	lambdaevents "github.com/aws/aws-lambda-go/events"
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/iris-oculus/iris/cloudlocal"
+	"github.com/iris-oculus/iris/internal/api"
+	iaws "github.com/iris-oculus/iris/internal/aws"
+	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/ports"
+	"github.com/iris-oculus/iris/internal/timing"
+)
+
+// apiCall invokes the api function as API Gateway does after its JWT
+// authorizer accepted a token whose subject is sub (payload format 2.0),
+// and returns the status code and body.
+func apiCall(t *testing.T, c *cloudlocal.Cloud, sub, method, path, routeKey string, params map[string]string, body []byte) (int, []byte) {
+	t.Helper()
+	now := time.Now()
+	ev := lambdaevents.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: routeKey, RawPath: path, PathParameters: params,
+		Headers: map[string]string{"host": "api.local", "content-type": "application/json"},
+		RequestContext: lambdaevents.APIGatewayV2HTTPRequestContext{
+			RouteKey: routeKey, AccountID: cloudlocal.Account, Stage: "$default", RequestID: fmt.Sprint(now.UnixNano()), APIID: "local",
+			DomainName: "api.local", TimeEpoch: now.UnixMilli(),
+			HTTP: lambdaevents.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path, Protocol: "HTTP/1.1", SourceIP: "127.0.0.1"},
+			Authorizer: &lambdaevents.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+				JWT: &lambdaevents.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"sub": sub}}},
+		},
+		Body: string(body),
+	}
+	payload, _ := json.Marshal(ev)
+	out, err := c.Functions["api"].Invoke(context.Background(), payload)
+	if err != nil {
+		t.Fatalf("api %s %s: %v", method, path, err)
+	}
+	var resp lambdaevents.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatalf("api %s %s: %v in %s", method, path, err, out)
+	}
+	return resp.StatusCode, []byte(resp.Body)
+}
+
+// submit creates a job for sub through the api function and uploads data
+// through the presigned URL it answers, as the web app does.
+func submit(t *testing.T, c *cloudlocal.Cloud, sub, name string, data []byte) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"filename": name, "bytes": len(data)})
+	code, b := apiCall(t, c, sub, http.MethodPost, "/api/jobs", "POST /api/jobs", nil, body)
+	if code != http.StatusCreated {
+		t.Fatalf("POST /api/jobs: %d %s", code, b)
+	}
+	var cr struct {
+		Job    api.JobView  `json:"job"`
+		Upload ports.Upload `json:"upload"`
+	}
+	if err := json.Unmarshal(b, &cr); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(cr.Upload.Method, cr.Upload.URL, bytes.NewReader(data))
+	for k, v := range cr.Upload.Headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := s3Client(t, c).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("upload through the presigned URL: %d", resp.StatusCode)
+	}
+	return cr.Job.ID
+}
+
+// s3Client trusts the S3 emulator's certificate.
+func s3Client(t *testing.T, c *cloudlocal.Cloud) *http.Client {
+	t.Helper()
+	pem, err := os.ReadFile(c.CABundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
+// waitStatus waits until the job's record has status s.
+func waitStatus(t *testing.T, store *iaws.DynamoStore, id string, s job.Status) {
+	t.Helper()
+	var j job.Job
+	if !waitFor(jobTimeout, func() bool {
+		j, _ = store.Get(context.Background(), id)
+		return j.Status == s || j.Status.Terminal()
+	}) || j.Status != s {
+		t.Fatalf("job %s never %s (last %q)", id, s, j.Status)
+	}
+}
+
+// keysOf lists every object in the bucket whose key names the job.
+func keysOf(t *testing.T, c *cloudlocal.Cloud, id string) []string {
+	t.Helper()
+	var out []string
+	for _, k := range keys(t, c, "") {
+		if strings.Contains(k, id) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func noDeadLetters(t *testing.T, c *cloudlocal.Cloud) {
+	t.Helper()
+	dl, err := c.DeadLetters(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for q, n := range dl {
+		if n != 0 {
+			t.Errorf("%d message(s) in %s", n, q)
+		}
+	}
+}
+
+// meshRetries is scenario 4: a mesher that fails twice, then succeeds;
+// one that fails every time gives up with mesh_failed.
+func meshRetries(t *testing.T, c *cloudlocal.Cloud, store *iaws.DynamoStore, ct []byte, backoff time.Duration) {
+	t0, base := time.Now(), c.RefusedReads()
+	flaky := drop(t, c, "flaky-mesher.nii.gz", ct)
+	c.FailReads("segmentations/"+flaky+"/", 2)
+	broken := drop(t, c, "broken-mesher.nii.gz", ct)
+	c.FailReads("segmentations/"+broken+"/", -1)
+	defer c.FailReads("segmentations/"+broken+"/", 0)
+
+	j := wait(t, store, flaky)
+	if j.Status != job.Done {
+		t.Errorf("the mesher that failed twice: %s %+v, want done", j.Status, j.Error)
+	} else {
+		checkResults(t, c, j)
+	}
+	if n := c.RefusedReads() - base; n < 2 {
+		t.Errorf("only %d label map reads refused; the fault did not happen", n)
+	}
+	t.Logf("figure: mesher failing twice (S3 read of the label map refused) → done %.1f s after upload", time.Since(t0).Seconds())
+
+	refused := c.RefusedReads()
+	jb := wait(t, store, broken)
+	elapsed := time.Since(t0)
+	if jb.Status != job.Failed || jb.Error == nil || jb.Error.Code != "mesh_failed" {
+		t.Errorf("the mesher that always fails: %s %+v, want failed with mesh_failed", jb.Status, jb.Error)
+	}
+	// The give-up must come from the mesher, before the sweep would act.
+	if deadline := timing.StuckAfter().Meshing; elapsed >= deadline {
+		t.Errorf("gave up after %v, past the sweep's meshing deadline %v", elapsed, deadline)
+	}
+	if n := c.RefusedReads() - base; n < 2+timing.Attempts {
+		t.Errorf("%d label map reads refused in all; want at least 2 + %d tries", n, timing.Attempts)
+	}
+	t.Logf("figure: mesher always failing → failed/mesh_failed %.1f s after upload, %d further refused reads (IRIS_RETRY_BACKOFF %v in place of the template's %v; maxReceiveCount %d)",
+		elapsed.Seconds(), c.RefusedReads()-refused, backoff, timing.RetryBackoff, timing.Attempts)
+	settle(t, c)
+	noDeadLetters(t, c)
+}
+
+// deleteLate is scenario 5: jobs deleted while segmenting and while
+// meshing leave nothing behind once their late outputs arrived.
+func deleteLate(t *testing.T, c *cloudlocal.Cloud, store *iaws.DynamoStore, ct []byte) {
+	del := func(id string) {
+		t.Helper()
+		code, b := apiCall(t, c, "alice", http.MethodDelete, "/api/jobs/"+id, "DELETE /api/jobs/{id}", map[string]string{"id": id}, nil)
+		if code/100 != 2 {
+			t.Fatalf("DELETE /api/jobs/%s: %d %s", id, code, b)
+		}
+	}
+	seg := submit(t, c, "alice", "delete-while-segmenting.nii.gz", ct)
+	waitStatus(t, store, seg, job.Segmenting)
+	del(seg)
+	t.Logf("deleted %s while segmenting", seg)
+
+	mesh := submit(t, c, "alice", "delete-while-meshing.nii.gz", ct)
+	c.FailReads("segmentations/"+mesh+"/", -1) // hold it in meshing
+	waitStatus(t, store, mesh, job.Meshing)
+	del(mesh)
+	c.FailReads("segmentations/"+mesh+"/", 0)
+	t.Logf("deleted %s while meshing", mesh)
+
+	t0 := time.Now()
+	for _, id := range []string{seg, mesh} {
+		if code, _ := apiCall(t, c, "alice", http.MethodGet, "/api/jobs/"+id, "GET /api/jobs/{id}", map[string]string{"id": id}, nil); code != http.StatusNotFound {
+			t.Errorf("GET of deleted job %s: %d, want 404", id, code)
+		}
+	}
+	// The late segmentation of the first lands after the deletion; the
+	// mesher's retry of the second finds the tombstone.
+	if !waitFor(jobTimeout, func() bool {
+		return c.Endpoint.Invocations() > 0 && len(keysOf(t, c, seg))+len(keysOf(t, c, mesh)) == 0 && !c.Busy()
+	}) {
+		t.Errorf("objects left: %v %v", keysOf(t, c, seg), keysOf(t, c, mesh))
+	}
+	settle(t, c)
+	if k := append(keysOf(t, c, seg), keysOf(t, c, mesh)...); len(k) != 0 {
+		t.Errorf("after settling, objects of deleted jobs: %v", k)
+	}
+	t.Logf("figure: deleted jobs' objects all gone %.1f s after the second deletion", time.Since(t0).Seconds())
+	noDeadLetters(t, c)
+}
+
+// sweepCost is scenario 7: with 1,000 finished jobs in the table, one
+// sweep reads only the unfinished ones.
+func sweepCost(t *testing.T, c *cloudlocal.Cloud, doneID string) {
+	ctx := context.Background()
+	item, err := c.Dynamo.GetItem(ctx, &dynamodb.GetItemInput{TableName: &c.Table,
+		Key: map[string]types.AttributeValue{iaws.JobKey: &types.AttributeValueMemberS{Value: doneID}}})
+	if err != nil || item.Item == nil {
+		t.Fatalf("record of %s: %v", doneID, err)
+	}
+	if _, ok := item.Item[iaws.JobUnfinished]; ok {
+		t.Fatalf("the done job's record carries %s", iaws.JobUnfinished)
+	}
+	// 1,000 copies of the finished record, as the status function wrote
+	// it, each under its own id.
+	const n = 1000
+	var batch []types.WriteRequest
+	flush := func() {
+		for len(batch) > 0 {
+			out, err := c.Dynamo.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{c.Table: batch}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			batch = out.UnprocessedItems[c.Table]
+		}
+	}
+	for i := range n {
+		id := fmt.Sprintf("%s-copy%04d", doneID[:min(len(doneID), 40)], i)
+		cp := map[string]types.AttributeValue{}
+		for k, v := range item.Item {
+			if s, ok := v.(*types.AttributeValueMemberS); ok {
+				v = &types.AttributeValueMemberS{Value: strings.ReplaceAll(s.Value, doneID, id)}
+			}
+			cp[k] = v
+		}
+		batch = append(batch, types.WriteRequest{PutRequest: &types.PutRequest{Item: cp}})
+		if len(batch) == 25 {
+			flush()
+		}
+	}
+	flush()
+	// Counted by the test's own client, page by page (a Scan page stops
+	// at 1 MB), straight from dynalite: not through the counting proxy.
+	count := func(in *dynamodb.ScanInput) int {
+		n := 0
+		p := dynamodb.NewScanPaginator(c.Dynamo, in)
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += int(page.Count)
+		}
+		return n
+	}
+	total := count(&dynamodb.ScanInput{TableName: &c.Table, Select: types.SelectCount})
+	unfinished := count(&dynamodb.ScanInput{TableName: &c.Table, Select: types.SelectCount,
+		FilterExpression: awssdk.String("attribute_exists(#u)"), ExpressionAttributeNames: map[string]string{"#u": iaws.JobUnfinished}})
+	if total < n {
+		t.Fatalf("the table holds %d records after writing %d", total, n)
+	}
+	settle(t, c)
+	rules := c.Bus.ScheduledRules()
+	if len(rules) != 1 {
+		t.Fatalf("scheduled rules %v, want the sweep alone", rules)
+	}
+	before, calls := c.TableReads(), c.Functions["status"].Stats().Invocations
+	if err := c.Bus.Tick(ctx, rules[0]); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(time.Minute, func() bool { return c.Functions["status"].Stats().Invocations > calls && !c.Busy() }) {
+		t.Fatal("the sweep did not run")
+	}
+	after := c.TableReads()
+	q, s := after["Query"], after["Scan"]
+	q.Calls -= before["Query"].Calls
+	q.Items -= before["Query"].Items
+	q.Scanned -= before["Query"].Scanned
+	s.Calls -= before["Scan"].Calls
+	if q.Calls == 0 {
+		t.Error("the sweep made no Query")
+	}
+	if s.Calls != 0 {
+		t.Errorf("the sweep made %d Scan(s)", s.Calls)
+	}
+	if q.Scanned > unfinished {
+		t.Errorf("the sweep read %d items; the table holds %d unfinished of %d", q.Scanned, unfinished, total)
+	}
+	t.Logf("figure: one sweep over %d records (%d unfinished): %d Query call(s) read %d item(s) (ScannedCount), returned %d; %d Scans",
+		total, unfinished, q.Calls, q.Scanned, q.Items, s.Calls)
+}
