@@ -241,14 +241,6 @@ func TestCloudLocal(t *testing.T) {
 		}
 	})
 
-	t.Run("4 a mesher failing twice ends done; one always failing ends mesh_failed", func(t *testing.T) {
-		meshRetries(t, c, store, ct, retryBackoff)
-	})
-
-	t.Run("5 jobs deleted while segmenting and while meshing leave nothing", func(t *testing.T) {
-		deleteLate(t, c, store, ct)
-	})
-
 	t.Run("no dead letters", func(t *testing.T) {
 		settle(t, c)
 		dl, err := c.DeadLetters(ctx)
@@ -263,6 +255,14 @@ func TestCloudLocal(t *testing.T) {
 		if n := c.Endpoint.Notifications(); len(n) != 0 {
 			t.Errorf("error notifications: %+v", n)
 		}
+	})
+
+	t.Run("4 a mesher failing twice ends done; one always failing ends mesh_failed", func(t *testing.T) {
+		meshRetries(t, c, store, ct, retryBackoff)
+	})
+
+	t.Run("5 jobs deleted while segmenting and while meshing leave nothing", func(t *testing.T) {
+		deleteLate(t, c, store, ct)
 	})
 
 	t.Run("HTTP API: public health route, JWT routes refuse requests without a valid token", func(t *testing.T) {
@@ -292,7 +292,7 @@ func TestCloudLocal(t *testing.T) {
 	})
 
 	t.Run("7 one sweep reads only the unfinished jobs", func(t *testing.T) {
-		sweepCost(t, c, twiceJob)
+		sweepCost(t, c, store, twiceJob)
 	})
 
 	t.Run("1 signed in with real tokens: upload, done, GLB; another user sees nothing", func(t *testing.T) {

@@ -57,8 +57,9 @@ func apiCall(t *testing.T, c *cloudlocal.Cloud, sub, method, path, routeKey stri
 }
 
 // submit creates a job for sub through the api function and uploads data
-// through the presigned URL it answers, as the web app does.
-func submit(t *testing.T, c *cloudlocal.Cloud, sub, name string, data []byte) string {
+// through the presigned URL it answers, as the web app does; before, when
+// not nil, runs between the two with the job's id.
+func submit(t *testing.T, c *cloudlocal.Cloud, sub, name string, data []byte, before func(id string)) string {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"filename": name, "bytes": len(data)})
 	code, b := apiCall(t, c, sub, http.MethodPost, "/api/jobs", "POST /api/jobs", nil, body)
@@ -71,6 +72,9 @@ func submit(t *testing.T, c *cloudlocal.Cloud, sub, name string, data []byte) st
 	}
 	if err := json.Unmarshal(b, &cr); err != nil {
 		t.Fatal(err)
+	}
+	if before != nil {
+		before(cr.Job.ID)
 	}
 	req, _ := http.NewRequest(cr.Upload.Method, cr.Upload.URL, bytes.NewReader(data))
 	for k, v := range cr.Upload.Headers {
@@ -186,17 +190,25 @@ func deleteLate(t *testing.T, c *cloudlocal.Cloud, store *iaws.DynamoStore, ct [
 			t.Fatalf("DELETE /api/jobs/%s: %d %s", id, code, b)
 		}
 	}
-	seg := submit(t, c, "alice", "delete-while-segmenting.nii.gz", ct)
+	notes := len(c.Endpoint.Notifications())
+	// The segmentation runs; its output is held back until the job is
+	// deleted.
+	var release func()
+	seg := submit(t, c, "alice", "delete-while-segmenting.nii.gz", ct, func(id string) { release = c.Endpoint.Hold(id) })
+	defer release()
 	waitStatus(t, store, seg, job.Segmenting)
 	del(seg)
+	release()
 	t.Logf("deleted %s while segmenting", seg)
 
-	mesh := submit(t, c, "alice", "delete-while-meshing.nii.gz", ct)
-	c.FailReads("segmentations/"+mesh+"/", -1) // hold it in meshing
+	// The mesher's reads of the label map are refused until the job is
+	// deleted: it stays in meshing, retrying.
+	mesh := submit(t, c, "alice", "delete-while-meshing.nii.gz", ct, func(id string) { c.FailReads("segmentations/"+id+"/", -1) })
 	waitStatus(t, store, mesh, job.Meshing)
 	del(mesh)
 	c.FailReads("segmentations/"+mesh+"/", 0)
 	t.Logf("deleted %s while meshing", mesh)
+	segs := c.Endpoint.Invocations()
 
 	t0 := time.Now()
 	for _, id := range []string{seg, mesh} {
@@ -207,7 +219,7 @@ func deleteLate(t *testing.T, c *cloudlocal.Cloud, store *iaws.DynamoStore, ct [
 	// The late segmentation of the first lands after the deletion; the
 	// mesher's retry of the second finds the tombstone.
 	if !waitFor(jobTimeout, func() bool {
-		return c.Endpoint.Invocations() > 0 && len(keysOf(t, c, seg))+len(keysOf(t, c, mesh)) == 0 && !c.Busy()
+		return c.Endpoint.Invocations() >= segs && len(keysOf(t, c, seg))+len(keysOf(t, c, mesh)) == 0 && !c.Busy()
 	}) {
 		t.Errorf("objects left: %v %v", keysOf(t, c, seg), keysOf(t, c, mesh))
 	}
@@ -217,12 +229,53 @@ func deleteLate(t *testing.T, c *cloudlocal.Cloud, store *iaws.DynamoStore, ct [
 	}
 	t.Logf("figure: deleted jobs' objects all gone %.1f s after the second deletion", time.Since(t0).Seconds())
 	noDeadLetters(t, c)
+	// A duplicate request for the deleted job, queued at the endpoint
+	// behind the held one, finds its input gone: SageMaker writes a
+	// failure (purged above) and notifies the error topic.
+	late := c.Endpoint.Notifications()[notes:]
+	for _, n := range late {
+		if n.InferenceID != seg && n.InferenceID != mesh {
+			t.Errorf("error notification for another job: %+v", n)
+		}
+	}
+	t.Logf("figure: %d error notification(s) of the endpoint for the deleted jobs (duplicate requests that found the input gone)", len(late))
 }
 
 // sweepCost is scenario 7: with 1,000 finished jobs in the table, one
 // sweep reads only the unfinished ones.
-func sweepCost(t *testing.T, c *cloudlocal.Cloud, doneID string) {
+func sweepCost(t *testing.T, c *cloudlocal.Cloud, store *iaws.DynamoStore, doneID string) {
 	ctx := context.Background()
+	// One job stuck for real: created through the API, never uploaded,
+	// its record then aged by a day (the index attribute and the
+	// document), so the sweep has one unfinished job to find and fail.
+	code, b := apiCall(t, c, "carol", http.MethodPost, "/api/jobs", "POST /api/jobs", nil, []byte(`{"filename":"never-uploaded.nii.gz","bytes":1000}`))
+	if code != http.StatusCreated {
+		t.Fatalf("POST /api/jobs: %d %s", code, b)
+	}
+	var cr struct {
+		Job api.JobView `json:"job"`
+	}
+	json.Unmarshal(b, &cr)
+	stale := cr.Job.ID
+	key := map[string]types.AttributeValue{iaws.JobKey: &types.AttributeValueMemberS{Value: stale}}
+	rec, err := c.Dynamo.GetItem(ctx, &dynamodb.GetItemInput{TableName: &c.Table, Key: key})
+	if err != nil || rec.Item == nil {
+		t.Fatalf("record of %s: %v", stale, err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(rec.Item["doc"].(*types.AttributeValueMemberS).Value), &doc); err != nil {
+		t.Fatal(err)
+	}
+	aged := time.Now().Add(-24 * time.Hour).UTC()
+	doc["updatedAt"] = aged.Format(time.RFC3339Nano)
+	raw, _ := json.Marshal(doc)
+	if _, err := c.Dynamo.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &c.Table, Key: key,
+		UpdateExpression:          awssdk.String("SET #u = :u, #d = :d"),
+		ExpressionAttributeNames:  map[string]string{"#u": iaws.JobUpdated, "#d": "doc"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":u": &types.AttributeValueMemberS{Value: aged.Format("2006-01-02T15:04:05.000000000Z")}, ":d": &types.AttributeValueMemberS{Value: string(raw)}},
+	}); err != nil {
+		t.Fatal(err)
+	}
 	item, err := c.Dynamo.GetItem(ctx, &dynamodb.GetItemInput{TableName: &c.Table,
 		Key: map[string]types.AttributeValue{iaws.JobKey: &types.AttributeValueMemberS{Value: doneID}}})
 	if err != nil || item.Item == nil {
@@ -297,8 +350,11 @@ func sweepCost(t *testing.T, c *cloudlocal.Cloud, doneID string) {
 	q.Items -= before["Query"].Items
 	q.Scanned -= before["Query"].Scanned
 	s.Calls -= before["Scan"].Calls
-	if q.Calls == 0 {
-		t.Error("the sweep made no Query")
+	if q.Calls == 0 || q.Items < 1 {
+		t.Errorf("the sweep made %d Query calls returning %d items; want the stuck job", q.Calls, q.Items)
+	}
+	if j, err := store.Get(ctx, stale); err != nil || j.Status != job.Failed || j.Error == nil || j.Error.Code != "timeout" {
+		t.Errorf("the stuck job after the sweep: %s %+v %v; want failed, timeout", j.Status, j.Error, err)
 	}
 	if s.Calls != 0 {
 		t.Errorf("the sweep made %d Scan(s)", s.Calls)
