@@ -262,7 +262,7 @@ func TestCloudLocal(t *testing.T) {
 	})
 
 	t.Run("5 jobs deleted while segmenting and while meshing leave nothing", func(t *testing.T) {
-		deleteLate(t, c, store, ct)
+		deleteLate(t, c, store, issuer, ct)
 	})
 
 	t.Run("HTTP API: public health route, JWT routes refuse requests without a valid token", func(t *testing.T) {
@@ -292,7 +292,7 @@ func TestCloudLocal(t *testing.T) {
 	})
 
 	t.Run("7 one sweep reads only the unfinished jobs", func(t *testing.T) {
-		sweepCost(t, c, store, twiceJob)
+		sweepCost(t, c, store, issuer, twiceJob)
 	})
 
 	t.Run("1 signed in with real tokens: upload, done, GLB; another user sees nothing", func(t *testing.T) {

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	lambdaevents "github.com/aws/aws-lambda-go/events"
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -26,52 +25,18 @@ import (
 	"github.com/iris-oculus/iris/internal/timing"
 )
 
-// apiCall invokes the api function as API Gateway does after its JWT
-// authorizer accepted a token whose subject is sub (payload format 2.0),
-// and returns the status code and body.
-func apiCall(t *testing.T, c *cloudlocal.Cloud, sub, method, path, routeKey string, params map[string]string, body []byte) (int, []byte) {
-	t.Helper()
-	now := time.Now()
-	ev := lambdaevents.APIGatewayV2HTTPRequest{
-		Version: "2.0", RouteKey: routeKey, RawPath: path, PathParameters: params,
-		Headers: map[string]string{"host": "api.local", "content-type": "application/json"},
-		RequestContext: lambdaevents.APIGatewayV2HTTPRequestContext{
-			RouteKey: routeKey, AccountID: cloudlocal.Account, Stage: "$default", RequestID: fmt.Sprint(now.UnixNano()), APIID: "local",
-			DomainName: "api.local", TimeEpoch: now.UnixMilli(),
-			HTTP: lambdaevents.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path, Protocol: "HTTP/1.1", SourceIP: "127.0.0.1"},
-			Authorizer: &lambdaevents.APIGatewayV2HTTPRequestContextAuthorizerDescription{
-				JWT: &lambdaevents.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"sub": sub}}},
-		},
-		Body: string(body),
-	}
-	payload, _ := json.Marshal(ev)
-	out, err := c.Functions["api"].Invoke(context.Background(), payload)
-	if err != nil {
-		t.Fatalf("api %s %s: %v", method, path, err)
-	}
-	var resp lambdaevents.APIGatewayV2HTTPResponse
-	if err := json.Unmarshal(out, &resp); err != nil {
-		t.Fatalf("api %s %s: %v in %s", method, path, err, out)
-	}
-	return resp.StatusCode, []byte(resp.Body)
-}
-
-// submit creates a job for sub through the api function and uploads data
+// submit creates a job through the HTTP API with token and uploads data
 // through the presigned URL it answers, as the web app does; before, when
 // not nil, runs between the two with the job's id.
-func submit(t *testing.T, c *cloudlocal.Cloud, sub, name string, data []byte, before func(id string)) string {
+func submit(t *testing.T, c *cloudlocal.Cloud, token, name string, data []byte, before func(id string)) string {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"filename": name, "bytes": len(data)})
-	code, b := apiCall(t, c, sub, http.MethodPost, "/api/jobs", "POST /api/jobs", nil, body)
-	if code != http.StatusCreated {
-		t.Fatalf("POST /api/jobs: %d %s", code, b)
-	}
 	var cr struct {
 		Job    api.JobView  `json:"job"`
 		Upload ports.Upload `json:"upload"`
 	}
-	if err := json.Unmarshal(b, &cr); err != nil {
-		t.Fatal(err)
+	if code := call(t, c, token, http.MethodPost, "/api/jobs", body, &cr); code != http.StatusCreated {
+		t.Fatalf("POST /api/jobs: %d", code)
 	}
 	if before != nil {
 		before(cr.Job.ID)
@@ -182,19 +147,19 @@ func meshRetries(t *testing.T, c *cloudlocal.Cloud, store *iaws.DynamoStore, ct 
 
 // deleteLate is scenario 5: jobs deleted while segmenting and while
 // meshing leave nothing behind once their late outputs arrived.
-func deleteLate(t *testing.T, c *cloudlocal.Cloud, store *iaws.DynamoStore, ct []byte) {
+func deleteLate(t *testing.T, c *cloudlocal.Cloud, store *iaws.DynamoStore, issuer string, ct []byte) {
+	alice := signIn(t, issuer, "alice", "alice-pw")
 	del := func(id string) {
 		t.Helper()
-		code, b := apiCall(t, c, "alice", http.MethodDelete, "/api/jobs/"+id, "DELETE /api/jobs/{id}", map[string]string{"id": id}, nil)
-		if code/100 != 2 {
-			t.Fatalf("DELETE /api/jobs/%s: %d %s", id, code, b)
+		if code := call(t, c, alice, http.MethodDelete, "/api/jobs/"+id, nil, nil); code/100 != 2 {
+			t.Fatalf("DELETE /api/jobs/%s: %d", id, code)
 		}
 	}
 	notes := len(c.Endpoint.Notifications())
 	// The segmentation runs; its output is held back until the job is
 	// deleted.
 	var release func()
-	seg := submit(t, c, "alice", "delete-while-segmenting.nii.gz", ct, func(id string) { release = c.Endpoint.Hold(id) })
+	seg := submit(t, c, alice, "delete-while-segmenting.nii.gz", ct, func(id string) { release = c.Endpoint.Hold(id) })
 	defer release()
 	waitStatus(t, store, seg, job.Segmenting)
 	del(seg)
@@ -203,7 +168,7 @@ func deleteLate(t *testing.T, c *cloudlocal.Cloud, store *iaws.DynamoStore, ct [
 
 	// The mesher's reads of the label map are refused until the job is
 	// deleted: it stays in meshing, retrying.
-	mesh := submit(t, c, "alice", "delete-while-meshing.nii.gz", ct, func(id string) { c.FailReads("segmentations/"+id+"/", -1) })
+	mesh := submit(t, c, alice, "delete-while-meshing.nii.gz", ct, func(id string) { c.FailReads("segmentations/"+id+"/", -1) })
 	waitStatus(t, store, mesh, job.Meshing)
 	del(mesh)
 	c.FailReads("segmentations/"+mesh+"/", 0)
@@ -212,7 +177,7 @@ func deleteLate(t *testing.T, c *cloudlocal.Cloud, store *iaws.DynamoStore, ct [
 
 	t0 := time.Now()
 	for _, id := range []string{seg, mesh} {
-		if code, _ := apiCall(t, c, "alice", http.MethodGet, "/api/jobs/"+id, "GET /api/jobs/{id}", map[string]string{"id": id}, nil); code != http.StatusNotFound {
+		if code := call(t, c, alice, http.MethodGet, "/api/jobs/"+id, nil, nil); code != http.StatusNotFound {
 			t.Errorf("GET of deleted job %s: %d, want 404", id, code)
 		}
 	}
@@ -243,19 +208,18 @@ func deleteLate(t *testing.T, c *cloudlocal.Cloud, store *iaws.DynamoStore, ct [
 
 // sweepCost is scenario 7: with 1,000 finished jobs in the table, one
 // sweep reads only the unfinished ones.
-func sweepCost(t *testing.T, c *cloudlocal.Cloud, store *iaws.DynamoStore, doneID string) {
+func sweepCost(t *testing.T, c *cloudlocal.Cloud, store *iaws.DynamoStore, issuer, doneID string) {
 	ctx := context.Background()
 	// One job stuck for real: created through the API, never uploaded,
 	// its record then aged by a day (the index attribute and the
 	// document), so the sweep has one unfinished job to find and fail.
-	code, b := apiCall(t, c, "carol", http.MethodPost, "/api/jobs", "POST /api/jobs", nil, []byte(`{"filename":"never-uploaded.nii.gz","bytes":1000}`))
-	if code != http.StatusCreated {
-		t.Fatalf("POST /api/jobs: %d %s", code, b)
-	}
 	var cr struct {
 		Job api.JobView `json:"job"`
 	}
-	json.Unmarshal(b, &cr)
+	bob := signIn(t, issuer, "bob", "bob-pw")
+	if code := call(t, c, bob, http.MethodPost, "/api/jobs", []byte(`{"filename":"never-uploaded.nii.gz","bytes":1000}`), &cr); code != http.StatusCreated {
+		t.Fatalf("POST /api/jobs: %d", code)
+	}
 	stale := cr.Job.ID
 	key := map[string]types.AttributeValue{iaws.JobKey: &types.AttributeValueMemberS{Value: stale}}
 	rec, err := c.Dynamo.GetItem(ctx, &dynamodb.GetItemInput{TableName: &c.Table, Key: key})
