@@ -51,8 +51,9 @@
 //
 // Faults for the failure scenarios are injected outside the functions,
 // which run unchanged: Function.Crash kills an execution environment as
-// an out-of-memory kill does, and Cloud.FailReads makes S3 refuse reads
-// under a prefix (403 AccessDenied).
+// an out-of-memory kill does, Cloud.FailReads makes S3 refuse reads
+// under a prefix (403 AccessDenied), and Endpoint.Hold keeps a
+// segmentation's output back so that it lands late.
 //
 // What it does not do: IAM (every call is allowed), KMS, CloudWatch
 // (alarms, metric filters), CloudFront, Cognito (the authorizer's issuer
