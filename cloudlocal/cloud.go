@@ -57,6 +57,9 @@ type Config struct {
 	MaxEnvironments int
 	// APIAddr is where the HTTP API listens; "" means a free loopback port.
 	APIAddr string
+	// RetryBackoff replaces the queue consumers' IRIS_RETRY_BACKOFF (the
+	// template's is timing.RetryBackoff, a minute) when non-zero.
+	RetryBackoff time.Duration
 }
 
 // Cloud is the running deployment.
@@ -75,6 +78,8 @@ type Cloud struct {
 	CABundle      string // the S3 emulator's certificate (PEM), for AWS_CA_BUNDLE
 	Env           []string
 
+	s3      *s3Events
+	reads   *tableReads
 	busy    atomic.Int64
 	cancel  context.CancelFunc
 	closers []func()
@@ -147,6 +152,14 @@ s.listen(0, "127.0.0.1", () => console.log("listening on 127.0.0.1:" + s.address
 	}
 	sqsClient := sqs.New(sqs.Options{Region: Region, BaseEndpoint: awssdk.String("http://" + sqsAddr), Credentials: creds})
 	c.Dynamo = dynamodb.New(dynamodb.Options{Region: Region, BaseEndpoint: awssdk.String("http://" + ddbAddr), Credentials: creds})
+	// The functions reach dynalite through a proxy that counts what their
+	// reads return (TableReads); the test's own client goes direct.
+	c.reads = &tableReads{byOp: map[string]TableReads{}}
+	ddbProxy, err := c.reads.proxy(ddbAddr)
+	if err != nil {
+		return nil, err
+	}
+	c.closers = append(c.closers, ddbProxy.close)
 
 	// The bus exists before S3, which puts events on it.
 	c.Queues = &Queues{client: sqsClient, url: map[string]string{}, arn: map[string]string{}}
@@ -173,7 +186,8 @@ s.listen(0, "127.0.0.1", () => console.log("listening on 127.0.0.1:" + s.address
 		return nil, fmt.Errorf("template: no bucket sends its events to EventBridge")
 	}
 	fake := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog()))
-	s3srv := httptest.NewUnstartedServer(&s3Events{next: fake.Server(), backend: backend, notify: notify, bus: c.Bus, ctx: runCtx})
+	c.s3 = &s3Events{next: fake.Server(), backend: backend, notify: notify, bus: c.Bus, ctx: runCtx, faults: map[string]int{}}
+	s3srv := httptest.NewUnstartedServer(c.s3)
 	s3srv.Config.ErrorLog = log.New(io.Discard, "", 0) // gofakes3 writes some headers twice
 	s3srv.StartTLS()
 	c.closers = append(c.closers, s3srv.Close)
@@ -262,7 +276,7 @@ s.listen(0, "127.0.0.1", () => console.log("listening on 127.0.0.1:" + s.address
 		"AWS_EC2_METADATA_DISABLED=true",
 		"AWS_ENDPOINT_URL_S3=" + c.S3URL,
 		"AWS_ENDPOINT_URL_SQS=http://" + sqsAddr,
-		"AWS_ENDPOINT_URL_DYNAMODB=http://" + ddbAddr,
+		"AWS_ENDPOINT_URL_DYNAMODB=http://" + ddbProxy.addr,
 		"AWS_ENDPOINT_URL_EVENTBRIDGE=" + awsURL + "/events",
 		"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=" + awsURL + "/sagemaker",
 	}
@@ -279,6 +293,9 @@ s.listen(0, "127.0.0.1", () => console.log("listening on 127.0.0.1:" + s.address
 			s, err := Resolve(v, look)
 			if err != nil {
 				return nil, fmt.Errorf("function %s: %s: %w", spec.Name, k, err)
+			}
+			if k == "IRIS_RETRY_BACKOFF" && cfg.RetryBackoff > 0 {
+				s = cfg.RetryBackoff.String()
 			}
 			env = append(env, k+"="+s)
 		}
@@ -314,7 +331,7 @@ s.listen(0, "127.0.0.1", () => console.log("listening on 127.0.0.1:" + s.address
 		_ = spec
 	}
 	for _, ms := range m.Mappings {
-		p := &poller{spec: ms, fn: c.Bus.functions[ms.Function], queues: c.Queues, log: cfg.Log, busy: &c.busy, receives: map[string]int{}}
+		p := &poller{spec: ms, queue: m.Queues[ms.Queue], fn: c.Bus.functions[ms.Function], queues: c.Queues, log: cfg.Log, busy: &c.busy, receives: map[string]int{}}
 		p.run(runCtx, concurrency[ms.Function])
 	}
 	for _, r := range m.Rules {

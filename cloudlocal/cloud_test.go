@@ -46,12 +46,16 @@ const jobTimeout = 5 * time.Minute
 
 const root = ".."
 
+// retryBackoff replaces the consumers' IRIS_RETRY_BACKOFF (a minute in
+// the template), so that a message's five tries take seconds.
+const retryBackoff = 2 * time.Second
+
 // start builds the functions and gpuworker for this machine, synthesizes
 // the stack (or reads CLOUDLOCAL_TEMPLATE, a template `make synth` wrote)
 // and starts the deployment on it, with every S3 and EventBridge delivery
 // made twice, each after a random delay below a second, so every scenario
 // also runs under duplicated and reordered deliveries.
-func start(t *testing.T) (*cloudlocal.Cloud, string) {
+func start(t *testing.T) (*cloudlocal.Cloud, string, string) {
 	t.Helper()
 	ctx := context.Background()
 	work := t.TempDir()
@@ -76,11 +80,13 @@ func start(t *testing.T) (*cloudlocal.Cloud, string) {
 		t.Fatal(err)
 	}
 	_, dynalite := tools.Dynalite(t)
+	issuer := startProvider(t)
 	t1 := time.Now()
 	c, err := cloudlocal.Start(ctx, cloudlocal.Config{
 		Template: tpl, Bin: bin, Goaws: tools.Goaws(t), Dynalite: dynalite, Work: work, Logs: logs,
 		Chaos:           cloudlocal.Chaos{Duplicate: true, MaxDelay: time.Second},
-		AsyncRetryDelay: 2 * time.Second, ScheduleEvery: -1, MaxEnvironments: 1,
+		AsyncRetryDelay: 2 * time.Second, ScheduleEvery: -1, MaxEnvironments: 1, RetryBackoff: retryBackoff,
+		OIDC: cloudlocal.OIDC{Issuer: issuer, Audience: []string{"iris-api", "iris-web"}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -97,14 +103,16 @@ func start(t *testing.T) (*cloudlocal.Cloud, string) {
 			t.Logf("last of the deployment's log:\n%s", b)
 		}
 	})
-	return c, bin
+	return c, bin, issuer
 }
 
-// TestCloudLocal runs the scenarios of issue 10 that need no other work:
+// TestCloudLocal runs the scenarios of issue 10 on one deployment:
 // (2) a DICOM series as a zip, (3) duplicated and reordered deliveries,
-// (6) rejections with the codes and messages of iris serve.
+// (6) rejections with the codes and messages of iris serve, (4) mesher
+// retries and give-up, (5) deletion while segmenting and meshing, (7) the
+// sweep's cost with 1,000 finished jobs.
 func TestCloudLocal(t *testing.T) {
-	c, bin := start(t)
+	c, bin, issuer := start(t)
 	ctx := context.Background()
 	store := iaws.NewDynamoStore(c.Dynamo, c.Table)
 
@@ -249,6 +257,14 @@ func TestCloudLocal(t *testing.T) {
 		}
 	})
 
+	t.Run("4 a mesher failing twice ends done; one always failing ends mesh_failed", func(t *testing.T) {
+		meshRetries(t, c, store, ct, retryBackoff)
+	})
+
+	t.Run("5 jobs deleted while segmenting and while meshing leave nothing", func(t *testing.T) {
+		deleteLate(t, c, store, issuer, ct)
+	})
+
 	t.Run("HTTP API: public health route, JWT routes refuse requests without a valid token", func(t *testing.T) {
 		for _, tc := range []struct {
 			path, auth string
@@ -273,6 +289,14 @@ func TestCloudLocal(t *testing.T) {
 				t.Errorf("GET %s (%q): %d %s, want %d", tc.path, tc.auth, resp.StatusCode, b, tc.want)
 			}
 		}
+	})
+
+	t.Run("7 one sweep reads only the unfinished jobs", func(t *testing.T) {
+		sweepCost(t, c, store, issuer, twiceJob)
+	})
+
+	t.Run("1 signed in with real tokens: upload, done, GLB; another user sees nothing", func(t *testing.T) {
+		signedInFlow(t, c, issuer, ct)
 	})
 }
 

@@ -36,19 +36,31 @@
 //     "Object Created" event S3 sends;
 //   - poller.go is Lambda's SQS event source mapping: batches, partial
 //     batch failures, concurrency, and the receive count that goaws does
-//     not keep (it always reports ApproximateReceiveCount 1);
+//     not keep (it always reports ApproximateReceiveCount 1, and stops
+//     counting after ChangeMessageVisibility), with the redrive to the
+//     dead-letter queue past maxReceiveCount that follows from it;
 //   - sagemaker.go is the asynchronous inference endpoint's contract: the
 //     input read from S3, the container's POST /invocations (the real
 //     gpuworker binary), the answer written to the output or the failure
 //     location, failures noted as published to the error topic;
 //   - httpapi.go is API Gateway's HTTP API: the template's routes, the JWT
-//     authorizer, and the payload format 2.0 event.
+//     authorizer, and the payload format 2.0 event;
+//   - reads.go is a proxy in front of dynalite that counts what the
+//     functions' reads (Query, Scan, GetItem) returned and scanned, so a
+//     test can hold the sweep to the unfinished jobs.
+//
+// Faults for the failure scenarios are injected outside the functions,
+// which run unchanged: Function.Crash kills an execution environment as
+// an out-of-memory kill does, Cloud.FailReads makes S3 refuse reads
+// under a prefix (403 AccessDenied), and Endpoint.Hold keeps a
+// segmentation's output back so that it lands late.
 //
 // What it does not do: IAM (every call is allowed), KMS, CloudWatch
 // (alarms, metric filters), CloudFront, Cognito (the authorizer's issuer
 // and audience are replaced by the ones configured, any OIDC provider),
 // SNS delivery (error notifications are recorded, not sent), DynamoDB TTL
 // expiry (dynalite lacks it) and S3 versioning or lifecycle. Lambda's
-// asynchronous retry delays and the schedule's rate can be shortened with
+// asynchronous retry delays, the consumers' retry backoff
+// (IRIS_RETRY_BACKOFF) and the schedule's rate can be shortened with
 // Config; the queues' visibility timeouts are the template's.
 package cloudlocal

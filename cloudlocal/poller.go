@@ -20,9 +20,14 @@ import (
 // batchItemFailures stay in the queue; without it, or when the function
 // fails, the whole batch does. What stays comes back after the queue's
 // visibility timeout, and goes to the dead-letter queue after its
-// maxReceiveCount, both applied by goaws.
+// maxReceiveCount, applied by goaws; but goaws stops counting a
+// message's receives once its visibility was changed (the consumers'
+// retry backoff), so the poller, which counts them itself, moves a
+// message received more than maxReceiveCount times to the dead-letter
+// queue as SQS would, instead of handing it to the function.
 type poller struct {
 	spec   MappingSpec
+	queue  *QueueSpec
 	fn     *Function
 	queues *Queues
 	log    *slog.Logger
@@ -65,9 +70,15 @@ func (p *poller) once(ctx context.Context) bool {
 	ev := events.SQSEvent{}
 	handles := map[string]string{}
 	p.mu.Lock()
+	var redrive []sqstypes.Message
 	for _, m := range out.Messages {
 		id := deref(m.MessageId)
 		p.receives[id]++
+		if p.queue != nil && p.queue.DLQ != "" && p.queue.MaxReceiveCount > 0 && p.receives[id] > p.queue.MaxReceiveCount {
+			delete(p.receives, id)
+			redrive = append(redrive, m)
+			continue
+		}
 		attrs := map[string]string{}
 		for k, v := range m.Attributes {
 			attrs[k] = v
@@ -86,6 +97,20 @@ func (p *poller) once(ctx context.Context) bool {
 		handles[id] = deref(m.ReceiptHandle)
 	}
 	p.mu.Unlock()
+	for _, m := range redrive {
+		attrs := map[string]string{}
+		for k, v := range m.MessageAttributes {
+			attrs[k] = deref(v.StringValue)
+		}
+		if err := p.queues.send(ctx, p.queue.DLQ, deref(m.Body), attrs); err != nil {
+			p.log.Warn("sqs mapping: redrive to the dead-letter queue", "queue", p.queue.DLQ, "err", err)
+			continue
+		}
+		p.queues.client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &url, ReceiptHandle: m.ReceiptHandle})
+	}
+	if len(ev.Records) == 0 {
+		return true
+	}
 	payload, _ := json.Marshal(ev)
 	resp, err := p.fn.Invoke(ctx, payload)
 	if err != nil {

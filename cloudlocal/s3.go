@@ -26,8 +26,60 @@ type s3Events struct {
 	bus     *Bus
 	ctx     context.Context
 
-	mu  sync.Mutex
-	seq uint64
+	mu     sync.Mutex
+	seq    uint64
+	faults map[string]int // key prefix → reads still to refuse (<0: all)
+	denied int
+}
+
+// RefusedReads counts the reads FailReads has refused so far.
+func (c *Cloud) RefusedReads() int {
+	c.s3.mu.Lock()
+	defer c.s3.mu.Unlock()
+	return c.s3.denied
+}
+
+// FailReads makes the S3 emulator refuse the next n GET requests (object
+// reads; HEAD requests pass) for objects under prefix in the data bucket with 403 AccessDenied (an
+// error the SDK does not retry, as an IAM or KMS denial), or every one
+// while n is negative; n 0 lifts the fault. It is the fault injection of
+// the failure scenarios, outside the functions.
+func (c *Cloud) FailReads(prefix string, n int) {
+	c.s3.mu.Lock()
+	defer c.s3.mu.Unlock()
+	if n == 0 {
+		delete(c.s3.faults, prefix)
+		return
+	}
+	c.s3.faults[prefix] = n
+}
+
+// refused reports whether a read of key is to fail, and counts it.
+func (s *s3Events) refused(r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	bucket, key, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	if !ok || key == "" || !s.notify[bucket] {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for p, n := range s.faults {
+		if !strings.HasPrefix(key, p) {
+			continue
+		}
+		if n > 0 {
+			if n == 1 {
+				delete(s.faults, p)
+			} else {
+				s.faults[p] = n - 1
+			}
+		}
+		s.denied++
+		return true
+	}
+	return false
 }
 
 type statusWriter struct {
@@ -52,6 +104,12 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (s *s3Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := unchunk(r); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if s.refused(r) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied (cloudlocal fault)</Message></Error>`)
 		return
 	}
 	sw := &statusWriter{ResponseWriter: w}

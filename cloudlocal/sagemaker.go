@@ -37,6 +37,48 @@ type Endpoint struct {
 	mu            sync.Mutex
 	notifications []Notification
 	invocations   int
+	holds         map[string]chan struct{} // output substring → released when closed
+}
+
+// Hold keeps the answers of requests whose output location contains
+// substr (a job id) from being written until release is called: the
+// segmentation runs, and its output lands late, after what the test does
+// meanwhile. The request occupies its slot of the endpoint while held.
+func (e *Endpoint) Hold(substr string) (release func()) {
+	ch := make(chan struct{})
+	e.mu.Lock()
+	if e.holds == nil {
+		e.holds = map[string]chan struct{}{}
+	}
+	e.holds[substr] = ch
+	e.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			e.mu.Lock()
+			delete(e.holds, substr)
+			e.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
+// wait blocks while a hold matches output.
+func (e *Endpoint) wait(ctx context.Context, output string) {
+	e.mu.Lock()
+	var held []chan struct{}
+	for s, ch := range e.holds {
+		if strings.Contains(output, s) {
+			held = append(held, ch)
+		}
+	}
+	e.mu.Unlock()
+	for _, ch := range held {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+	}
 }
 
 // Notification is an error notification SageMaker would publish to the
@@ -161,6 +203,7 @@ func (e *Endpoint) invoke(ctx context.Context, req asyncRequest) {
 	e.invocations++
 	e.mu.Unlock()
 	status, body, reason := e.call(ctx, req)
+	e.wait(ctx, req.output)
 	if ctx.Err() != nil {
 		return
 	}
