@@ -298,6 +298,10 @@ func TestCloudLocal(t *testing.T) {
 	t.Run("1 signed in with real tokens: upload, done, GLB; another user sees nothing", func(t *testing.T) {
 		signedInFlow(t, c, issuer, ct)
 	})
+
+	t.Run("iris submit --wait with a sign-in token: done, files downloaded", func(t *testing.T) {
+		submitFlow(t, c, bin, issuer, ct)
+	})
 }
 
 // drop puts data at uploads/name, as `aws s3 cp` does, and returns the

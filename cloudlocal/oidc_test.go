@@ -231,3 +231,51 @@ func signedInFlow(t *testing.T, c *cloudlocal.Cloud, issuer string, ct []byte) {
 		t.Errorf("alice's job after bob's tries: %d", code)
 	}
 }
+
+// submitFlow runs `iris submit --wait` (the binary built beside the
+// functions) against the emulated deployment, with a real sign-in token
+// in IRIS_TOKEN as a script would give it, and checks what it reports and
+// downloads: the same client code that `iris serve`'s tests use.
+func submitFlow(t *testing.T, c *cloudlocal.Cloud, bin, issuer string, ct []byte) {
+	dir := t.TempDir()
+	scan := filepath.Join(dir, "ct_3mm.nii.gz")
+	if err := os.WriteFile(scan, ct, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	cmd := exec.Command(filepath.Join(bin, "iris"), "submit", scan, "--server", c.APIURL, "--wait",
+		"-o", out, "--formats", "manifest,glb,labels", "--json")
+	// The signed URLs point at the S3 emulator, whose certificate the
+	// client must trust; Go reads SSL_CERT_FILE for its roots.
+	cmd.Env = append(os.Environ(), "IRIS_TOKEN="+signIn(t, issuer, "alice", "alice-pw"), "SSL_CERT_FILE="+c.CABundle)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	t0 := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("iris submit: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
+	}
+	var res struct {
+		Job     string   `json:"job"`
+		Outputs []string `json:"outputs"`
+		Organs  []struct {
+			Name string `json:"name"`
+		} `json:"organs"`
+		Error *struct{ Code, Message string } `json:"error"`
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &res); err != nil {
+		t.Fatalf("iris submit --json printed %q: %v", stdout.String(), err)
+	}
+	if res.Error != nil || res.Job == "" || len(res.Organs) == 0 || len(res.Outputs) != 3 {
+		t.Fatalf("iris submit: %+v", res)
+	}
+	for _, p := range res.Outputs {
+		b, err := os.ReadFile(p)
+		if err != nil || len(b) == 0 {
+			t.Errorf("output %s: %d bytes, %v", p, len(b), err)
+		}
+		if strings.HasSuffix(p, ".glb") && !bytes.HasPrefix(b, []byte("glTF")) {
+			t.Errorf("%s is not a GLB", p)
+		}
+	}
+	t.Logf("figure: iris submit --wait on the deployment: job %s done in %.1f s, %d organs, %d files", res.Job, time.Since(t0).Seconds(), len(res.Organs), len(res.Outputs))
+}
