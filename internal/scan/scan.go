@@ -195,7 +195,7 @@ func checkNIfTI(r io.ReaderAt, size int64, head []byte, opt Options) error {
 	stored := voxels * int64(h.Datatype.Size())
 	gzipped := bytes.HasPrefix(head, []byte{0x1f, 0x8b})
 	if gzipped && opt.MaxGzipRatio > 0 && stored > 1<<20 {
-		if err := limits.Check(fmt.Sprintf("the volume inflated from the %s gzip", limits.Bytes(size)),
+		if err := limits.Check(fmt.Sprintf("the volume inflated from the %s gzip (at most %d times its size is accepted)", limits.Bytes(size), opt.MaxGzipRatio),
 			h.VoxOffset+stored, size*opt.MaxGzipRatio); err != nil {
 			return err
 		}
