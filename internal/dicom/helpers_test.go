@@ -134,7 +134,11 @@ for _, f in sorted(z):
 `
 		out, err := exec.Command(py, "-c", script, src, dst).Output()
 		if err != nil {
-			return nativeSeries{}, fmt.Errorf("pydicom decompress: %v", err)
+			var stderr []byte
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = ee.Stderr
+			}
+			return nativeSeries{}, fmt.Errorf("pydicom decompress (JPEG 2000 needs Debian's python3-pil): %v\n%s", err, stderr)
 		}
 		return nativeSeries{dir: dst, order: strings.Fields(string(out))}, nil
 	})
