@@ -19,7 +19,7 @@ echo "then on the synthetic chest phantom (the only airway truth here), then spe
 go test -run '^(TestDiceAgainstTotalSegmentator|TestPhantom)$' -v -bench 'Native' -benchtime 3x ./internal/segment |
 	grep -E '^Benchmark|_test.go:[0-9]+: |^ok' | sed -E 's/^ +[a-z_]+_test.go:[0-9]+: /  /'
 
-echo "== Native engine Dice, reproducible from the files (bench/segment/run.sh; both cases are TUNING data) =="
+echo "== Native engine Dice, reproducible from the files (bench/segment/run.sh; two TUNING cases, then the held-out slices) =="
 bash bench/segment/run.sh
 
 echo "== Batch throughput: iris segment (native) and iris mesh over the shared cases =="
