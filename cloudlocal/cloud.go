@@ -186,7 +186,7 @@ s.listen(0, "127.0.0.1", () => console.log("listening on 127.0.0.1:" + s.address
 		return nil, fmt.Errorf("template: no bucket sends its events to EventBridge")
 	}
 	fake := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog()))
-	c.s3 = &s3Events{next: fake.Server(), backend: backend, notify: notify, bus: c.Bus, ctx: runCtx, faults: map[string]int{}}
+	c.s3 = &s3Events{next: fake.Server(), backend: backend, notify: notify, bus: c.Bus, ctx: runCtx, faults: map[string]int{}, creds: creds}
 	s3srv := httptest.NewUnstartedServer(c.s3)
 	s3srv.Config.ErrorLog = log.New(io.Discard, "", 0) // gofakes3 writes some headers twice
 	s3srv.StartTLS()

@@ -110,7 +110,8 @@ func start(t *testing.T) (*cloudlocal.Cloud, string, string) {
 // (2) a DICOM series as a zip, (3) duplicated and reordered deliveries,
 // (6) rejections with the codes and messages of iris serve, (4) mesher
 // retries and give-up, (5) deletion while segmenting and meshing, (7) the
-// sweep's cost with 1,000 finished jobs.
+// sweep's cost with 1,000 finished jobs, and (8, issue 11) an upload URL
+// good for one upload.
 func TestCloudLocal(t *testing.T) {
 	c, bin, issuer := start(t)
 	ctx := context.Background()
@@ -263,6 +264,10 @@ func TestCloudLocal(t *testing.T) {
 
 	t.Run("5 jobs deleted while segmenting and while meshing leave nothing", func(t *testing.T) {
 		deleteLate(t, c, store, issuer, ct)
+	})
+
+	t.Run("8 an upload URL is good for one upload", func(t *testing.T) {
+		uploadOnce(t, c, store, issuer, ct)
 	})
 
 	t.Run("HTTP API: public health route, JWT routes refuse requests without a valid token", func(t *testing.T) {

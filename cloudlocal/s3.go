@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/johannesboyne/gofakes3"
 )
 
@@ -25,6 +28,7 @@ type s3Events struct {
 	notify  map[string]bool // buckets with EventBridge notifications
 	bus     *Bus
 	ctx     context.Context
+	creds   awssdk.CredentialsProvider // what presigned URLs are checked against
 
 	mu     sync.Mutex
 	seq    uint64
@@ -82,6 +86,64 @@ func (s *s3Events) refused(r *http.Request) bool {
 	return false
 }
 
+// checkPresigned checks a request made with a presigned URL (its query
+// carries X-Amz-Signature) as S3 does, which gofakes3 does not: the URL
+// must not have expired, and its signature must be the one the
+// credentials make over the request as it arrived, with the headers the
+// URL names as signed. A client that leaves out a signed header (the
+// If-None-Match: * of an upload URL) or sends another Content-Length is
+// refused with 403 SignatureDoesNotMatch. It returns 0 for a request
+// that passes, or was not presigned (SDK requests sign an Authorization
+// header, which is not checked).
+func (s *s3Events) checkPresigned(r *http.Request) (status int, code, msg string) {
+	q := r.URL.Query()
+	sig := q.Get("X-Amz-Signature")
+	if sig == "" || s.creds == nil {
+		return 0, "", ""
+	}
+	at, err := time.Parse("20060102T150405Z", q.Get("X-Amz-Date"))
+	expires, eerr := strconv.Atoi(q.Get("X-Amz-Expires"))
+	if err != nil || eerr != nil || expires <= 0 {
+		return http.StatusBadRequest, "AuthorizationQueryParametersError", "X-Amz-Date or X-Amz-Expires is missing or malformed"
+	}
+	if time.Now().After(at.Add(time.Duration(expires) * time.Second)) {
+		return http.StatusForbidden, "AccessDenied", "Request has expired"
+	}
+	signed := strings.Split(q.Get("X-Amz-SignedHeaders"), ";")
+	for _, k := range []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-SignedHeaders", "X-Amz-Signature"} {
+		q.Del(k)
+	}
+	u := url.URL{Scheme: "https", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: q.Encode()}
+	again, err := http.NewRequestWithContext(r.Context(), r.Method, u.String(), nil)
+	if err != nil {
+		return http.StatusBadRequest, "InvalidRequest", "the request URL cannot be parsed"
+	}
+	for _, h := range signed {
+		switch h {
+		case "host":
+		case "content-length":
+			again.ContentLength = r.ContentLength
+		default:
+			if v := r.Header.Values(h); len(v) > 0 {
+				again.Header[http.CanonicalHeaderKey(h)] = v
+			}
+		}
+	}
+	creds, err := s.creds.Retrieve(r.Context())
+	if err != nil {
+		return http.StatusInternalServerError, "InternalError", "no credentials to check the signature with"
+	}
+	resigned, _, err := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }).
+		PresignHTTP(r.Context(), creds, again, "UNSIGNED-PAYLOAD", "s3", Region, at)
+	if err != nil {
+		return http.StatusInternalServerError, "InternalError", "the signature could not be computed"
+	}
+	if ru, err := url.Parse(resigned); err != nil || ru.Query().Get("X-Amz-Signature") != sig {
+		return http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided."
+	}
+	return 0, "", ""
+}
+
 type statusWriter struct {
 	http.ResponseWriter
 	status int
@@ -104,6 +166,12 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (s *s3Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := unchunk(r); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if status, code, msg := s.checkPresigned(r); status != 0 {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>%s</Message></Error>`, code, msg)
 		return
 	}
 	if s.refused(r) {

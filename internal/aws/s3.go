@@ -155,7 +155,10 @@ type S3SignerConfig struct {
 	// holds a content-length-range condition of exactly the announced
 	// size, instead of a presigned PUT with the Content-Length signed.
 	// S3 enforces the size either way; a POST form also suits HTML
-	// forms and clients that cannot send a bare PUT.
+	// forms and clients that cannot send a bare PUT. But S3 has no
+	// conditional write for POST uploads: a POST form can replace the
+	// upload as often as it likes until it expires, where a PUT URL is
+	// refused (412) while its upload exists. The HTTP API signs PUTs.
 	Post bool
 	// Now tells the time, to turn absolute expiry times into the
 	// durations SigV4 signs; nil means time.Now.
@@ -195,7 +198,8 @@ func (s *S3Signer) ttl(expires time.Time) (time.Duration, error) {
 // length (SignatureDoesNotMatch); for a POST, the policy's
 // content-length-range is [bytes, bytes] (EntityTooSmall/EntityTooLarge).
 // Headers lists what the client must send besides Host and
-// Content-Length, which its HTTP stack sets (browsers refuse to set them).
+// Content-Length, which its HTTP stack sets (browsers refuse to set them):
+// for a PUT, If-None-Match: *, which makes it one upload (see signPut).
 // A POST's Fields go into the multipart form before the file field.
 func (s *S3Signer) SignUpload(ctx context.Context, key string, bytes int64, expires time.Time) (ports.Upload, error) {
 	if bytes <= 0 {
@@ -222,16 +226,34 @@ func (s *S3Signer) signPost(ctx context.Context, key string, bytes int64, ttl ti
 	return ports.Upload{Method: http.MethodPost, URL: req.URL, Fields: req.Values, ExpiresAt: expires}, nil
 }
 
+// signPut presigns a PUT of exactly bytes bytes that S3 takes only while
+// no object exists at key: If-None-Match: * is a signed header, so a
+// client must send it (without it the signature does not match), and S3
+// answers a second PUT with the same URL 412 Precondition Failed instead
+// of replacing the upload. PutObject has honoured If-None-Match: * since
+// August 2024 (S3 User Guide, "How to prevent object overwrites with
+// conditional writes": https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html);
+// it applies to PutObject and CompleteMultipartUpload, not to POST
+// uploads, so a presigned POST (S3SignerConfig.Post) stays reusable
+// within its expiry.
+//
+// The condition holds only while the upload exists; ingest deletes it once
+// the job is accepted, and then refuses to replace the job's volume
+// (pipeline.Ingest), so a later PUT with the URL changes nothing.
 func (s *S3Signer) signPut(ctx context.Context, key string, bytes int64, ttl time.Duration, expires time.Time) (ports.Upload, error) {
-	in := &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: &key, ContentLength: &bytes}
+	in := &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: &key, ContentLength: &bytes, IfNoneMatch: awssdk.String("*")}
 	req, err := s.client.PresignPutObject(ctx, in, s3.WithPresignExpires(ttl))
 	if err != nil {
 		return ports.Upload{}, fmt.Errorf("presign PUT of s3://%s/%s: %w", s.cfg.Bucket, key, err)
 	}
-	if !signsLength(req.URL) {
-		// Without it S3 would take an upload of any size. (The URL is a
-		// credential: it stays out of the message.)
+	// Without Content-Length signed S3 would take an upload of any size;
+	// without If-None-Match, any number of them. (The URL is a
+	// credential: it stays out of the messages.)
+	if !signs(req.URL, "content-length") {
 		return ports.Upload{}, fmt.Errorf("presign PUT of s3://%s/%s: Content-Length %d is not among the signed headers", s.cfg.Bucket, key, bytes)
+	}
+	if !signs(req.URL, "if-none-match") || req.SignedHeader.Get("If-None-Match") != "*" {
+		return ports.Upload{}, fmt.Errorf("presign PUT of s3://%s/%s: If-None-Match: * is not among the signed headers", s.cfg.Bucket, key)
 	}
 	up := ports.Upload{Method: req.Method, URL: req.URL, ExpiresAt: expires}
 	for k, v := range req.SignedHeader {
@@ -246,14 +268,15 @@ func (s *S3Signer) signPut(ctx context.Context, key string, bytes int64, ttl tim
 	return up, nil
 }
 
-// signsLength reports whether the presigned URL's X-Amz-SignedHeaders
-// include content-length (the SDK signs it only for a positive length).
-func signsLength(rawURL string) bool {
+// signs reports whether the presigned URL's X-Amz-SignedHeaders include
+// header (lower case); the SDK signs content-length only for a positive
+// length.
+func signs(rawURL, header string) bool {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return false
 	}
-	return slices.Contains(strings.Split(u.Query().Get("X-Amz-SignedHeaders"), ";"), "content-length")
+	return slices.Contains(strings.Split(u.Query().Get("X-Amz-SignedHeaders"), ";"), header)
 }
 
 // SignDownload implements ports.Signer: a presigned GET whose response

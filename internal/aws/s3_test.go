@@ -193,47 +193,70 @@ func TestS3SignerPut(t *testing.T) {
 	if q.Get("X-Amz-Expires") != "900" {
 		t.Errorf("X-Amz-Expires = %q, want 900", q.Get("X-Amz-Expires"))
 	}
-	if sh := strings.Split(q.Get("X-Amz-SignedHeaders"), ";"); !slices.Contains(sh, "content-length") || !slices.Contains(sh, "host") {
-		t.Errorf("signed headers %v lack content-length or host", sh)
+	sh := strings.Split(q.Get("X-Amz-SignedHeaders"), ";")
+	for _, h := range []string{"content-length", "host", "if-none-match"} {
+		if !slices.Contains(sh, h) {
+			t.Errorf("signed headers %v lack %s", sh, h)
+		}
 	}
 	for h := range up.Headers {
 		if strings.EqualFold(h, "Content-Length") || strings.EqualFold(h, "Host") {
 			t.Errorf("Headers tells the client to set %s, which browsers refuse", h)
 		}
 	}
+	// The client must send the condition (the web app and internal/client
+	// send every header of Headers).
+	if got := up.Headers["If-None-Match"]; got != "*" {
+		t.Errorf("Headers[If-None-Match] = %q, want *; headers %v", got, up.Headers)
+	}
 
 	// gofakes3 checks no signature, so check here that the signature
-	// covers the length: re-signing the request reproduces it, and
-	// re-signing it with any other length does not.
-	if sig := resign(t, up.URL, int64(len(body))); sig != q.Get("X-Amz-Signature") {
-		t.Fatalf("re-signing the same request gave %s, the URL has %s; the check below would prove nothing", sig, q.Get("X-Amz-Signature"))
+	// covers the length and the condition: re-signing the request
+	// reproduces it, and re-signing it with any other length, or without
+	// If-None-Match, does not.
+	cond := http.Header{"If-None-Match": {"*"}}
+	if sig := resign(t, up.URL, int64(len(body)), cond); sig != q.Get("X-Amz-Signature") {
+		t.Fatalf("re-signing the same request gave %s, the URL has %s; the checks below would prove nothing", sig, q.Get("X-Amz-Signature"))
 	}
-	if sig := resign(t, up.URL, int64(len(body))+1); sig == q.Get("X-Amz-Signature") {
+	if sig := resign(t, up.URL, int64(len(body))+1, cond); sig == q.Get("X-Amz-Signature") {
 		t.Error("the signature does not depend on Content-Length: S3 would take an upload of any size")
 	}
+	if sig := resign(t, up.URL, int64(len(body)), nil); sig == q.Get("X-Amz-Signature") {
+		t.Error("the signature does not depend on If-None-Match: a client could drop it and replace the upload")
+	}
 
-	// The URL works with a plain HTTP client, as a browser would use it.
-	req, _ := http.NewRequest(up.Method, up.URL, bytes.NewReader(body))
-	for k, v := range up.Headers {
-		req.Header.Set(k, v)
+	// The URL works with a plain HTTP client, as a browser would use it;
+	// the same request again is refused, and the first upload stays.
+	put := func(b []byte) int {
+		req, _ := http.NewRequest(up.Method, up.URL, bytes.NewReader(b))
+		for k, v := range up.Headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := srv.Server.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
 	}
-	resp, err := srv.Server.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
+	if code := put(body); code != http.StatusOK {
+		t.Fatalf("PUT to the presigned URL: %d", code)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT to the presigned URL: %s", resp.Status)
+	other := bytes.Clone(body)
+	other[len(other)/2] ^= 0xff
+	if code := put(other); code != http.StatusPreconditionFailed {
+		t.Errorf("second PUT to the presigned URL: %d, want 412", code)
 	}
 	info, err := NewS3Blobs(srv.Client, testBucket).Head(ctx, key)
 	if err != nil || info.Size != int64(len(body)) || info.ETag != md5hex(body) {
-		t.Errorf("uploaded object = %+v, %v", info, err)
+		t.Errorf("uploaded object = %+v, %v; want the first upload (ETag %s)", info, err, md5hex(body))
 	}
 }
 
 // resign recomputes the SigV4 query signature of the presigned PUT rawURL
-// for a request body of length n, as S3 does when it checks one.
-func resign(t *testing.T, rawURL string, n int64) string {
+// for a request body of length n with the headers h, as S3 does when it
+// checks one.
+func resign(t *testing.T, rawURL string, n int64, h http.Header) string {
 	t.Helper()
 	u, _ := url.Parse(rawURL)
 	q := u.Query()
@@ -247,6 +270,9 @@ func resign(t *testing.T, rawURL string, n int64) string {
 	u.RawQuery = q.Encode()
 	req, _ := http.NewRequest(http.MethodPut, u.String(), nil)
 	req.ContentLength = n
+	for k, v := range h {
+		req.Header[k] = v
+	}
 	creds, _ := awstest.Credentials().Retrieve(context.Background())
 	signed, _, err := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }).
 		PresignHTTP(context.Background(), creds, req, "UNSIGNED-PAYLOAD", "s3", awstest.Region, at)

@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -159,6 +160,15 @@ func apiError(status int, b []byte) error {
 	var eb api.ErrorBody
 	if json.Unmarshal(b, &eb) == nil && eb.Error.Code != "" {
 		return &Error{Status: status, Code: eb.Error.Code, Message: eb.Error.Message}
+	}
+	// S3's errors (a presigned upload refused) are XML.
+	var s3e struct {
+		XMLName xml.Name `xml:"Error"`
+		Code    string   `xml:"Code"`
+		Message string   `xml:"Message"`
+	}
+	if xml.Unmarshal(b, &s3e) == nil && s3e.Code != "" {
+		return &Error{Status: status, Code: s3e.Code, Message: s3e.Message}
 	}
 	msg := strings.Join(strings.Fields(string(b)), " ")
 	if len(msg) > 200 {

@@ -86,9 +86,12 @@ const (
 	// MaxGzipRatio is Limits.GzipRatio.
 	MaxGzipRatio = 64
 	// Ceiling caps the volume limit however large the machine: the
-	// readers' default (volume.DefaultMaxBytes, which the segmenter and the
-	// mesher apply), so a volume ingest accepts is one every later stage
-	// reads. 512×512×2800 int16 fits.
+	// readers' default (volume.DefaultMaxBytes, which the GPU worker
+	// applies), so a volume ingest accepts is one every later stage
+	// reads. 512×512×2800 int16 fits. The local segmenter and the mesher
+	// derive their limits with For from their own memory, as ingest does:
+	// one given less memory than ingest refuses as too_large, naming its
+	// limit, what ingest accepted, instead of running out of memory.
 	Ceiling = 1_500_000_000
 )
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/iris-oculus/iris/events"
+	"github.com/iris-oculus/iris/internal/limits"
 	"github.com/iris-oculus/iris/internal/ports"
 	"github.com/iris-oculus/iris/internal/segment"
 	"github.com/iris-oculus/iris/internal/volume"
@@ -29,9 +30,13 @@ type Segmenter struct {
 	Engine  segment.Engine
 	Workers int           // parallel segmentations; 0 means 1 (engines use every core)
 	Timeout time.Duration // per segmentation; 0 means 30 minutes
-	// MaxVolumeBytes bounds the decoded volume; 0 means volume's default.
-	MaxVolumeBytes int64
-	Log            *slog.Logger
+	// Limits bound the volume: its decoded voxels, from the header before
+	// any voxel is read, at Limits.Volume; over it the segmentation fails
+	// as too_large, naming the limit. The zero value means
+	// limits.Machine() (half of this machine's or cgroup's memory), as
+	// ingest's, so a volume that ingest stored is segmented.
+	Limits limits.Limits
+	Log    *slog.Logger
 }
 
 var _ ports.Segmenter = (*Segmenter)(nil)
@@ -114,10 +119,13 @@ func (s *Segmenter) segmentOne(ctx context.Context, body []byte) error {
 	}
 	start := time.Now()
 	ct, err := s.readVolume(ctx, req.InputKey)
-	if errors.Is(err, fs.ErrNotExist) {
+	var over *limits.TooLarge
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return s.fail(ctx, req.JobID, "input_missing", "the volume to segment is gone: "+req.InputKey)
-	}
-	if err != nil {
+	case errors.As(err, &over):
+		return s.fail(ctx, req.JobID, "too_large", "The scan is larger than this machine can segment ("+over.Error()+"). Upload a scan with fewer or thicker slices.")
+	case err != nil:
 		return s.fail(ctx, req.JobID, "invalid_volume", err.Error())
 	}
 	sctx, cancel := context.WithTimeout(ctx, s.timeout())
@@ -144,13 +152,32 @@ func (s *Segmenter) segmentOne(ctx context.Context, body []byte) error {
 	return nil
 }
 
+// readVolume reads the volume at key. Its header is read first, on its
+// own, so that a volume over the limit is refused with a *limits.TooLarge
+// before any voxel is read.
 func (s *Segmenter) readVolume(ctx context.Context, key string) (*volume.CT, error) {
+	lim := s.Limits
+	if lim.Volume <= 0 {
+		lim = limits.Machine()
+	}
 	rc, _, err := s.Blobs.Get(ctx, key)
 	if err != nil {
 		return nil, err
 	}
+	h, err := volume.ReadHeader(rc)
+	rc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	if err := limits.Check("the volume's decoded voxels", int64(h.NumVoxels())*int64(h.Datatype.Size()), lim.Volume); err != nil {
+		return nil, err
+	}
+	rc, _, err = s.Blobs.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
 	defer rc.Close()
-	img, err := volume.Read(rc, volume.ReadOptions{MaxBytes: s.MaxVolumeBytes})
+	img, err := volume.Read(rc, volume.ReadOptions{MaxBytes: lim.Volume})
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}

@@ -229,6 +229,10 @@ func (s *URLSigner) put(w http.ResponseWriter, r *http.Request, blobs *DirBlobs,
 	switch {
 	case err == nil:
 		w.WriteHeader(http.StatusOK)
+	case errors.Is(err, ErrUploadUsed) && r.Header.Get("If-None-Match") == "*":
+		// The client asked for the condition an S3 upload URL signs:
+		// answer as S3 and RFC 9110 do for a PUT whose target exists.
+		blobError(w, http.StatusPreconditionFailed, "precondition_failed", "this job's file was sent already; an upload link is good for one upload")
 	case errors.Is(err, ErrUploadUsed):
 		blobError(w, http.StatusConflict, "conflict", "this job's file was sent already; an upload link is good for one upload")
 	case errors.Is(err, ErrUploadGone):

@@ -241,12 +241,26 @@ func (in *Ingest) settle() time.Duration {
 }
 
 func (in *Ingest) ingest(ctx context.Context, log *slog.Logger, id, upKey, name string, eventSize int64) error {
+	// A job's volume is written once. If it exists, this upload came
+	// after the job was accepted (a second PUT with the job's upload URL,
+	// which S3's If-None-Match lets through once the first upload is
+	// deleted), or this event is a redelivery after a crash that followed
+	// the volume's write. Either way the stored volume stands: the job is
+	// announced again from it and the upload deleted, unread.
+	// (Ingest of a dropped folder does the same.) The format is told
+	// from the upload's first bytes; a DICOM series' description is lost.
+	if ok, err := exists(ctx, in.Blobs, events.VolumeKey(id)); err != nil {
+		return fmt.Errorf("ingest job %s: %w", id, err)
+	} else if ok {
+		format, _ := in.sniff(ctx, upKey)
+		return in.resume(ctx, log, id, name, format, eventSize, deleteKeys(in.Blobs, upKey))
+	}
 	lim := in.limits().Limits()
 	f, info, err := spool(ctx, in.Blobs, upKey, in.TempDir, "iris-upload-*", lim.Upload)
 	var big *errTooBig
 	switch {
 	case missing(err):
-		return in.resume(ctx, log, id, name, eventSize, nil)
+		return in.resume(ctx, log, id, name, "", eventSize, nil)
 	case errors.As(err, &big):
 		code, msg := classify(&limits.TooLarge{What: "the upload", Need: big.size, Limit: big.max}, false)
 		return in.reject(ctx, log, id, deleteKeys(in.Blobs, upKey), code, msg)
@@ -416,17 +430,22 @@ func (in *Ingest) reject(ctx context.Context, log *slog.Logger, id string, done 
 	return nil
 }
 
-// resume handles a redelivered event whose upload is gone. The upload is
+// resume handles a redelivered event whose upload is gone, or an upload
+// to a job whose volume is stored already (done deletes it). The upload is
 // deleted only after the job was announced and queued, so if the volume
 // exists both happened; they are repeated in case the delivery that did
 // them is the one being retried. The input facts come from the volume's
-// header; the original format and series description are not kept.
-// Without a volume the upload was rejected (or never existed): done.
-func (in *Ingest) resume(ctx context.Context, log *slog.Logger, id, name string, size int64, done cleanup) error {
+// header, and format, when the caller knows it ("" otherwise); a series
+// description is not kept. Without a volume the upload was rejected (or
+// never existed, or the job was deleted): done.
+func (in *Ingest) resume(ctx context.Context, log *slog.Logger, id, name, format string, size int64, done cleanup) error {
 	vk := events.VolumeKey(id)
 	rc, _, err := in.Blobs.Get(ctx, vk)
 	if missing(err) {
-		log.Info("ingest: upload already gone and no volume: handled before")
+		log.Info("ingest: no volume (the upload was rejected, or the job deleted): handled before")
+		if done != nil {
+			return done(ctx)
+		}
 		return nil
 	}
 	if err != nil {
@@ -437,7 +456,11 @@ func (in *Ingest) resume(ctx context.Context, log *slog.Logger, id, name string,
 	if err != nil {
 		return fmt.Errorf("ingest job %s: read %s: %w", id, vk, err)
 	}
-	log.Info("ingest: upload already gone, volume stored: announcing again")
-	input := events.Input{File: name, Bytes: size, Dims: h.Dims, SpacingMm: h.Spacing(), Orientation: h.Affine.Orientation()}
+	if done != nil {
+		log.Info("ingest: the job's volume is stored already: announcing it again and deleting the upload, unread")
+	} else {
+		log.Info("ingest: upload already gone, volume stored: announcing again")
+	}
+	input := events.Input{File: name, Format: format, Bytes: size, Dims: h.Dims, SpacingMm: h.Spacing(), Orientation: h.Affine.Orientation()}
 	return in.accept(ctx, log, id, input, done)
 }

@@ -119,7 +119,7 @@ func (in *Ingest) HandleGroupCheck(ctx context.Context, body []byte) error {
 	if ok, err := exists(ctx, in.Blobs, events.VolumeKey(id)); err != nil {
 		return fmt.Errorf("ingest folder %s: %w", c.Prefix, err)
 	} else if ok {
-		return in.resume(ctx, log, id, name, total, done)
+		return in.resume(ctx, log, id, name, scan.DICOM, total, done)
 	}
 	if fp := fingerprint(members); fp != c.Seen {
 		c.Seen = fp

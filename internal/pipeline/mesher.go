@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path"
@@ -15,14 +16,11 @@ import (
 	"github.com/iris-oculus/iris/internal/export"
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/labels"
+	"github.com/iris-oculus/iris/internal/limits"
 	"github.com/iris-oculus/iris/internal/mesh"
 	"github.com/iris-oculus/iris/internal/ports"
 	"github.com/iris-oculus/iris/internal/volume"
 )
-
-// DefaultMaxLabelMapBytes is Mesher.MaxLabelMapBytes when it is 0. Label
-// maps compress well: TotalSegmentator's 512×512×600 output is a few MB.
-const DefaultMaxLabelMapBytes int64 = 1 << 30
 
 // DefaultOrphanGrace is how long an event for a job with no record is
 // retried before it is dropped (Status.OrphanGrace, Mesher.OrphanGrace).
@@ -58,10 +56,14 @@ type Mesher struct {
 	Formats []export.Format
 	// Generator is recorded in the manifest; "" means "iris".
 	Generator string
-	// MaxLabelMapBytes caps the label map file; 0 means
-	// DefaultMaxLabelMapBytes. MaxVoxelBytes caps its decoded voxels; 0
-	// means volume's default.
-	MaxLabelMapBytes, MaxVoxelBytes int64
+	// Limits bound the label map: its file at Limits.Upload, its decoded
+	// voxels (from the header, before any voxel is read) at
+	// Limits.Volume; over either the job fails as too_large, naming the
+	// limit. The zero value means limits.Machine(): on Lambda the
+	// function's memory, on one machine half of it. A label map has its
+	// CT's dims and at most its bytes per voxel, so a CT that ingest
+	// accepted on as much memory is meshed.
+	Limits limits.Limits
 	// MaxAttempts is the receive count at which a message that keeps
 	// failing is given up, with "Job Failed"; set it to the queue's
 	// maxReceiveCount. 0 means 5.
@@ -200,21 +202,28 @@ func (m *Mesher) mesh(ctx context.Context, log *slog.Logger, id, key string) err
 // dir/set. The label map and the surfaces live only in here, so they can
 // be collected before the upload begins.
 func (m *Mesher) build(ctx context.Context, id, key, dir string) (*export.Manifest, error) {
-	maxB := m.MaxLabelMapBytes
-	if maxB <= 0 {
-		maxB = DefaultMaxLabelMapBytes
-	}
-	f, _, err := spool(ctx, m.Blobs, key, dir, "labels-*.nii.gz", maxB)
+	lim := m.limits()
+	f, _, err := spool(ctx, m.Blobs, key, dir, "labels-*.nii.gz", lim.Upload)
 	var big *errTooBig
 	if errors.As(err, &big) {
-		return nil, &failure{CodeInvalidLabelMap, "The segmentation is " + bytesText(big.size) +
-			", more than the " + bytesText(big.max) + " accepted for a label map. Try a smaller scan."}
+		return nil, tooLarge(&limits.TooLarge{What: "the segmentation file", Need: big.size, Limit: big.max})
 	}
 	if err != nil {
 		return nil, err
 	}
-	lm, err := readLabelMap(f, m.MaxVoxelBytes)
-	f.Close()
+	defer f.Close()
+	// The voxels' size, from the header, before any is read. A header
+	// that cannot be read is left to readLabelMap to describe.
+	if h, err := volume.ReadHeader(f); err == nil {
+		var over *limits.TooLarge
+		if errors.As(limits.Check("the segmentation's decoded voxels", int64(h.NumVoxels())*int64(h.Datatype.Size()), lim.Volume), &over) {
+			return nil, tooLarge(over)
+		}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	lm, err := readLabelMap(f, lim.Volume)
 	if err != nil {
 		return nil, &failure{CodeInvalidLabelMap, "The segmentation could not be read as a label map (" + err.Error() + "). Try again; if it fails again, report the job id."}
 	}
@@ -243,6 +252,19 @@ func (m *Mesher) build(ctx context.Context, id, key, dir string) (*export.Manife
 		return nil, err
 	}
 	return man, nil
+}
+
+// limits are m.Limits, or this machine's when unset.
+func (m *Mesher) limits() limits.Limits {
+	if m.Limits.Volume > 0 {
+		return m.Limits
+	}
+	return limits.Machine()
+}
+
+// tooLarge fails a job whose label map is over a limit, naming it.
+func tooLarge(over *limits.TooLarge) *failure {
+	return &failure{CodeTooLarge, "The segmentation is larger than this service can make models of (" + over.Error() + "). Try a scan with fewer or thicker slices."}
 }
 
 func readLabelMap(f *os.File, maxBytes int64) (*volume.LabelMap, error) {

@@ -208,6 +208,31 @@ describe('uploadFile', () => {
     await expect(p).rejects.toMatchObject({ status: 403, code: 'forbidden', message: 'the upload failed: the link has expired; ask for a new one' })
   })
 
+  it('sends the signed If-None-Match of an S3 upload link; a second upload is refused as a used link', async () => {
+    const s3Put: Upload = {
+      method: 'PUT',
+      url: 'https://bucket.s3.example/uploads/j1/ct.nii.gz?X-Amz-SignedHeaders=content-length%3Bhost%3Bif-none-match',
+      headers: { 'If-None-Match': '*' },
+      expiresAt: '2030-01-01T00:00:00Z',
+    }
+    const first = uploadFile(s3Put, file, 'ct.nii.gz', { xhr: () => new FakeXhr() })
+    expect(FakeXhr.last.headers).toEqual({ 'If-None-Match': '*' })
+    FakeXhr.last.finish(200)
+    await expect(first).resolves.toBeUndefined()
+    const second = uploadFile(s3Put, file, 'ct.nii.gz', { xhr: () => new FakeXhr() })
+    expect(FakeXhr.last.headers).toEqual({ 'If-None-Match': '*' })
+    FakeXhr.last.finish(
+      412,
+      '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>',
+      'Precondition Failed',
+    )
+    await expect(second).rejects.toMatchObject({
+      status: 412,
+      code: 'PreconditionFailed',
+      message: "the upload failed: this job's file was sent already; an upload link is good for one upload",
+    })
+  })
+
   it('rejects on a broken connection', async () => {
     const p = uploadFile(putUpload, file, 'ct.nii.gz', { xhr: () => new FakeXhr() })
     FakeXhr.last.progress(100, 1000)

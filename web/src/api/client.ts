@@ -213,7 +213,13 @@ export interface UploadOptions {
   xhr?: () => XhrLike
 }
 
-/** uploadFile sends file straight to storage as up says, reporting progress. */
+const usedLink = "this job's file was sent already; an upload link is good for one upload"
+
+/**
+ * uploadFile sends file straight to storage as up says, reporting
+ * progress. A PUT carries every header the server signed, If-None-Match: *
+ * among them on S3, which makes the link good for one upload.
+ */
 export function uploadFile(up: Upload, file: Blob, filename: string, opts: UploadOptions = {}): Promise<void> {
   const req = buildUploadRequest(up, file, filename)
   const xhr = opts.xhr ? opts.xhr() : (new XMLHttpRequest() as unknown as XhrLike)
@@ -239,7 +245,10 @@ export function uploadFile(up: Upload, file: Blob, filename: string, opts: Uploa
         return
       }
       const err = errorFromBody(xhr.status, xhr.statusText, xhr.responseText)
-      reject(new ApiError(err.status, err.code, `the upload failed: ${err.message}`))
+      // S3 refuses a second PUT with a signed If-None-Match: * (412), as
+      // iris serve refuses a second upload to a job (409).
+      const message = err.code === 'PreconditionFailed' ? usedLink : err.message
+      reject(new ApiError(err.status, err.code, `the upload failed: ${message}`))
     }
     xhr.onerror = () => {
       done()
