@@ -234,7 +234,13 @@ func (s *Status) advance(ctx context.Context, ev events.Event, id string, u job.
 		return fmt.Errorf("advance job %s to %s: %w", id, u.Status, err)
 	}
 	if applied {
-		log.Info("status: advanced", "status", u.Status)
+		// The stack's metric filters count these lines by status and
+		// failure code (infra/alarms.go).
+		attrs := []any{"status", u.Status}
+		if u.Error != nil {
+			attrs = append(attrs, "code", u.Error.Code)
+		}
+		log.Info("status: advanced", attrs...)
 	} else {
 		log.Debug("status: stale or duplicate update; no-op", "status", u.Status)
 	}
@@ -524,7 +530,7 @@ func (s *Status) Sweep(ctx context.Context) (int, error) {
 		}
 		if applied {
 			n++
-			s.log().Warn("status: failed a stuck job", "job", j.ID, "was", j.Status, "since", j.UpdatedAt)
+			s.log().Warn("status: failed a stuck job", "job", j.ID, "was", j.Status, "since", j.UpdatedAt, "status", job.Failed, "code", CodeTimeout)
 		}
 	}
 	return n, errors.Join(errs...)
