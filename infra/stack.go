@@ -92,10 +92,10 @@ type builder struct {
 	httpAPI       awsapigatewayv2.HttpApi
 	healthRoute   awsapigatewayv2.HttpRoute
 	sagemakerRole awsiam.Role
-	prefixGrants  map[string][]string // role path → the prefixes it may touch objects under
+	prefixGrants  map[string][]string   // role path → the prefixes it may touch objects under
 	alarmList     []awscloudwatch.Alarm // every alarm of ours, for the dashboard
 	dash          awscloudwatch.Dashboard
-	apiURL        *string               // the API's base URL: its custom domain's, or execute-api's
+	apiURL        *string // the API's base URL: its custom domain's, or execute-api's
 	apiDomain     awsapigatewayv2.DomainName
 }
 
