@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
 )
 
@@ -262,5 +263,35 @@ func TestOperatingProps(t *testing.T) {
 	p, err := Props{RepoRoot: "..", LambdaDir: zips}.withDefaults()
 	if err != nil || p.BucketAlarmGB != DefaultBucketAlarmGB || p.WAF {
 		t.Errorf("defaults: %d GB, waf %v, %v", p.BucketAlarmGB, p.WAF, err)
+	}
+}
+
+// TestWAFInUSEast1: deployed in us-east-1, the stack holds CloudFront's
+// web ACL itself and no edge stack is made; without an environment,
+// waf=true is refused with the reason.
+func TestWAFInUSEast1(t *testing.T) {
+	s, err := doSynth(map[string]any{CtxWAF: "true"}, &awscdk.Environment{Account: jsii.String("111111111111"), Region: jsii.String("us-east-1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(s.outdir)
+	if s.edge != nil {
+		t.Error("an edge stack in us-east-1")
+	}
+	scopes := map[string]bool{}
+	for _, acl := range s.resources("AWS::WAFv2::WebACL") {
+		scopes[props(acl)["Scope"].(string)] = true
+	}
+	if !scopes["CLOUDFRONT"] || !scopes["REGIONAL"] || len(scopes) != 2 {
+		t.Errorf("web ACL scopes %v, want CLOUDFRONT and REGIONAL in the stack", scopes)
+	}
+	_, dist := s.resource(t, "AWS::CloudFront::Distribution", "SiteDistribution")
+	if acl := render(props(dist)["DistributionConfig"].(map[string]any)["WebACLId"]); acl != "<"+s.logicalID(t, "AWS::WAFv2::WebACL", "SiteFirewall")+".Arn>" {
+		t.Errorf("distribution's web ACL %s", acl)
+	}
+	nagErrors(t, s)
+
+	if _, err := doSynth(map[string]any{CtxWAF: "true"}, nil); err == nil || !strings.Contains(err.Error(), "us-east-1") {
+		t.Errorf("waf=true without an environment: error %v, want one naming us-east-1", err)
 	}
 }

@@ -90,11 +90,16 @@ func synthCtx(t *testing.T) *synthesis {
 	return ctxSynth
 }
 
-func doSynth(extra map[string]any, env *awscdk.Environment) (*synthesis, error) {
+func doSynth(extra map[string]any, env *awscdk.Environment) (_ *synthesis, err error) {
 	tmp, err := os.MkdirTemp("", "iris-infra-test-")
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
 	lambdaDir, webDist, outdir := filepath.Join(tmp, "lambda"), filepath.Join(tmp, "web"), filepath.Join(tmp, "cdk.out")
 	for _, d := range []string{lambdaDir, webDist} {
 		if err := os.MkdirAll(d, 0o755); err != nil {

@@ -1,7 +1,11 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,5 +65,38 @@ func TestStatusRecordsUsage(t *testing.T) {
 	want := r.now.Sub(t0).Seconds()
 	if j.Usage == nil || j.Usage.GPUSeconds != want || j.Usage.Cost.GPU != want*0.001 {
 		t.Errorf("swept job's usage %+v, want %v GPU seconds at 0.001", j.Usage, want)
+	}
+}
+
+// TestStatusLogsCodes: the lines the stack's metric filters count
+// (infra/alarms.go, dashboard.go) carry the status and, for a failure,
+// its code, as JSON fields.
+func TestStatusLogsCodes(t *testing.T) {
+	var buf bytes.Buffer
+	r := newStatusRig()
+	r.s.Log = slog.New(slog.NewJSONHandler(&buf, nil))
+	id := "job-log001"
+	newJob(t, r.store, id, "alice", job.Created, t0)
+	evs := progress(t, id, t0)
+	r.deliver(t, evs["accepted"], evs["started"], evs["labels"], evs["failed"])
+	stuck := "job-log002"
+	newJob(t, r.store, stuck, "alice", job.Meshing, t0)
+	r.now = t0.Add(r.s.Deadlines.withDefaults().Meshing + time.Minute)
+	if _, err := r.s.Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{} // msg/status → code
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var l struct{ Msg, Status, Code string }
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("log line %q is not JSON: %v", line, err)
+		}
+		got[l.Msg+"/"+l.Status] = l.Code
+	}
+	for k, code := range map[string]string{"status: advanced/accepted": "", "status: advanced/failed": CodeEmptySegmentation,
+		"status: failed a stuck job/failed": CodeTimeout} {
+		if c, ok := got[k]; !ok || c != code {
+			t.Errorf("no line %s with code %q (lines: %v)", k, code, got)
+		}
 	}
 }
