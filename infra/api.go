@@ -5,6 +5,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscertificatemanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/jsii-runtime-go"
@@ -87,6 +88,21 @@ func (b *builder) api() {
 			MaxAge:       awscdk.Duration_Hours(jsii.Number(1)),
 		},
 	})
+	b.apiURL = b.httpAPI.ApiEndpoint()
+	if b.p.APIDomain != "" {
+		// A regional custom domain (its certificate in this stack's
+		// region) that accepts TLS 1.2 and later only.
+		b.apiDomain = awsapigatewayv2.NewDomainName(b.stack, jsii.String("ApiDomain"), &awsapigatewayv2.DomainNameProps{
+			DomainName:     jsii.String(b.p.APIDomain),
+			Certificate:    awscertificatemanager.Certificate_FromCertificateArn(b.stack, jsii.String("ApiCertificate"), jsii.String(b.p.APICertificateARN)),
+			EndpointType:   awsapigatewayv2.EndpointType_REGIONAL,
+			SecurityPolicy: awsapigatewayv2.SecurityPolicy_TLS_1_2,
+		})
+		awsapigatewayv2.NewApiMapping(b.stack, jsii.String("ApiDomainMapping"), &awsapigatewayv2.ApiMappingProps{
+			Api: b.httpAPI, DomainName: b.apiDomain, Stage: b.httpAPI.DefaultStage(),
+		})
+		b.apiURL = jsii.String("https://" + b.p.APIDomain)
+	}
 	integration := awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String("Api"), b.functions[fnAPI],
 		&awsapigatewayv2integrations.HttpLambdaIntegrationProps{PayloadFormatVersion: awsapigatewayv2.PayloadFormatVersion_VERSION_2_0()})
 	authorizer := awsapigatewayv2authorizers.NewHttpUserPoolAuthorizer(jsii.String("Cognito"), b.pool,

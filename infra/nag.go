@@ -15,6 +15,16 @@ import (
 // findings that are accepted rather than fixed. Each is attached to the
 // one construct it concerns and, for IAM5, to the exact wildcard.
 func (b *builder) suppressions() {
+	// cdk-nag writes the stack's partition, region and account as
+	// <AWS::…> while they are unknown (an environment-agnostic stack),
+	// and as themselves once the stack has an environment.
+	env := func(v *string, token string) string {
+		if *awscdk.Token_IsUnresolved(v) {
+			return token
+		}
+		return *v
+	}
+	part, region, account := env(b.stack.Partition(), "<AWS::Partition>"), env(b.stack.Region(), "<AWS::Region>"), env(b.stack.Account(), "<AWS::AccountId>")
 	bucketArn := "<" + *b.stack.GetLogicalId(b.bucket.Node().DefaultChild().(awss3.CfnBucket)) + ".Arn>"
 	paths := make([]string, 0, len(b.prefixGrants))
 	for p := range b.prefixGrants {
@@ -47,9 +57,9 @@ func (b *builder) suppressions() {
 			"the endpoint's log groups are named by SageMaker under /aws/sagemaker/Endpoints/, and publishing to the error topic encrypted with the AWS managed key "+
 			"needs kms:GenerateDataKey* on that key, which CDK scopes by the kms:ResourceAliases condition to alias/aws/sns.",
 		"Resource::*",
-		"Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/Endpoints/*",
+		"Resource::arn:"+part+":logs:"+region+":"+account+":log-group:/aws/sagemaker/Endpoints/*",
 		"Action::kms:GenerateDataKey*",
-		"Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*")
+		"Resource::arn:"+part+":kms:"+region+":"+account+":key/*")
 
 	suppress(b.eventsDLQ, "AwsSolutions-SQS3",
 		"This queue is itself a dead-letter queue: EventBridge's, for events its rules could not deliver to their targets (a rule's DeadLetterConfig, not a queue's redrive policy, which is what the check looks for).")
@@ -83,7 +93,7 @@ func (b *builder) suppressions() {
 			suppress(c, "AwsSolutions-IAM5",
 				"CDK's BucketDeployment grants itself read on the CDK asset bucket and read/write/delete on the site bucket's objects; the wildcards are CDK's grant methods and are confined to those two buckets.",
 				"Action::s3:GetBucket*", "Action::s3:GetObject*", "Action::s3:List*", "Action::s3:DeleteObject*", "Action::s3:Abort*",
-				"Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*",
+				"Resource::arn:"+part+":s3:::cdk-hnb659fds-assets-"+account+"-"+region+"/*",
 				"Resource::<"+*b.stack.GetLogicalId(b.site.Node().DefaultChild().(awss3.CfnBucket))+".Arn>/*",
 				"Resource::*")
 			suppress(c, "AwsSolutions-L1",

@@ -19,6 +19,7 @@ const (
 	DefaultGPUsPerInstance   = 1
 	DefaultMesherMemoryMB    = 3008
 	DefaultMesherConcurrency = 5
+	DefaultBucketAlarmGB     = 100
 )
 
 // Props configure the stack. The zero value, with RepoRoot set, is a
@@ -64,6 +65,20 @@ type Props struct {
 	// https://PREFIX.auth.REGION.amazoncognito.com; unique in the region.
 	// Empty means "iris-ACCOUNT".
 	AuthDomainPrefix string
+
+	// BucketAlarmGB is the size of the pipeline's bucket (in GB, 10^9
+	// bytes) above which an alarm fires.
+	BucketAlarmGB int
+	// APIDomain and APICertificateARN give the HTTP API a custom domain
+	// (the certificate in ACM, in the stack's region), served with TLS
+	// 1.2; the web app's config.json then names it. Without them the API
+	// is served on its execute-api name.
+	APIDomain         string
+	APICertificateARN string
+	// WAF attaches AWS WAF web ACLs (AWS managed rule groups and a rate
+	// limit per client IP) to CloudFront and to the user pool; see waf.go
+	// for the HTTP API, which WAF cannot protect.
+	WAF bool
 }
 
 // Context keys read by PropsFromContext (`cdk synth -c key=value` or
@@ -82,6 +97,10 @@ const (
 	CtxAlarmEmail        = "alarmEmail"
 	CtxSelfSignUp        = "selfSignUp"
 	CtxAuthDomainPrefix  = "authDomainPrefix"
+	CtxBucketAlarmGB     = "bucketAlarmGB"
+	CtxAPIDomain         = "apiDomain"
+	CtxAPICertificate    = "apiCertificateArn"
+	CtxWAF               = "waf"
 )
 
 // PropsFromContext reads Props from node's context. The web app is
@@ -128,13 +147,21 @@ func PropsFromContext(node constructs.Node, repoRoot string) (Props, error) {
 	}
 	p.AlarmEmail = str(CtxAlarmEmail)
 	p.AuthDomainPrefix = str(CtxAuthDomainPrefix)
-	switch s := str(CtxSelfSignUp); s {
-	case "", "false":
-	case "true":
-		p.SelfSignUp = true
-	default:
-		errs = append(errs, fmt.Errorf("context %s=%q: want true or false", CtxSelfSignUp, s))
+	p.BucketAlarmGB = num(CtxBucketAlarmGB)
+	p.APIDomain = str(CtxAPIDomain)
+	p.APICertificateARN = str(CtxAPICertificate)
+	flag := func(key string) bool {
+		switch s := str(key); s {
+		case "", "false":
+		case "true":
+			return true
+		default:
+			errs = append(errs, fmt.Errorf("context %s=%q: want true or false", key, s))
+		}
+		return false
 	}
+	p.SelfSignUp = flag(CtxSelfSignUp)
+	p.WAF = flag(CtxWAF)
 	return p, errors.Join(errs...)
 }
 
@@ -142,6 +169,7 @@ var (
 	instanceTypeRe = regexp.MustCompile(`^ml\.[a-z0-9]+\.[a-z0-9]+$`)
 	originRe       = regexp.MustCompile(`^https?://[A-Za-z0-9.-]+(:[0-9]+)?$`)
 	domainRe       = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$`)
+	acmARNRe       = regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$`)
 	// Cognito's rule for a domain prefix, and the words it reserves.
 	authPrefixRe       = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
 	authPrefixReserved = regexp.MustCompile(`aws|amazon|cognito`)
@@ -166,6 +194,7 @@ func (p Props) withDefaults() (Props, error) {
 	}{
 		{&p.MaxInstances, DefaultMaxInstances}, {&p.GPUsPerInstance, DefaultGPUsPerInstance},
 		{&p.MesherMemoryMB, DefaultMesherMemoryMB}, {&p.MesherConcurrency, DefaultMesherConcurrency},
+		{&p.BucketAlarmGB, DefaultBucketAlarmGB},
 	} {
 		if *d.v == 0 {
 			*d.v = d.def
@@ -190,6 +219,18 @@ func (p Props) withDefaults() (Props, error) {
 	}
 	if p.SiteDomain != "" && !domainRe.MatchString(p.SiteDomain) {
 		errs = append(errs, fmt.Errorf("site domain %q is not a lower-case DNS name", p.SiteDomain))
+	}
+	if p.BucketAlarmGB < 1 {
+		errs = append(errs, fmt.Errorf("bucket alarm %d GB: want at least 1", p.BucketAlarmGB))
+	}
+	if (p.APIDomain == "") != (p.APICertificateARN == "") {
+		errs = append(errs, errors.New("API domain and API certificate go together: set both or neither"))
+	}
+	if p.APIDomain != "" && !domainRe.MatchString(p.APIDomain) {
+		errs = append(errs, fmt.Errorf("API domain %q is not a lower-case DNS name", p.APIDomain))
+	}
+	if p.APICertificateARN != "" && !acmARNRe.MatchString(p.APICertificateARN) {
+		errs = append(errs, fmt.Errorf("API certificate %q is not an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)", p.APICertificateARN))
 	}
 	for _, o := range p.ExtraOrigins {
 		if !originRe.MatchString(o) {

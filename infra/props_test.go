@@ -99,6 +99,15 @@ func TestPropsFromContext(t *testing.T) {
 		{name: "webDist empty turns the web app off", ctx: map[string]any{CtxWebDist: ""}, check: func(p Props) bool { return p.WebDist == "" }},
 		{name: "bad number", ctx: map[string]any{CtxMaxInstances: "many"}, wantErr: `maxInstances="many"`},
 		{name: "bad boolean", ctx: map[string]any{CtxSelfSignUp: "yes"}, wantErr: `selfSignUp="yes"`},
+		{
+			name: "operating options, as cdk.json types",
+			ctx:  map[string]any{CtxWAF: true, CtxBucketAlarmGB: 500, CtxAPIDomain: "api.x.org", CtxAPICertificate: "arn:aws:acm:eu-west-1:111111111111:certificate/abc"},
+			check: func(p Props) bool {
+				return p.WAF && p.BucketAlarmGB == 500 && p.APIDomain == "api.x.org" && strings.HasSuffix(p.APICertificateARN, "/abc")
+			},
+		},
+		{name: "bad waf boolean", ctx: map[string]any{CtxWAF: "on"}, wantErr: `waf="on"`},
+		{name: "bad bucket alarm", ctx: map[string]any{CtxBucketAlarmGB: "100GB"}, wantErr: `bucketAlarmGB="100GB"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfront"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -60,6 +61,9 @@ const MaxReceiveCount = timing.Attempts
 type Stack struct {
 	awscdk.Stack
 	Bucket awss3.Bucket // the pipeline's bucket
+	// Edge holds CloudFront's web ACL in us-east-1 when Props.WAF is set
+	// and the stack is deployed elsewhere; nil otherwise.
+	Edge awscdk.Stack
 }
 
 // builder carries what the parts of the stack share while it is built.
@@ -88,7 +92,11 @@ type builder struct {
 	httpAPI       awsapigatewayv2.HttpApi
 	healthRoute   awsapigatewayv2.HttpRoute
 	sagemakerRole awsiam.Role
-	prefixGrants  map[string][]string // role path → the prefixes it may touch objects under
+	prefixGrants  map[string][]string   // role path → the prefixes it may touch objects under
+	alarmList     []awscloudwatch.Alarm // every alarm of ours, for the dashboard
+	dash          awscloudwatch.Dashboard
+	apiURL        *string // the API's base URL: its custom domain's, or execute-api's
+	apiDomain     awsapigatewayv2.DomainName
 }
 
 // NewStack defines the whole deployment in scope. Bad props, missing
@@ -100,6 +108,10 @@ func NewStack(scope constructs.Construct, id string, sp *awscdk.StackProps, p Pr
 	}
 	if sp == nil {
 		sp = &awscdk.StackProps{}
+	}
+	if p.WAF && sp.Env != nil && sp.Env.Region != nil && *sp.Env.Region != "us-east-1" {
+		// CloudFront's web ACL comes from the us-east-1 edge stack.
+		sp.CrossRegionReferences = jsii.Bool(true)
 	}
 	if sp.Description == nil {
 		sp.Description = jsii.String("IRIS Oculus: CT scans in, organ models out (event-driven pipeline, SageMaker async GPU endpoint scaling to zero)")
@@ -121,12 +133,21 @@ func NewStack(scope constructs.Construct, id string, sp *awscdk.StackProps, p Pr
 		return nil, err
 	}
 	b.api()
+	edge, err := b.firewall(scope, id)
+	if err != nil {
+		return nil, err
+	}
 	b.deployWeb()
 	b.alarms()
+	b.dashboard()
 	b.outputs()
 	b.suppressions()
-	awscdk.Aspects_Of(b.stack).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
-	return &Stack{Stack: b.stack, Bucket: b.bucket}, nil
+	for _, st := range []awscdk.Stack{b.stack, edge} {
+		if st != nil {
+			awscdk.Aspects_Of(st).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+		}
+	}
+	return &Stack{Stack: b.stack, Bucket: b.bucket, Edge: edge}, nil
 }
 
 func (b *builder) outputs() {
@@ -134,7 +155,10 @@ func (b *builder) outputs() {
 		awscdk.NewCfnOutput(b.stack, jsii.String(id), &awscdk.CfnOutputProps{Value: v, Description: jsii.String(desc)})
 	}
 	out("BucketName", b.bucket.BucketName(), "The pipeline's bucket: drop a scan into uploads/ to start a job")
-	out("ApiUrl", b.httpAPI.ApiEndpoint(), "The HTTP API (routes under /api/)")
+	out("ApiUrl", b.apiURL, "The HTTP API (routes under /api/)")
+	if b.apiDomain != nil {
+		out("ApiDomainTarget", b.apiDomain.RegionalDomainName(), "Point a CNAME (or alias) record of "+b.p.APIDomain+" here")
+	}
 	out("SiteUrl", b.siteOrigin, "The web app")
 	out("UserPoolId", b.pool.UserPoolId(), "The Cognito user pool (create users here)")
 	out("UserPoolClientId", b.client.UserPoolClientId(), "The web app's Cognito client")

@@ -17,12 +17,30 @@ import (
 )
 
 // The stack is synthesized once per test binary: jsii runs the CDK in a
-// node process, and a synthesis takes seconds.
+// node process, and a synthesis takes seconds. A second synthesis, with
+// the optional context set (synthCtx), is made when a test asks for it.
 var (
 	synthOnce sync.Once
 	synthed   *synthesis
 	synthErr  error
+
+	ctxOnce  sync.Once
+	ctxSynth *synthesis
+	ctxErr   error
 )
+
+// optionalContext is the context of the second synthesis: every option
+// this stack has beyond the defaults, read through PropsFromContext as
+// `cdk synth -c` would, in a region other than us-east-1 so that
+// CloudFront's web ACL needs its own stack.
+var optionalContext = map[string]any{
+	CtxAPIDomain:       "api.iris.example.org",
+	CtxAPICertificate:  "arn:aws:acm:eu-west-1:111111111111:certificate/0e0e0e0e-1111-2222-3333-444444444444",
+	CtxWAF:             "true",
+	CtxBucketAlarmGB:   "250",
+	CtxSiteDomain:      "iris.example.org",
+	CtxSiteCertificate: "arn:aws:acm:us-east-1:111111111111:certificate/5e5e5e5e-1111-2222-3333-444444444444",
+}
 
 // synthesis is the synthesized stack as the tests read it.
 type synthesis struct {
@@ -32,12 +50,15 @@ type synthesis struct {
 	messages  []*cxapi.SynthesisMessage
 	bucketRef any // how the template refers to the data bucket's name
 	stack     awscdk.Stack
+	edge      *synthesis // the us-east-1 edge stack, when there is one
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if synthed != nil {
-		os.RemoveAll(synthed.outdir)
+	for _, s := range []*synthesis{synthed, ctxSynth} {
+		if s != nil {
+			os.RemoveAll(s.outdir)
+		}
 	}
 	jsii.Close()
 	os.Exit(code)
@@ -49,18 +70,36 @@ func TestMain(m *testing.M) {
 // too.
 func synth(t *testing.T) *synthesis {
 	t.Helper()
-	synthOnce.Do(func() { synthed, synthErr = doSynth() })
+	synthOnce.Do(func() { synthed, synthErr = doSynth(nil, nil) })
 	if synthErr != nil {
 		t.Fatalf("synth: %v", synthErr)
 	}
 	return synthed
 }
 
-func doSynth() (*synthesis, error) {
+// synthCtx returns the stack synthesized with optionalContext, in
+// eu-west-1.
+func synthCtx(t *testing.T) *synthesis {
+	t.Helper()
+	ctxOnce.Do(func() {
+		ctxSynth, ctxErr = doSynth(optionalContext, &awscdk.Environment{Account: jsii.String("111111111111"), Region: jsii.String("eu-west-1")})
+	})
+	if ctxErr != nil {
+		t.Fatalf("synth with context: %v", ctxErr)
+	}
+	return ctxSynth
+}
+
+func doSynth(extra map[string]any, env *awscdk.Environment) (_ *synthesis, err error) {
 	tmp, err := os.MkdirTemp("", "iris-infra-test-")
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
 	lambdaDir, webDist, outdir := filepath.Join(tmp, "lambda"), filepath.Join(tmp, "web"), filepath.Join(tmp, "cdk.out")
 	for _, d := range []string{lambdaDir, webDist} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -83,25 +122,50 @@ func doSynth() (*synthesis, error) {
 	// synthesis (so `cdk synth` stops on a cdk-nag error); here they are
 	// collected instead, so that TestNag can name each one.
 	ctx["@aws-cdk/core:annotationsInValidationReport"] = false
+	for k, v := range extra {
+		ctx[k] = v
+	}
+	ctx[CtxLambdaDir], ctx[CtxWebDist] = lambdaDir, webDist
 	app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(outdir)})
-	st, err := NewStack(app, "Iris", nil, Props{RepoRoot: "..", LambdaDir: lambdaDir, WebDist: webDist})
+	p, err := PropsFromContext(app.Node(), "..")
 	if err != nil {
 		return nil, err
 	}
-	art := app.Synth(nil).GetStackArtifact(jsii.String("Iris"))
+	st, err := NewStack(app, "Iris", &awscdk.StackProps{Env: env}, p)
+	if err != nil {
+		return nil, err
+	}
+	asm := app.Synth(nil)
+	s, err := readStack(asm, "Iris", tmp)
+	if err != nil {
+		return nil, err
+	}
+	s.stack = st.Stack
+	s.bucketRef = st.Stack.Resolve(st.Bucket.BucketName())
+	if st.Edge != nil {
+		if s.edge, err = readStack(asm, *st.Edge.ArtifactId(), tmp); err != nil {
+			return nil, err
+		}
+		s.edge.stack = st.Edge
+	}
+	return s, nil
+}
+
+// readStack reads one stack's template and synthesis messages.
+func readStack(asm cxapi.CloudAssembly, id, outdir string) (*synthesis, error) {
+	art := asm.GetStackArtifact(jsii.String(id))
 	raw, err := os.ReadFile(*art.TemplateFullPath())
 	if err != nil {
 		return nil, err
 	}
-	s := &synthesis{outdir: tmp, stack: st.Stack}
+	s := &synthesis{outdir: outdir}
 	if err := json.Unmarshal(raw, &s.template); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s template: %w", id, err)
 	}
 	s.tpl = assertions.Template_FromJSON(&s.template, nil)
 	if m := art.Messages(); m != nil {
 		s.messages = *m
 	}
-	s.bucketRef = st.Stack.Resolve(st.Bucket.BucketName())
 	return s, nil
 }
 
@@ -200,8 +264,21 @@ func jsonOf(v any) string {
 	return string(b)
 }
 
+// TestNag: cdk-nag finds no unsuppressed error, on the defaults and with
+// every option set (where the edge stack is checked too).
 func TestNag(t *testing.T) {
-	s := synth(t)
+	t.Run("defaults", func(t *testing.T) { nagErrors(t, synth(t)) })
+	t.Run("context", func(t *testing.T) {
+		s := synthCtx(t)
+		nagErrors(t, s)
+		if s.edge == nil {
+			t.Fatal("no edge stack")
+		}
+		nagErrors(t, s.edge)
+	})
+}
+
+func nagErrors(t *testing.T, s *synthesis) {
 	var errs, warns int
 	for _, m := range s.messages {
 		data := fmt.Sprint(m.Entry.Data)

@@ -73,7 +73,7 @@ func (b *builder) deployWeb() {
 	// web/src/config.ts reads. Cognito's discovery document names no
 	// end_session_endpoint: its /logout takes client_id and logout_uri.
 	config := map[string]interface{}{
-		"apiUrl":           b.httpAPI.ApiEndpoint(),
+		"apiUrl":           b.apiURL, // the custom domain's, with apiDomain
 		"region":           b.stack.Region(),
 		"userPoolId":       b.pool.UserPoolId(),
 		"userPoolClientId": b.client.UserPoolClientId(),

@@ -34,6 +34,11 @@ const (
 	EnvGroupsQueueURL    = "IRIS_GROUPS_QUEUE_URL"   // ingest's delayed re-checks of dropped folders
 	EnvSettle            = "IRIS_SETTLE"             // how long a dropped folder stays unchanged before it is read (Go duration)
 	EnvMaxUploadBytes    = "IRIS_MAX_UPLOAD_BYTES"   // the API's upload limit: ingest's limits.Limits.Upload
+	// What a job's cost estimate depends on (internal/cost), for the
+	// status function.
+	EnvInstanceType    = "IRIS_INSTANCE_TYPE"     // the GPU endpoint's SageMaker instance type
+	EnvGPUsPerInstance = "IRIS_GPUS_PER_INSTANCE" // GPUs of that instance, which share its price
+	EnvMesherMemoryMB  = "IRIS_MESHER_MEMORY_MB"  // the mesher function's memory
 )
 
 // Env is a function's configuration. Zero fields are unset.
@@ -53,6 +58,9 @@ type Env struct {
 	GroupsQueueURL    string
 	Settle            time.Duration
 	MaxUploadBytes    int64
+	InstanceType      string
+	GPUsPerInstance   int
+	MesherMemoryMB    int
 }
 
 // Load reads the configuration through getenv (os.Getenv in a function)
@@ -69,6 +77,7 @@ func Load(getenv func(string) string, need ...string) (Env, error) {
 		DropOwner:      getenv(EnvDropOwner),
 		LogLevel:       getenv(EnvLogLevel),
 		GroupsQueueURL: getenv(EnvGroupsQueueURL),
+		InstanceType:   getenv(EnvInstanceType),
 	}
 	var errs []error
 	for _, name := range need {
@@ -76,12 +85,19 @@ func Load(getenv func(string) string, need ...string) (Env, error) {
 			errs = append(errs, fmt.Errorf("environment variable %s is not set", name))
 		}
 	}
-	if s := getenv(EnvMaxAttempts); s != "" {
+	for _, c := range []struct {
+		name string
+		v    *int
+	}{{EnvMaxAttempts, &e.MaxAttempts}, {EnvGPUsPerInstance, &e.GPUsPerInstance}, {EnvMesherMemoryMB, &e.MesherMemoryMB}} {
+		s := getenv(c.name)
+		if s == "" {
+			continue
+		}
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a whole number of at least 1", EnvMaxAttempts, s))
+			errs = append(errs, fmt.Errorf("%s=%q: want a whole number of at least 1", c.name, s))
 		}
-		e.MaxAttempts = n
+		*c.v = n
 	}
 	for _, d := range []struct {
 		name string
@@ -145,6 +161,13 @@ func (e Env) Vars() map[string]string {
 	}
 	if e.MaxUploadBytes > 0 {
 		set(EnvMaxUploadBytes, strconv.FormatInt(e.MaxUploadBytes, 10))
+	}
+	set(EnvInstanceType, e.InstanceType)
+	if e.GPUsPerInstance > 0 {
+		set(EnvGPUsPerInstance, strconv.Itoa(e.GPUsPerInstance))
+	}
+	if e.MesherMemoryMB > 0 {
+		set(EnvMesherMemoryMB, strconv.Itoa(e.MesherMemoryMB))
 	}
 	return m
 }

@@ -43,6 +43,7 @@ func TestLoad(t *testing.T) {
 		{name: "zero attempts", env: map[string]string{EnvMaxAttempts: "0"}, wantErr: []string{EnvMaxAttempts}},
 		{name: "bad duration", env: map[string]string{EnvRequestTTL: "6"}, wantErr: []string{EnvRequestTTL + `="6"`}},
 		{name: "negative duration", env: map[string]string{EnvInvocationTimeout: "-1h"}, wantErr: []string{EnvInvocationTimeout}},
+		{name: "bad GPUs", env: map[string]string{EnvGPUsPerInstance: "0", EnvMesherMemoryMB: "3GB"}, wantErr: []string{EnvGPUsPerInstance + `="0"`, EnvMesherMemoryMB + `="3GB"`}},
 		{name: "bad level", env: map[string]string{EnvLogLevel: "loud"}, wantErr: []string{EnvLogLevel}},
 	}
 	for _, tt := range tests {
@@ -73,10 +74,11 @@ func TestLoad(t *testing.T) {
 // functions read with the other.
 func TestVarsRoundTrip(t *testing.T) {
 	in := Env{Bucket: "b", Table: "t", JobsQueueURL: "u", EventBus: "e", Endpoint: "ep", MaxAttempts: 7,
-		InvocationTimeout: 55 * time.Minute, RequestTTL: 65 * time.Minute, DropOwner: "d", LogLevel: "warn"}
+		InvocationTimeout: 55 * time.Minute, RequestTTL: 65 * time.Minute, DropOwner: "d", LogLevel: "warn",
+		InstanceType: "ml.g5.xlarge", GPUsPerInstance: 4, MesherMemoryMB: 3008}
 	vars := in.Vars()
-	if len(vars) != 10 {
-		t.Errorf("Vars set %d variables, want 10: %v", len(vars), vars)
+	if len(vars) != 13 {
+		t.Errorf("Vars set %d variables, want 13: %v", len(vars), vars)
 	}
 	out, err := Load(getenv(vars))
 	if err != nil {

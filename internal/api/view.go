@@ -23,6 +23,9 @@ type JobView struct {
 	Error     *job.Error               `json:"error"`
 	Organs    []job.Organ              `json:"organs"`
 	Artifacts []ArtifactView           `json:"artifacts"`
+	// Usage is a finished job's stage times, GPU seconds and estimated
+	// cost (absent until the job ends).
+	Usage *job.Usage `json:"usage,omitempty"`
 }
 
 // ArtifactView is one download.
@@ -36,7 +39,7 @@ type ArtifactView struct {
 func (s *Server) view(ctx context.Context, j job.Job) (JobView, error) {
 	v := JobView{ID: j.ID, Status: j.Status, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
 		Stages: j.Stages, Input: j.Input, Engine: j.Engine, Error: j.Error,
-		Organs: j.Organs, Artifacts: []ArtifactView{}}
+		Organs: j.Organs, Artifacts: []ArtifactView{}, Usage: j.Usage}
 	if v.Organs == nil {
 		v.Organs = []job.Organ{}
 	}

@@ -104,6 +104,9 @@ type Job struct {
 	Organs          []Organ    `json:"organs,omitempty"`
 	Artifacts       []Artifact `json:"artifacts,omitempty"`
 	ExpiresAt       time.Time  `json:"expiresAt,omitzero"`
+	// Usage is set when the job ends (done or failed): its stage times,
+	// GPU seconds and estimated cost.
+	Usage *Usage `json:"usage,omitempty"`
 }
 
 // Update is a status change with the facts that come with it. Zero fields
@@ -118,6 +121,8 @@ type Update struct {
 	Error           *Error
 	Organs          []Organ
 	Artifacts       []Artifact
+	// Rates price the job's Usage when u ends it; nil prices it at zero.
+	Rates *Rates
 }
 
 // Apply returns j with u applied, and whether it applied: a stale,
@@ -164,6 +169,14 @@ func Apply(j Job, u Update) (Job, bool) {
 	}
 	if u.Artifacts != nil {
 		j.Artifacts = u.Artifacts
+	}
+	if j.Status.Terminal() {
+		var r Rates
+		if u.Rates != nil {
+			r = *u.Rates
+		}
+		usage := Measure(j, r)
+		j.Usage = &usage
 	}
 	return j, true
 }

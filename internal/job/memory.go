@@ -141,5 +141,13 @@ func clone(j Job) Job {
 	}
 	j.Organs = append([]Organ(nil), j.Organs...)
 	j.Artifacts = append([]Artifact(nil), j.Artifacts...)
+	if j.Usage != nil {
+		u := *j.Usage
+		u.StageSeconds = make(map[Status]float64, len(j.Usage.StageSeconds))
+		for k, v := range j.Usage.StageSeconds {
+			u.StageSeconds[k] = v
+		}
+		j.Usage = &u
+	}
 	return j
 }

@@ -95,6 +95,10 @@ type Status struct {
 	Deadlines Deadlines
 	// OrphanGrace: see above; 0 means DefaultOrphanGrace.
 	OrphanGrace time.Duration
+	// Rates price a job's usage (job.Usage: its stage times, GPU seconds
+	// and estimated cost) when it ends; nil prices it at zero, as
+	// iris serve does.
+	Rates *job.Rates
 }
 
 // Handle applies one event. Unknown events are logged and ignored.
@@ -215,6 +219,7 @@ func (s *Status) createAndAdvance(ctx context.Context, ev events.Event, id strin
 // not an error.
 func (s *Status) advance(ctx context.Context, ev events.Event, id string, u job.Update) error {
 	u.At = s.at(ev)
+	u.Rates = s.Rates
 	log := s.log().With("job", id, "event", ev.ID, "detailType", ev.DetailType)
 	if u.Status.Rank() > job.Accepted.Rank() && (u.Error == nil || u.Error.Stage != StageIngest) {
 		if err := s.awaitAccepted(ctx, ev, id); err != nil {
@@ -229,7 +234,13 @@ func (s *Status) advance(ctx context.Context, ev events.Event, id string, u job.
 		return fmt.Errorf("advance job %s to %s: %w", id, u.Status, err)
 	}
 	if applied {
-		log.Info("status: advanced", "status", u.Status)
+		// The stack's metric filters count these lines by status and
+		// failure code (infra/alarms.go).
+		attrs := []any{"status", u.Status}
+		if u.Error != nil {
+			attrs = append(attrs, "code", u.Error.Code)
+		}
+		log.Info("status: advanced", attrs...)
 	} else {
 		log.Debug("status: stale or duplicate update; no-op", "status", u.Status)
 	}
@@ -511,7 +522,7 @@ func (s *Status) Sweep(ctx context.Context) (int, error) {
 		if d == 0 || !j.UpdatedAt.Before(now.Add(-d)) {
 			continue
 		}
-		u := job.Update{Status: job.Failed, At: now, Error: &job.Error{Stage: stage, Code: CodeTimeout, Message: msg}}
+		u := job.Update{Status: job.Failed, At: now, Error: &job.Error{Stage: stage, Code: CodeTimeout, Message: msg}, Rates: s.Rates}
 		applied, err := s.Store.Advance(ctx, j.ID, u)
 		if err != nil && !errors.Is(err, job.ErrNotFound) {
 			errs = append(errs, fmt.Errorf("sweep job %s: %w", j.ID, err))
@@ -519,7 +530,7 @@ func (s *Status) Sweep(ctx context.Context) (int, error) {
 		}
 		if applied {
 			n++
-			s.log().Warn("status: failed a stuck job", "job", j.ID, "was", j.Status, "since", j.UpdatedAt)
+			s.log().Warn("status: failed a stuck job", "job", j.ID, "was", j.Status, "since", j.UpdatedAt, "status", job.Failed, "code", CodeTimeout)
 		}
 	}
 	return n, errors.Join(errs...)

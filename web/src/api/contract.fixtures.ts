@@ -142,7 +142,25 @@ export const doneJob = {
     "segmenting": "2026-11-27T09:00:04Z"
   },
   "status": "done",
-  "updatedAt": "2026-11-27T09:00:07Z"
+  "updatedAt": "2026-11-27T09:00:07Z",
+  "usage": {
+    "cost": {
+      "currency": "USD",
+      "gpu": 0,
+      "lambda": 0,
+      "requests": 0,
+      "total": 0
+    },
+    "gpuSeconds": 2,
+    "lambdaGbSeconds": 0,
+    "stageSeconds": {
+      "accepted": 1,
+      "created": 2,
+      "meshing": 1,
+      "segmenting": 2
+    },
+    "totalSeconds": 6
+  }
 } satisfies Job
 
 export const createJob2 = {
@@ -185,7 +203,22 @@ export const failedJob = {
     "failed": "2026-11-27T09:00:11Z"
   },
   "status": "failed",
-  "updatedAt": "2026-11-27T09:00:11Z"
+  "updatedAt": "2026-11-27T09:00:11Z",
+  "usage": {
+    "cost": {
+      "currency": "USD",
+      "gpu": 0,
+      "lambda": 0,
+      "requests": 0,
+      "total": 0
+    },
+    "gpuSeconds": 0,
+    "lambdaGbSeconds": 0,
+    "stageSeconds": {
+      "created": 2
+    },
+    "totalSeconds": 2
+  }
 } satisfies Job
 
 export const jobPage = {
@@ -206,7 +239,22 @@ export const jobPage = {
         "failed": "2026-11-27T09:00:11Z"
       },
       "status": "failed",
-      "updatedAt": "2026-11-27T09:00:11Z"
+      "updatedAt": "2026-11-27T09:00:11Z",
+      "usage": {
+        "cost": {
+          "currency": "USD",
+          "gpu": 0,
+          "lambda": 0,
+          "requests": 0,
+          "total": 0
+        },
+        "gpuSeconds": 0,
+        "lambdaGbSeconds": 0,
+        "stageSeconds": {
+          "created": 2
+        },
+        "totalSeconds": 2
+      }
     },
     {
       "artifacts": [
@@ -282,7 +330,25 @@ export const jobPage = {
         "segmenting": "2026-11-27T09:00:04Z"
       },
       "status": "done",
-      "updatedAt": "2026-11-27T09:00:07Z"
+      "updatedAt": "2026-11-27T09:00:07Z",
+      "usage": {
+        "cost": {
+          "currency": "USD",
+          "gpu": 0,
+          "lambda": 0,
+          "requests": 0,
+          "total": 0
+        },
+        "gpuSeconds": 2,
+        "lambdaGbSeconds": 0,
+        "stageSeconds": {
+          "accepted": 1,
+          "created": 2,
+          "meshing": 1,
+          "segmenting": 2
+        },
+        "totalSeconds": 6
+      }
     }
   ],
   "next": ""

@@ -13,9 +13,9 @@ import * as go from './contract.fixtures'
 import { doneJob } from './contract.fixtures'
 
 // Fields Go leaves out when empty (omitempty): the mock may too.
-const OPTIONAL = new Set(['engine', 'displayName', 'system', 'color', 'series', 'headers', 'fields'])
+const OPTIONAL = new Set(['engine', 'displayName', 'system', 'color', 'series', 'headers', 'fields', 'usage', 'instanceType', 'pricesReadOn'])
 // Objects whose keys are data, not field names.
-const RECORDS = new Set(['stages', 'headers', 'fields'])
+const RECORDS = new Set(['stages', 'stageSeconds', 'headers', 'fields'])
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/
 
 /** drift lists where got differs in shape from want (the Go response). */

@@ -58,6 +58,26 @@ export interface Job {
   error: JobError | null
   organs: JobOrgan[]
   artifacts: Artifact[]
+  /** A finished job's stage times, GPU seconds and estimated cost. */
+  usage?: JobUsage
+}
+
+export interface JobUsage {
+  stageSeconds: Partial<Record<JobStatus, number>>
+  totalSeconds: number
+  gpuSeconds: number
+  lambdaGbSeconds: number
+  cost: JobCost
+}
+
+export interface JobCost {
+  gpu: number
+  lambda: number
+  requests: number
+  total: number
+  currency: string
+  instanceType?: string
+  pricesReadOn?: string
 }
 
 export interface Upload {
