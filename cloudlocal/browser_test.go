@@ -173,6 +173,8 @@ func TestCloudLocalBrowser(t *testing.T) {
 	if j.Input == nil || j.Input.File != "ct_3mm.nii.gz" {
 		t.Errorf("job input %+v, want the uploaded ct_3mm.nii.gz", j.Input)
 	}
+	t.Logf("figure: scenario 1 in Chromium: upload → done %.1f s as the page saw it (%s), %d organs, GLB %d bytes",
+		result.DoneS, strings.Join(result.StagesSeen, " → "), result.Organs, result.GLBBytes)
 }
 
 // siteChecks holds the served site to the template: the app at / and at
