@@ -79,13 +79,16 @@ bin/tools/goaws: tools/goaws/main.go tools/goaws/go.mod tools/goaws/go.sum
 	cd tools/goaws && GOWORK=off GOFLAGS="-mod=readonly -buildvcs=false" $(GO) build -trimpath -o ../../bin/tools/goaws .
 
 ## cloud-local: the AWS deployment on emulators on this machine (the Lambda functions
-## as built for AWS, wired by the synthesized template); prints the S3 endpoint and API URL
-cloud-local: tools
+## as built for AWS, wired by the synthesized template, the web app served as the stack
+## deploys it, sign-in at a loopback OIDC provider); prints the site, S3 endpoint and API URL
+cloud-local: tools web/dist/index.html
 	$(GO) run ./cloudlocal/cmd/cloud-local
 
 ## test: every test — Go (vet, unit, integration), the web app's unit tests, and the
 ## browser end-to-end runs against a real iris serve (and, for sign-in, a real
-## OIDC provider on loopback: web/e2e/oidc-provider.mjs). The reference readers and
+## OIDC provider on loopback: web/e2e/oidc-provider.mjs) and, from go test
+## ./cloudlocal/ (TestCloudLocalBrowser: web/e2e/cloud.e2e.mjs), against the emulated
+## AWS deployment serving the built web app. The reference readers and
 ## chromium must be installed (see .ci/run).
 test: tools iris actionlint
 	$(GO) vet ./...

@@ -3,6 +3,7 @@ package cloudlocal
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -60,6 +61,12 @@ type Config struct {
 	// RetryBackoff replaces the queue consumers' IRIS_RETRY_BACKOFF (the
 	// template's is timing.RetryBackoff, a minute) when non-zero.
 	RetryBackoff time.Duration
+	// Assembly is the cloud assembly (cdk.out) the template was
+	// synthesized into, with the staged assets of its bucket deployments.
+	// When set, the web app is deployed as the stack deploys it and served
+	// over HTTPS at SiteAddr ("" means a free loopback port), as its
+	// CloudFront distribution; OIDC then needs ClientID.
+	Assembly, SiteAddr string
 }
 
 // Cloud is the running deployment.
@@ -75,14 +82,22 @@ type Cloud struct {
 	// Table the job table.
 	Bucket, Table string
 	S3URL, APIURL string
-	CABundle      string // the S3 emulator's certificate (PEM), for AWS_CA_BUNDLE
-	Env           []string
+	// SiteURL is the web app's origin (https://127.0.0.1:PORT) when
+	// Config.Assembly is set.
+	SiteURL  string
+	CABundle string // the S3 emulator's certificate (PEM), for AWS_CA_BUNDLE
+	Env      []string
 
 	s3      *s3Events
 	reads   *tableReads
 	busy    atomic.Int64
 	cancel  context.CancelFunc
 	closers []func()
+
+	oidc             OIDC
+	siteLn           net.Listener
+	siteHost         string
+	s3Cert, siteCert *x509.Certificate
 }
 
 func toolMissing(what, path string) error {
@@ -129,7 +144,7 @@ func Start(ctx context.Context, cfg Config) (c *Cloud, err error) {
 		return nil, fmt.Errorf("missing node (Node.js >= 20, for dynalite): apt-get install nodejs")
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	c = &Cloud{Model: m, Functions: map[string]*Function{}, cancel: cancel}
+	c = &Cloud{Model: m, Functions: map[string]*Function{}, cancel: cancel, oidc: cfg.OIDC}
 	started := c
 	defer func() {
 		if err != nil {
@@ -137,6 +152,14 @@ func Start(ctx context.Context, cfg Config) (c *Cloud, err error) {
 			c = nil
 		}
 	}()
+	if cfg.Assembly != "" {
+		// The site's address is the distribution's domain name, which
+		// CORS and config.json name: known before anything is resolved.
+		if err := c.listenSite(cfg); err != nil {
+			return nil, err
+		}
+		c.closers = append(c.closers, func() { c.siteLn.Close() })
+	}
 	creds := credentials.NewStaticCredentialsProvider("AKIDLOCAL", "SECRETLOCAL", "")
 
 	// SQS and DynamoDB: the emulators, as processes.
@@ -187,11 +210,16 @@ s.listen(0, "127.0.0.1", () => console.log("listening on 127.0.0.1:" + s.address
 	}
 	fake := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog()))
 	c.s3 = &s3Events{next: fake.Server(), backend: backend, notify: notify, bus: c.Bus, ctx: runCtx, faults: map[string]int{}, creds: creds}
-	s3srv := httptest.NewUnstartedServer(c.s3)
+	cors, err := c.bucketCORS(c.s3, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s3srv := httptest.NewUnstartedServer(cors)
 	s3srv.Config.ErrorLog = log.New(io.Discard, "", 0) // gofakes3 writes some headers twice
 	s3srv.StartTLS()
 	c.closers = append(c.closers, s3srv.Close)
 	c.S3URL = s3srv.URL
+	c.s3Cert = s3srv.Certificate()
 	c.CABundle = filepath.Join(cfg.Work, "s3-ca.pem")
 	if err := os.WriteFile(c.CABundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s3srv.Certificate().Raw}), 0o644); err != nil {
 		return nil, err
@@ -346,6 +374,7 @@ s.listen(0, "127.0.0.1", () => console.log("listening on 127.0.0.1:" + s.address
 
 	// The HTTP API.
 	api := &HTTPAPI{routes: m.API.Routes, functions: c.Bus.functions, oidc: cfg.OIDC, cors: m.API.Cors, log: cfg.Log}
+	api.origins = c.origins(list(m.API.Cors["AllowOrigins"]), cfg)
 	addr := cfg.APIAddr
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -358,7 +387,39 @@ s.listen(0, "127.0.0.1", () => console.log("listening on 127.0.0.1:" + s.address
 	go apiSrv.Serve(apiLn)
 	c.closers = append(c.closers, func() { apiSrv.Close() })
 	c.APIURL = "http://" + apiLn.Addr().String()
+	if cfg.Assembly != "" {
+		if err := c.deploySite(ctx, cfg, look); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+// origins resolves CORS origins. One that names what is not here (the
+// CloudFront distribution's domain when no site is served) allows
+// nothing, as the site's origin on AWS allows no page served from here.
+func (c *Cloud) origins(vals []any, cfg Config) []string {
+	var out []string
+	for _, v := range vals {
+		o, err := Resolve(v, c.lookup())
+		if err != nil {
+			cfg.Log.Info("CORS origin not served here", "why", err)
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// bucketCORS wraps the S3 emulator with the buckets' CORS rules.
+func (c *Cloud) bucketCORS(next http.Handler, cfg Config) (http.Handler, error) {
+	b := &bucketCORS{next: next, rules: map[string][]corsRule{}}
+	for _, bs := range c.Model.Buckets {
+		for _, r := range bs.CORS {
+			b.rules[bucketName(bs.ID)] = append(b.rules[bucketName(bs.ID)], corsRule{CORSRule: r, origins: c.origins(r.AllowedOrigins, cfg)})
+		}
+	}
+	return b, nil
 }
 
 // lookup resolves references to the stack's resources to their local
@@ -406,6 +467,32 @@ func (c *Cloud) lookup() Lookup {
 		}
 		if id == c.Model.Endpoint.ErrorTopic && attr == "" {
 			return "arn:aws:sns:" + Region + ":" + Account + ":" + id, nil
+		}
+		// The site, the HTTP API's address and the user pool, which an
+		// OIDC provider stands for.
+		if s := c.Model.Site; s != nil && id == s.Distribution {
+			switch attr {
+			case "":
+				return "LOCALSITE", nil
+			case "DomainName":
+				if c.siteHost == "" {
+					return "", fmt.Errorf("the site (distribution %s) is not served: no Config.Assembly", id)
+				}
+				return c.siteHost, nil
+			}
+		}
+		if id == c.Model.API.ID && attr == "ApiEndpoint" && c.APIURL != "" {
+			return c.APIURL, nil
+		}
+		switch idn := c.Model.Identity; {
+		case id == idn.Pool && attr == "":
+			return Region + "_local", nil
+		case id == idn.Pool && attr == "ProviderURL" && c.oidc.Issuer != "":
+			return c.oidc.Issuer, nil
+		case id == idn.Client && attr == "" && c.oidc.ClientID != "":
+			return c.oidc.ClientID, nil
+		case id == idn.Domain && attr == "":
+			return localLoginDomain, nil
 		}
 		return "", fmt.Errorf("no local value for %s.%s", id, attr)
 	}

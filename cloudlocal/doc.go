@@ -45,6 +45,15 @@
 //     location, failures noted as published to the error topic;
 //   - httpapi.go is API Gateway's HTTP API: the template's routes, the JWT
 //     authorizer, and the payload format 2.0 event;
+//   - site.go is the web app as the stack deploys it: the bucket
+//     deployments (each staged asset of the cloud assembly copied into
+//     the site bucket, config.json's markers replaced with the local
+//     values they stand for: the HTTP API's URL, the OIDC provider in
+//     place of the user pool, its client and its managed login's
+//     /logout), and CloudFront over HTTPS in front of the bucket (the
+//     root object, the error responses, the security headers);
+//     s3cors.go answers CORS for each bucket from its rules in the
+//     template, in place of gofakes3's allow-all;
 //   - reads.go is a proxy in front of dynalite that counts what the
 //     functions' reads (Query, Scan, GetItem) returned and scanned, so a
 //     test can hold the sweep to the unfinished jobs.
@@ -56,8 +65,10 @@
 // segmentation's output back so that it lands late.
 //
 // What it does not do: IAM (every call is allowed), KMS, CloudWatch
-// (alarms, metric filters), CloudFront, Cognito (the authorizer's issuer
-// and audience are replaced by the ones configured, any OIDC provider),
+// (alarms, metric filters), CloudFront's caching, compression and
+// invalidations, Cognito (the authorizer's issuer and audience, and the
+// site's sign-in settings, are replaced by the ones configured, any OIDC
+// provider),
 // SNS delivery (error notifications are recorded, not sent), DynamoDB TTL
 // expiry (dynalite lacks it) and S3 versioning or lifecycle. Lambda's
 // asynchronous retry delays, the consumers' retry backoff

@@ -25,6 +25,12 @@ import (
 type OIDC struct {
 	Issuer   string
 	Audience []string
+	// ClientID is the web app's client at the provider, standing for the
+	// user pool's app client in the site's config.json.
+	ClientID string
+	// EndSession stands for Cognito's managed-login /logout; "" means the
+	// provider's end_session_endpoint, from its discovery document.
+	EndSession string
 }
 
 // HTTPAPI is API Gateway's HTTP API: the template's routes, the JWT
@@ -34,6 +40,7 @@ type HTTPAPI struct {
 	functions map[string]*Function
 	oidc      OIDC
 	cors      map[string]any
+	origins   []string // the CORS configuration's AllowOrigins, resolved
 	log       *slog.Logger
 
 	mu       sync.Mutex
@@ -309,7 +316,7 @@ func (a *HTTPAPI) verifierFor(ctx context.Context) (*oidc.IDTokenVerifier, error
 }
 
 func (a *HTTPAPI) allowedOrigin(origin string) bool {
-	for _, o := range list(a.cors["AllowOrigins"]) {
+	for _, o := range a.origins {
 		if o == "*" || o == origin {
 			return true
 		}

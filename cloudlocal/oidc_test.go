@@ -35,6 +35,13 @@ const webOrigin = "http://127.0.0.1:9"
 // iris-web and the users alice and bob, and returns its issuer.
 func startProvider(t *testing.T) string {
 	t.Helper()
+	return startProviderFor(t, webOrigin)
+}
+
+// startProviderFor is startProvider with the client iris-web's redirects
+// going to the web app at origin.
+func startProviderFor(t *testing.T, origin string) string {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Fatal("node not found: install Node.js 20.19+ (the test runs the OIDC provider web/e2e/oidc-provider.mjs)")
@@ -44,7 +51,7 @@ func startProvider(t *testing.T) string {
 		t.Fatal("web/node_modules/oidc-provider not found: run `cd web && npm ci`")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, node, "e2e/oidc-provider.mjs", "--port", "0", "--client", "iris-web="+webOrigin,
+	cmd := exec.CommandContext(ctx, node, "e2e/oidc-provider.mjs", "--port", "0", "--client", "iris-web="+origin,
 		"--user", "alice:alice-pw:sub-alice", "--user", "bob:bob-pw:sub-bob", "--access-ttl", "3600", "--audience", "iris-api")
 	cmd.Dir = web
 	out, err := cmd.StdoutPipe()

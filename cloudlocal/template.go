@@ -177,12 +177,15 @@ type Model struct {
 	Table     TableSpec
 	Endpoint  EndpointSpec
 	API       APISpec
+	Site      *SiteSpec // nil when the stack serves no web app
+	Identity  IdentitySpec
 }
 
 // BucketSpec is an S3 bucket.
 type BucketSpec struct {
 	ID          string
-	EventBridge bool // notifications go to EventBridge
+	EventBridge bool       // notifications go to EventBridge
+	CORS        []CORSRule // the bucket's CORS configuration, unresolved
 }
 
 // QueueSpec is an SQS queue.
@@ -279,7 +282,7 @@ var functionID = regexp.MustCompile(`^([A-Z][A-Za-z]*)Function[0-9A-F]{8}$`)
 func (t *Template) Model() (*Model, error) {
 	m := &Model{Queues: map[string]*QueueSpec{}, Functions: map[string]*FunctionSpec{}}
 	for _, id := range t.of("AWS::S3::Bucket") {
-		m.Buckets = append(m.Buckets, BucketSpec{ID: id})
+		m.Buckets = append(m.Buckets, BucketSpec{ID: id, CORS: corsRules(t.Resources[id].Properties)})
 	}
 	for _, id := range t.of("Custom::S3BucketNotifications") {
 		p := t.Resources[id].Properties
@@ -405,6 +408,9 @@ func (t *Template) Model() (*Model, error) {
 		return nil, err
 	}
 	if err := t.api(m); err != nil {
+		return nil, err
+	}
+	if err := t.site(m); err != nil {
 		return nil, err
 	}
 	return m, nil

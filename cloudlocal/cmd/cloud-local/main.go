@@ -7,11 +7,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -39,11 +43,17 @@ func run() error {
 	dynalite := flag.String("dynalite", "tools/dynalite/node_modules/dynalite", "the dynalite package `make tools` installed")
 	work := flag.String("work", "", "scratch folder (default: a new temporary one)")
 	apiAddr := flag.String("api-addr", "127.0.0.1:8090", "the HTTP API's listen address (loopback)")
-	issuer := flag.String("oidc-issuer", "", "OIDC issuer whose tokens the JWT authorizer accepts (instead of the template's Cognito pool)")
-	audience := flag.String("oidc-audience", "", "accepted token audiences or client ids, comma-separated")
+	issuer := flag.String("oidc-issuer", "", "OIDC issuer whose tokens the JWT authorizer accepts (instead of the template's Cognito pool); "+
+		"default: start the loopback provider web/e2e/oidc-provider.mjs with a user demo")
+	audience := flag.String("oidc-audience", "iris-api,iris-web", "accepted token audiences or client ids, comma-separated")
+	clientID := flag.String("oidc-client-id", "iris-web", "the web app's client at the provider (the user pool client in config.json)")
+	webDist := flag.String("web-dist", "web/dist", "the built web app, deployed as the stack deploys it; \"\" serves no site")
+	siteAddr := flag.String("site-addr", "127.0.0.1:8091", "where the site (the CloudFront distribution) listens, over HTTPS")
 	flag.Parse()
-	if !strings.HasPrefix(*apiAddr, "127.0.0.1:") && !strings.HasPrefix(*apiAddr, "localhost:") {
-		return fmt.Errorf("-api-addr %s: cloud-local listens on loopback only", *apiAddr)
+	for _, a := range []string{*apiAddr, *siteAddr} {
+		if !strings.HasPrefix(a, "127.0.0.1:") && !strings.HasPrefix(a, "localhost:") {
+			return fmt.Errorf("%s: cloud-local listens on loopback only", a)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -62,15 +72,29 @@ func run() error {
 		return err
 	}
 	var tpl []byte
+	var assembly string
 	var err error
 	if *template != "" {
 		tpl, err = os.ReadFile(*template)
+		if *webDist != "" {
+			assembly = filepath.Dir(*template) // the cloud assembly the template was written into
+		}
 	} else {
 		fmt.Println("cloud-local: synthesizing the stack (the CDK app through jsii; a minute or two)…")
-		tpl, err = cloudlocal.Synth(ctx, ".", dir)
+		tpl, assembly, err = cloudlocal.SynthWithSite(ctx, ".", dir, *webDist)
 	}
 	if err != nil {
 		return err
+	}
+	users := ""
+	if assembly != "" && *issuer == "" {
+		// The provider's client redirects to the site's origin.
+		password := rand.Text()[:16]
+		*issuer, err = startProvider(ctx, "https://"+*siteAddr, *clientID, "demo:"+password)
+		if err != nil {
+			return err
+		}
+		users = fmt.Sprintf("  sign in as   demo, password %s (at %s)\n", password, *issuer)
 	}
 	logPath := filepath.Join(dir, "cloud.log")
 	logs, err := os.Create(logPath)
@@ -87,12 +111,22 @@ func run() error {
 	c, err := cloudlocal.Start(ctx, cloudlocal.Config{
 		Template: tpl, Bin: bin, Goaws: *goaws, Dynalite: *dynalite, Work: dir, Logs: logs,
 		Log:  slog.New(slog.NewTextHandler(logs, nil)),
-		OIDC: cloudlocal.OIDC{Issuer: *issuer, Audience: aud}, APIAddr: *apiAddr,
+		OIDC: cloudlocal.OIDC{Issuer: *issuer, Audience: aud, ClientID: *clientID}, APIAddr: *apiAddr,
+		Assembly: assembly, SiteAddr: *siteAddr,
 	})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	if c.SiteURL != "" {
+		fmt.Printf(`
+The web app, as the stack deploys it (its config.json names the API and the provider):
+  %s/
+%sThe site and S3 serve a self-signed certificate; a browser started as
+  chromium --user-data-dir=$(mktemp -d) --ignore-certificate-errors-spki-list=%s %s/
+trusts it (and nothing else).
+`, c.SiteURL, users, strings.Join(c.CertificatePins(), ","), c.SiteURL)
+	}
 	fmt.Printf(`
 IRIS Oculus runs on emulators, wired by the synthesized template:
   S3 (HTTPS)   %s  bucket %s  (its certificate: %s)
@@ -153,3 +187,41 @@ func watch(ctx context.Context, c *cloudlocal.Cloud) {
 }
 
 func strPtr(s string) *string { return &s }
+
+// startProvider runs the loopback OpenID Connect provider of the web
+// app's tests (web/e2e/oidc-provider.mjs, npm oidc-provider) with one
+// client and user (name:password), until ctx ends, and returns its
+// issuer.
+func startProvider(ctx context.Context, origin, client, user string) (string, error) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return "", fmt.Errorf("missing node (Node.js >= 20, for the sign-in provider): apt-get install nodejs")
+	}
+	if _, err := os.Stat("web/node_modules/oidc-provider"); err != nil {
+		return "", fmt.Errorf("web/node_modules/oidc-provider not found: run `cd web && npm ci`")
+	}
+	cmd := exec.CommandContext(ctx, node, "e2e/oidc-provider.mjs", "--port", "0", "--client", client+"="+origin, "--user", user, "--audience", "iris-api")
+	cmd.Dir = "web"
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("start the sign-in provider: %w", err)
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		var v struct{ Issuer string }
+		if json.Unmarshal(sc.Bytes(), &v) == nil && v.Issuer != "" {
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return v.Issuer, nil
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	return "", fmt.Errorf("the sign-in provider web/e2e/oidc-provider.mjs did not start")
+}
