@@ -5,7 +5,7 @@
 
 import { createStore, type StoreApi } from 'zustand/vanilla'
 import type { ManifestOrgan } from '../api/types'
-import { compareAnatomical, displayColor, ENVELOPES, isSmall } from './anatomy'
+import { compareAnatomical, displayColor, ENVELOPES, isSmall, sizeMm } from './anatomy'
 
 export interface OrganLook {
   visible: boolean
@@ -218,7 +218,7 @@ export function groupBySystem(organs: ManifestOrgan[], query: string, showSmall 
   return out
 }
 
-export type SortKey = 'name' | 'system' | 'volume' | 'meshVolume' | 'surface' | 'triangles' | 'partial'
+export type SortKey = 'name' | 'system' | 'volume' | 'meshVolume' | 'surface' | 'size' | 'triangles' | 'partial'
 
 /** sortOrgans sorts for the statistics table; ties fall back to the name. */
 export function sortOrgans(organs: ManifestOrgan[], key: SortKey, dir: 'asc' | 'desc'): ManifestOrgan[] {
@@ -235,6 +235,8 @@ export function sortOrgans(organs: ManifestOrgan[], key: SortKey, dir: 'asc' | '
         return o.meshVolumeMl
       case 'surface':
         return o.surfaceAreaCm2
+      case 'size':
+        return Math.max(0, ...(sizeMm(o) ?? [0]))
       case 'triangles':
         return o.triangles
       case 'partial':
