@@ -377,7 +377,7 @@ function outlineMaterial(): MeshBasicMaterial {
     shader.uniforms.outlineWidth = width
     shader.vertexShader = shader.vertexShader
       .replace('void main() {', 'uniform float outlineWidth;\nvoid main() {')
-      .replace('#include <begin_vertex>', '#include <begin_vertex>\ntransformed += normalize(objectNormal) * outlineWidth;')
+      .replace('#include <begin_vertex>', '#include <begin_vertex>\ntransformed += normalize(normal) * outlineWidth;')
   }
   return m
 }
