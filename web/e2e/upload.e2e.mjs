@@ -373,8 +373,19 @@ try {
   await page.getByRole('button', { name: 'Soft tissue', exact: true }).click()
   await page.getByRole('tab', { name: 'Slices', exact: true }).click()
   await page.waitForTimeout(300)
-  await snap(page, 'slices')
+  const slicesShot = await snap(page, 'slices')
   await axe(page, 'the slices')
+  // The crosshair is 1 px: the widest run of its yellow down one column of the axial view.
+  const sbox = await page.locator('[data-testid="slices"]').boundingBox()
+  const col = await pixels(page, slicesShot, { x: sbox.x + sbox.width * 0.05, y: sbox.y, width: 1, height: sbox.height })
+  let run = 0
+  let widest = 0
+  for (let i = 0; i < col.length; i += 4) {
+    const yellow = col[i] > 200 && col[i + 1] > 150 && col[i + 2] < 90
+    run = yellow ? run + 1 : 0
+    widest = Math.max(widest, run)
+  }
+  check('the crosshair is a 1 px line', widest >= 1 && widest <= 2, `${widest} px`)
 
   // Statistics and downloads.
   await page.getByRole('tab', { name: 'Statistics' }).click()

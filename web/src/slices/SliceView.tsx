@@ -70,6 +70,10 @@ export default function SliceView({ store, fetchArtifact, hasCT }: SliceViewProp
     const nv = new Niivue({
       backColor: [0.043, 0.071, 0.125, 1],
       crosshairColor: [0.98, 0.8, 0.1, 0.9],
+      // NiiVue draws the crosshair as bars whose width is in mm here; the
+      // width is set to one screen pixel's worth (fitCrosshair) once the
+      // volume and the canvas size are known.
+      crosshairWidthUnit: 'mm',
       crosshairWidth: 1,
       // Left click moves the crosshair; right- or Shift-drag sets the window
       // (up/down the level, left/right the width), as in radiology viewers.
@@ -108,11 +112,21 @@ export default function SliceView({ store, fetchArtifact, hasCT }: SliceViewProp
       const h = nv.volumes[0].hdr
       const thin = !!h && isThin(h.dims.slice(1, 4), h.pixDims.slice(1, 4))
       setLayout(thin ? 'hero' : 'multi')
+      fitCrosshair()
       showSlice()
       setStatus({ kind: 'ready' })
     }
     load().catch((err) => !cancelled && setStatus({ kind: 'error', message: `The slices could not be loaded: ${err instanceof Error ? err.message : String(err)}` }))
 
+    // A 1 px crosshair: the scan's largest extent over the canvas's smaller side is about one pixel in mm.
+    const fitCrosshair = () => {
+      const h = nv.volumes[0]?.hdr
+      if (!h || el.clientWidth === 0 || el.clientHeight === 0) return
+      const extent = Math.max(...[1, 2, 3].map((i) => Math.abs(h.dims[i] * h.pixDims[i])))
+      nv.setCrosshairWidth(extent / Math.min(el.clientWidth, el.clientHeight))
+    }
+    const resize = new ResizeObserver(fitCrosshair)
+    resize.observe(el)
     // The crosshair's slice, as "axial 45 of 120".
     const showSlice = () => {
       const vol = nv.volumes[0]
@@ -148,6 +162,7 @@ export default function SliceView({ store, fetchArtifact, hasCT }: SliceViewProp
     return () => {
       cancelled = true
       unsub()
+      resize.disconnect()
       nv.onLocationChange = () => {}
       nv.onIntensityChange = () => {}
       try {

@@ -197,8 +197,8 @@ export default function Viewer3D({ store, loadGlb, fileStem }: Viewer3DProps) {
       </div>
       {bar && (
         <div
-          className="pointer-events-none absolute bottom-2 flex flex-col items-center text-[11px] text-slate-100"
-          style={{ right: CUBE_PX + 20 }}
+          className="pointer-events-none absolute right-2 flex flex-col items-center text-[11px] text-slate-100"
+          style={{ bottom: CUBE_PX + 18 }}
           data-testid="scale-bar"
           data-mm={bar.mm}
           aria-label={`Scale: the bar is ${bar.mm} mm at the centre of the model`}
