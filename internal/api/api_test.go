@@ -177,6 +177,13 @@ func TestCreateJob(t *testing.T) {
 			if j["status"] != "created" || !events.ValidJobID(id) {
 				t.Errorf("job = %v", j)
 			}
+			// The file name is kept from the request, so a job that fails
+			// before its input is read still shows what was sent.
+			var req CreateJobRequest
+			_ = json.Unmarshal([]byte(tt.body), &req)
+			if j["fileName"] != events.SafeName(req.Filename) {
+				t.Errorf("fileName = %v, want %q", j["fileName"], events.SafeName(req.Filename))
+			}
 			if up["method"] != "PUT" || !strings.Contains(up["url"].(string), "uploads/"+id+"/") || up["expiresAt"] == "" {
 				t.Errorf("upload = %v", up)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/iris-oculus/iris/events"
@@ -15,6 +16,7 @@ import (
 type JobView struct {
 	ID        string                   `json:"id"`
 	Status    job.Status               `json:"status"`
+	FileName  string                   `json:"fileName,omitempty"` // the uploaded file's name, as stored (events.SafeName)
 	CreatedAt time.Time                `json:"createdAt"`
 	UpdatedAt time.Time                `json:"updatedAt"`
 	Stages    map[job.Status]time.Time `json:"stages"`
@@ -37,7 +39,7 @@ type ArtifactView struct {
 }
 
 func (s *Server) view(ctx context.Context, j job.Job) (JobView, error) {
-	v := JobView{ID: j.ID, Status: j.Status, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
+	v := JobView{ID: j.ID, Status: j.Status, FileName: uploadName(j.UploadKey), CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
 		Stages: j.Stages, Input: j.Input, Engine: j.Engine, Error: j.Error,
 		Organs: j.Organs, Artifacts: []ArtifactView{}, Usage: j.Usage}
 	if v.Organs == nil {
@@ -62,4 +64,13 @@ func (s *Server) view(ctx context.Context, j job.Job) (JobView, error) {
 		v.Artifacts = append(v.Artifacts, ArtifactView{Name: a.Name, URL: url, Bytes: a.Bytes, ExpiresAt: expires})
 	}
 	return v, nil
+}
+
+// uploadName is the file name an upload key keeps (events.UploadKey), so a
+// job that fails before its input is read still shows what was sent.
+func uploadName(key string) string {
+	if key == "" || strings.HasSuffix(key, "/") {
+		return ""
+	}
+	return path.Base(key)
 }

@@ -108,6 +108,7 @@ export async function startMockServer({ port = 0, host = '127.0.0.1', meshDir, d
   const view = (j) => ({
     id: j.id,
     status: j.status,
+    fileName: j.filename,
     createdAt: j.createdAt,
     updatedAt: j.updatedAt,
     stages: j.stages,

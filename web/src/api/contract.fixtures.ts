@@ -10,6 +10,7 @@ export const createJob = {
     "artifacts": [],
     "createdAt": "2026-11-27T09:00:01Z",
     "error": null,
+    "fileName": "ct.nii.gz",
     "id": "job1",
     "input": null,
     "organs": [],
@@ -41,6 +42,7 @@ export const segmentingJob = {
   "createdAt": "2026-11-27T09:00:01Z",
   "engine": "totalsegmentator",
   "error": null,
+  "fileName": "ct.nii.gz",
   "id": "job1",
   "input": {
     "bytes": 1048576,
@@ -92,6 +94,7 @@ export const doneJob = {
   "createdAt": "2026-11-27T09:00:01Z",
   "engine": "totalsegmentator",
   "error": null,
+  "fileName": "ct.nii.gz",
   "id": "job1",
   "input": {
     "bytes": 1048576,
@@ -168,6 +171,7 @@ export const createJob2 = {
     "artifacts": [],
     "createdAt": "2026-11-27T09:00:09Z",
     "error": null,
+    "fileName": "ct.nii.gz",
     "id": "job2",
     "input": null,
     "organs": [],
@@ -195,6 +199,7 @@ export const failedJob = {
     "message": "The file is not a NIfTI or DICOM CT.",
     "stage": "ingest"
   },
+  "fileName": "ct.nii.gz",
   "id": "job2",
   "input": null,
   "organs": [],
@@ -231,6 +236,7 @@ export const jobPage = {
         "message": "The file is not a NIfTI or DICOM CT.",
         "stage": "ingest"
       },
+      "fileName": "ct.nii.gz",
       "id": "job2",
       "input": null,
       "organs": [],
@@ -280,6 +286,7 @@ export const jobPage = {
       "createdAt": "2026-11-27T09:00:01Z",
       "engine": "totalsegmentator",
       "error": null,
+      "fileName": "ct.nii.gz",
       "id": "job1",
       "input": {
         "bytes": 1048576,

@@ -13,7 +13,7 @@ import * as go from './contract.fixtures'
 import { doneJob } from './contract.fixtures'
 
 // Fields Go leaves out when empty (omitempty): the mock may too.
-const OPTIONAL = new Set(['engine', 'displayName', 'system', 'color', 'series', 'headers', 'fields', 'usage', 'instanceType', 'pricesReadOn'])
+const OPTIONAL = new Set(['engine', 'fileName', 'displayName', 'system', 'color', 'series', 'headers', 'fields', 'usage', 'instanceType', 'pricesReadOn'])
 // Objects whose keys are data, not field names.
 const RECORDS = new Set(['stages', 'stageSeconds', 'headers', 'fields'])
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/

@@ -50,6 +50,8 @@ export interface Artifact {
 export interface Job {
   id: string
   status: JobStatus
+  /** The uploaded file's name as the server stored it (kept from the upload request). */
+  fileName?: string
   createdAt: string
   updatedAt: string
   stages: Partial<Record<JobStatus, string>>

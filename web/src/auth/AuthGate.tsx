@@ -20,7 +20,7 @@ function Page({ title, children, alert = false }: { title: string; children: Rea
   )
 }
 
-const button = 'self-start rounded bg-sky-600 px-4 py-2 font-medium text-white hover:bg-sky-500 focus:outline-none focus:ring-2 focus:ring-sky-300'
+const button = 'self-start rounded bg-sky-700 px-4 py-2 font-medium text-white hover:bg-sky-600 focus:outline-none focus:ring-2 focus:ring-sky-300'
 
 function Gate({ auth, children }: { auth: Auth; children: ReactNode }) {
   const { status, message } = useStore(auth.store)

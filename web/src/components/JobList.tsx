@@ -3,15 +3,12 @@
 
 import { useEffect } from 'react'
 import { useStore } from 'zustand'
-import { isTerminal, type Job } from '../api/types'
+import { isTerminal } from '../api/types'
 import { useServices } from '../context'
 import { formatBytes, formatTime } from '../format'
 import { linkProps } from '../router'
+import { jobTitle, plainError } from './jobText'
 import { StatusBadge } from './StatusBadge'
-
-export function jobTitle(job: Job): string {
-  return job.input?.file || `Job ${job.id.slice(-6)}`
-}
 
 export function JobList() {
   const { jobs } = useServices()
@@ -34,7 +31,7 @@ export function JobList() {
         <h2 id="jobs-title" className="text-lg font-semibold">
           Your scans
         </h2>
-        <button type="button" className="ml-auto rounded border border-slate-700 px-2 py-1 text-xs hover:bg-slate-800" onClick={() => void jobs.getState().load()}>
+        <button type="button" className="ml-auto min-h-6 rounded border border-slate-700 px-2 py-1 text-xs hover:bg-slate-800" onClick={() => void jobs.getState().load()}>
           Refresh
         </button>
       </div>
@@ -43,19 +40,19 @@ export function JobList() {
           {st.error.message}
         </p>
       )}
-      {st.jobs.length === 0 && !st.loading && !st.error && <p className="mt-3 text-sm text-slate-400">No scans yet. Upload one to begin.</p>}
+      {st.jobs.length === 0 && !st.loading && !st.error && <p className="mt-3 text-sm text-slate-300">No scans yet. Upload one to begin.</p>}
       {st.jobs.length > 0 && (
         <ul className="mt-3 divide-y divide-slate-800" data-testid="job-list">
           {st.jobs.map((j) => (
             <li key={j.id}>
-              <a {...linkProps(`/jobs/${j.id}`)} className="flex flex-wrap items-center gap-x-3 gap-y-1 rounded-md px-2 py-2 hover:bg-slate-800/70">
-                <span className="min-w-0 flex-1 truncate font-medium">{jobTitle(j)}</span>
+              <a {...linkProps(`/jobs/${j.id}`)} className="flex min-w-0 flex-wrap items-center gap-x-3 gap-y-1 rounded-md px-2 py-2 hover:bg-slate-800/70">
+                <span className="min-w-0 flex-1 break-all font-medium">{jobTitle(j)}</span>
                 <StatusBadge status={j.status} />
-                <span className="w-full text-xs text-slate-400">
+                <span className="w-full text-xs text-slate-300">
                   {formatTime(j.createdAt)}
                   {j.input ? ` · ${formatBytes(j.input.bytes)}` : ''}
                   {j.status === 'done' ? ` · ${j.organs.length} structures` : ''}
-                  {j.status === 'failed' && j.error ? ` · ${j.error.message}` : ''}
+                  {j.status === 'failed' && j.error ? ` · ${plainError(j.error)}` : ''}
                 </span>
               </a>
             </li>

@@ -3,17 +3,18 @@
 // downloads. The 3D view and the slices are separate chunks, loaded when
 // first shown.
 
-import { lazy, Suspense, useCallback, useEffect, useState } from 'react'
+import { lazy, Suspense, useCallback, useEffect, useRef, useState } from 'react'
 import { useStore } from 'zustand'
 import type { Artifact, Job, JobError, Manifest } from '../api/types'
 import { useServices } from '../context'
 import { expiresSoon, fetchBytes, fetchWithProgress } from '../downloads'
 import { formatBytes, formatTime } from '../format'
 import { linkProps, navigate } from '../router'
+import { engineNote } from '../state/anatomy'
 import { createJobStore } from '../state/jobs'
 import { createViewerStore } from '../state/viewer'
 import { Downloads } from './Downloads'
-import { jobTitle } from './JobList'
+import { advice, jobTitle, pageTitle, plainError } from './jobText'
 import { OrganList } from './OrganList'
 import { StageTimeline } from './StageTimeline'
 import { StatsTable } from './StatsTable'
@@ -32,25 +33,8 @@ const TABS: { id: Tab; label: string }[] = [
   { id: 'downloads', label: 'Downloads' },
 ]
 
-/** advice says what to do about a failure, beyond the message itself. */
-export function advice(e: JobError): string {
-  if (e.code === 'gpu_oom') return 'The scan is too large for the GPU. Crop it to the region you need, or resample it to thicker slices, and upload it again.'
-  switch (e.stage) {
-    case 'upload':
-    case 'ingest':
-      return 'Fix the file as the message says and upload it again.'
-    case 'dispatch':
-    case 'segmentation':
-      return 'This is usually temporary: upload the scan again in a few minutes. If it fails again, the scan may be one the segmenter cannot read.'
-    case 'mesher':
-      return 'The organs were found but the models could not be made. Upload the scan again; if it fails again, report the job id.'
-    default:
-      return e.code === 'timeout' ? 'The job took too long. Upload the scan again; a smaller scan goes faster.' : 'Upload the scan again; if it fails again, report the job id.'
-  }
-}
-
 function stem(job: Job): string {
-  const f = job.input?.file ?? ''
+  const f = job.input?.file || job.fileName || ''
   return (f.replace(/\.(nii\.gz|nii|zip)$/i, '') || job.id).replace(/[^A-Za-z0-9._-]+/g, '_')
 }
 
@@ -65,8 +49,15 @@ export function JobPage({ id }: { id: string }) {
   const [manifestError, setManifestError] = useState<string | null>(null)
   const [tab, setTab] = useState<Tab>('3d')
   const [slicesOpened, setSlicesOpened] = useState(false)
+  const [drawer, setDrawer] = useState(false)
 
   useEffect(() => jobStore.getState().follow(id), [jobStore, id])
+
+  // The tab's title shows the job's status, so a background tab tells when it is done.
+  useEffect(() => {
+    if (job) document.title = pageTitle(job)
+  }, [job])
+  useEffect(() => () => void (document.title = 'IRIS Oculus'), [])
 
   // Signed URLs expire: renew them (by reading the job again) before use.
   const fresh = useCallback(async (): Promise<Artifact[]> => {
@@ -142,46 +133,73 @@ export function JobPage({ id }: { id: string }) {
     )
   }
 
+  const selectTab = (t: Tab) => {
+    setTab(t)
+    setDrawer(false)
+  }
   const header = (
     <div className="flex flex-wrap items-center gap-x-3 gap-y-2 border-b border-slate-800 px-4 py-2">
-      <a {...linkProps('/')} className="text-sm text-sky-300 hover:underline">
+      <a {...linkProps('/')} className="inline-flex min-h-6 items-center text-sm text-sky-300 hover:underline">
         ← Scans
       </a>
-      <h1 className="min-w-0 truncate text-base font-semibold" title={job.id}>
+      <h1 className="min-w-0 max-w-full truncate text-base font-semibold" title={job.id}>
         {jobTitle(job)}
       </h1>
       <StatusBadge status={job.status} />
       {done && manifest && (
-        <div
-          role="tablist"
-          aria-label="Views"
-          className="flex flex-wrap gap-1 lg:ml-4"
-          onKeyDown={(e) => {
-            if (e.key !== 'ArrowRight' && e.key !== 'ArrowLeft') return
-            const i = TABS.findIndex((t) => t.id === tab)
-            const next = TABS[(i + (e.key === 'ArrowRight' ? 1 : TABS.length - 1)) % TABS.length]
-            setTab(next.id)
-            e.currentTarget.querySelector<HTMLElement>(`[data-tab="${next.id}"]`)?.focus()
-            e.preventDefault()
-          }}
-        >
-          {TABS.map((t) => (
-            <button
-              key={t.id}
-              type="button"
-              role="tab"
-              data-tab={t.id}
-              aria-selected={tab === t.id}
-              tabIndex={tab === t.id ? 0 : -1}
-              onClick={() => setTab(t.id)}
-              className={`rounded-md px-3 py-1 text-sm ${tab === t.id ? 'bg-sky-600 text-white' : 'text-slate-300 hover:bg-slate-800'}`}
-            >
-              {t.label}
-            </button>
-          ))}
-        </div>
+        <>
+          <div
+            role="tablist"
+            aria-label="Views"
+            className="hidden flex-wrap gap-1 sm:flex lg:ml-4"
+            onKeyDown={(e) => {
+              if (e.key !== 'ArrowRight' && e.key !== 'ArrowLeft') return
+              const i = TABS.findIndex((t) => t.id === tab)
+              const next = TABS[(i + (e.key === 'ArrowRight' ? 1 : TABS.length - 1)) % TABS.length]
+              selectTab(next.id)
+              e.currentTarget.querySelector<HTMLElement>(`[data-tab="${next.id}"]`)?.focus()
+              e.preventDefault()
+            }}
+          >
+            {TABS.map((t) => (
+              <button
+                key={t.id}
+                type="button"
+                role="tab"
+                data-tab={t.id}
+                aria-selected={tab === t.id}
+                tabIndex={tab === t.id ? 0 : -1}
+                onClick={() => selectTab(t.id)}
+                className={`min-h-6 rounded-md px-3 py-1 text-sm ${tab === t.id ? 'bg-sky-700 text-white' : 'text-slate-300 hover:bg-slate-800'}`}
+              >
+                {t.label}
+              </button>
+            ))}
+          </div>
+          {/* Narrow screens: the views in a menu, and the organ list in a drawer. */}
+          <label className="flex items-center gap-1 text-sm sm:hidden">
+            <span className="text-slate-300">View</span>
+            <select className="min-h-6 rounded-md border border-slate-700 bg-slate-900 px-1 py-0.5" value={tab} onChange={(e) => selectTab(e.target.value as Tab)} data-testid="view-menu">
+              {TABS.map((t) => (
+                <option key={t.id} value={t.id}>
+                  {t.label}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button
+            type="button"
+            className="min-h-6 rounded-md border border-slate-700 px-2 py-0.5 text-sm md:hidden"
+            aria-expanded={drawer}
+            aria-controls="organ-drawer"
+            onClick={() => setDrawer(true)}
+            data-testid="organs-button"
+          >
+            Organs
+          </button>
+        </>
       )}
-      <button type="button" onClick={() => void remove()} className="ml-auto rounded-md border border-slate-700 px-2 py-1 text-xs text-slate-300 hover:border-red-700 hover:text-red-300">
+      <button type="button" onClick={() => void remove()} className="ml-auto min-h-6 rounded-md border border-slate-700 px-2 py-1 text-xs text-slate-300 hover:border-red-700 hover:text-red-300">
         Delete job
       </button>
     </div>
@@ -202,21 +220,10 @@ export function JobPage({ id }: { id: string }) {
           <section aria-label="Progress" className="rounded-xl border border-slate-800 bg-slate-900/60 p-5">
             <h2 className="mb-3 font-semibold">{job.status === 'failed' ? 'The job failed' : done ? 'Opening the results…' : 'Working on it'}</h2>
             <StageTimeline job={job} />
+            {job.engine && engineNote(job.engine) && <p className="mt-4 text-xs text-slate-400">{engineNote(job.engine)}</p>}
           </section>
           <div className="space-y-6">
-            {job.status === 'failed' && job.error && (
-              <section role="alert" className="rounded-xl border border-red-800 bg-red-950/40 p-5" data-testid="job-error">
-                <h2 className="font-semibold text-red-200">What went wrong</h2>
-                <p className="mt-2 text-sm text-red-100">{job.error.message}</p>
-                <p className="mt-2 text-sm text-slate-300">{advice(job.error)}</p>
-                <p className="mt-2 text-xs text-slate-500">
-                  Stage {job.error.stage}, code {job.error.code}, job {job.id}
-                </p>
-                <a {...linkProps('/')} className="mt-3 inline-block rounded-md bg-sky-600 px-3 py-1.5 text-sm text-white hover:bg-sky-500">
-                  Upload a scan
-                </a>
-              </section>
-            )}
+            {job.status === 'failed' && job.error && <FailureCard job={job} error={job.error} />}
             {manifestError && (
               <p role="alert" className="rounded-lg border border-red-800 bg-red-950/40 p-4 text-sm text-red-200">
                 {manifestError}
@@ -236,11 +243,25 @@ export function JobPage({ id }: { id: string }) {
     <div className="flex h-full min-h-0 flex-col">
       {header}
       {lost}
-      <div className="grid min-h-0 flex-1 grid-rows-[minmax(0,60vh)_auto] md:grid-cols-[16rem_minmax(0,1fr)] md:grid-rows-1 lg:grid-cols-[19rem_minmax(0,1fr)]">
-        <aside className="order-2 min-h-0 border-slate-800 md:order-1 md:border-r">
-          <OrganList store={viewer} />
+      <div className="grid min-h-0 flex-1 md:grid-cols-[16rem_minmax(0,1fr)] lg:grid-cols-[19rem_minmax(0,1fr)]">
+        {drawer && <div className="fixed inset-0 z-30 bg-black/60 md:hidden" onClick={() => setDrawer(false)} aria-hidden />}
+        <aside
+          id="organ-drawer"
+          className={`min-h-0 border-slate-800 md:static md:block md:border-r ${drawer ? 'fixed inset-y-0 left-0 z-40 flex w-[min(22rem,88vw)] flex-col bg-slate-950 shadow-2xl' : 'hidden'}`}
+          {...(drawer ? { role: 'dialog', 'aria-modal': true, 'aria-label': 'Organs' } : {})}
+          onKeyDown={(e) => e.key === 'Escape' && setDrawer(false)}
+        >
+          {drawer && (
+            <div className="flex items-center justify-between border-b border-slate-800 px-3 py-1.5 md:hidden">
+              <span className="font-semibold">Organs</span>
+              <DrawerClose onClose={() => setDrawer(false)} />
+            </div>
+          )}
+          <div className="min-h-0 flex-1 md:h-full">
+            <OrganList store={viewer} />
+          </div>
         </aside>
-        <main className="order-1 flex min-h-0 flex-col p-2 md:order-2">
+        <div className="flex min-h-0 flex-col p-2" id="workspace">
           <div className={`grid min-h-0 flex-1 gap-2 ${tab === 'split' ? 'lg:grid-cols-2 grid-rows-2 lg:grid-rows-1' : ''} ${show3D || showSlices ? '' : 'hidden'}`}>
             <div className={`min-h-0 ${show3D ? '' : 'hidden'}`}>
               <Suspense fallback={<Loading what="the 3D viewer" />}>
@@ -262,9 +283,94 @@ export function JobPage({ id }: { id: string }) {
               <InputFacts job={job} />
             </div>
           )}
-        </main>
+        </div>
       </div>
     </div>
+  )
+}
+
+/** DrawerClose takes the focus when the drawer opens, and closes it. */
+function DrawerClose({ onClose }: { onClose: () => void }) {
+  const ref = useRef<HTMLButtonElement>(null)
+  useEffect(() => ref.current?.focus(), [])
+  return (
+    <button ref={ref} type="button" className="min-h-6 rounded-md border border-slate-700 px-2 py-0.5 text-sm" onClick={onClose}>
+      Close
+    </button>
+  )
+}
+
+/**
+ * FailureCard says in one sentence what went wrong and what to do, keeps
+ * the server's own words behind a disclosure, and offers to try another
+ * file at once.
+ */
+function FailureCard({ job, error }: { job: Job; error: JobError }) {
+  const { upload, jobs } = useServices()
+  const input = useRef<HTMLInputElement>(null)
+  const st = useStore(upload)
+  const busy = ['checking', 'zipping', 'creating', 'uploading'].includes(st.phase)
+  const onFile = async (file: File | undefined) => {
+    if (!file) return
+    const next = await upload.getState().startFile(file)
+    if (!next) return
+    void jobs.getState().load()
+    upload.getState().reset()
+    navigate(`/jobs/${next}`)
+  }
+  return (
+    <section role="alert" aria-labelledby="failure-title" className="rounded-xl border border-red-800 bg-red-950/40 p-5" data-testid="job-error">
+      <h2 id="failure-title" className="font-semibold text-red-200">
+        What went wrong
+      </h2>
+      <p className="mt-2 text-red-100" data-testid="job-error-plain">
+        {plainError(error)}
+      </p>
+      <p className="mt-2 text-sm text-slate-200">{advice(error)}</p>
+      <details className="mt-3 text-sm text-slate-300" data-testid="job-error-details">
+        <summary className="min-h-6 cursor-pointer text-slate-200">Details</summary>
+        <dl className="mt-2 grid grid-cols-[auto_1fr] gap-x-3 gap-y-1">
+          <dt className="text-slate-400">Message</dt>
+          <dd className="break-words">{error.message}</dd>
+          <dt className="text-slate-400">File</dt>
+          <dd className="break-all">{jobTitle(job)}</dd>
+          <dt className="text-slate-400">Stage</dt>
+          <dd>{error.stage}</dd>
+          <dt className="text-slate-400">Code</dt>
+          <dd className="font-mono text-xs leading-5">{error.code}</dd>
+          <dt className="text-slate-400">Job</dt>
+          <dd className="font-mono text-xs leading-5">{job.id}</dd>
+        </dl>
+      </details>
+      <div className="mt-4 flex flex-wrap items-center gap-2">
+        <button
+          type="button"
+          disabled={busy}
+          onClick={() => input.current?.click()}
+          className="min-h-6 rounded-md bg-sky-700 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-600 disabled:opacity-50"
+        >
+          Try another file
+        </button>
+        <a {...linkProps('/')} className="inline-flex min-h-6 items-center text-sm text-sky-300 underline">
+          Back to your scans
+        </a>
+        <input
+          ref={input}
+          type="file"
+          accept=".nii,.gz,.nii.gz,.zip,application/gzip,application/zip"
+          className="sr-only"
+          tabIndex={-1}
+          aria-label="Another scan file"
+          data-testid="retry-file-input"
+          onChange={(e) => {
+            void onFile(e.target.files?.[0])
+            e.target.value = ''
+          }}
+        />
+      </div>
+      {busy && <p className="mt-2 text-sm text-slate-300">{st.phase === 'uploading' ? `Uploading ${st.fileName}…` : `Checking ${st.fileName}…`}</p>}
+      {st.phase === 'error' && st.error && <p className="mt-2 text-sm text-red-200">{st.error}</p>}
+    </section>
   )
 }
 
@@ -282,31 +388,40 @@ function InputFacts({ job }: { job: Job }) {
     <section aria-label="Scan" className="max-w-3xl rounded-xl border border-slate-800 bg-slate-900/60 p-5 text-sm">
       <h2 className="mb-2 font-semibold">Scan</h2>
       <dl className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-1 text-slate-300">
-        <dt className="text-slate-500">Job</dt>
+        <dt className="text-slate-400">Job</dt>
         <dd className="font-mono text-xs leading-5">{job.id}</dd>
-        <dt className="text-slate-500">Created</dt>
+        <dt className="text-slate-400">Created</dt>
         <dd>{formatTime(job.createdAt)}</dd>
         {job.engine && (
           <>
-            <dt className="text-slate-500">Engine</dt>
-            <dd>{job.engine}</dd>
+            <dt className="text-slate-400">Engine</dt>
+            <dd>
+              {job.engine}
+              {engineNote(job.engine) && <span className="mt-0.5 block text-xs text-slate-400">{engineNote(job.engine)}</span>}
+            </dd>
+          </>
+        )}
+        {!i && job.fileName && (
+          <>
+            <dt className="text-slate-400">File</dt>
+            <dd className="break-all">{job.fileName}</dd>
           </>
         )}
         {i && (
           <>
-            <dt className="text-slate-500">File</dt>
+            <dt className="text-slate-400">File</dt>
             <dd className="break-all">
               {i.file} ({i.format}, {formatBytes(i.bytes)})
             </dd>
-            <dt className="text-slate-500">Voxels</dt>
+            <dt className="text-slate-400">Voxels</dt>
             <dd>{i.dims.join(' × ')}</dd>
-            <dt className="text-slate-500">Spacing</dt>
+            <dt className="text-slate-400">Spacing</dt>
             <dd>{i.spacingMm.map((v) => v.toFixed(2)).join(' × ')} mm</dd>
-            <dt className="text-slate-500">Orientation</dt>
+            <dt className="text-slate-400">Orientation</dt>
             <dd>{i.orientation}</dd>
             {i.series && (
               <>
-                <dt className="text-slate-500">Series</dt>
+                <dt className="text-slate-400">Series</dt>
                 <dd>{i.series}</dd>
               </>
             )}

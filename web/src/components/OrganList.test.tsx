@@ -72,4 +72,27 @@ describe('OrganList', () => {
     act(() => store.getState().setQuery('nothing like it'))
     expect(screen.getByText(/No organ matches/)).toBeTruthy()
   })
+
+  it('is one Tab stop: only the active row is tabbable, and arrows move it', () => {
+    setup()
+    const names = () => Array.from(document.querySelectorAll<HTMLElement>('[data-role="name"]'))
+    expect(names().map((b) => b.tabIndex)).toEqual([0, -1, -1])
+    expect(Array.from(document.querySelectorAll<HTMLInputElement>('[data-organ] input[type="checkbox"]')).every((c) => c.tabIndex === -1)).toBe(true)
+    names()[0].focus()
+    fireEvent.keyDown(names()[0], { key: 'End' })
+    expect(document.activeElement).toBe(names()[2])
+    expect(names().map((b) => b.tabIndex)).toEqual([-1, -1, 0])
+  })
+
+  it('leaves structures under 0.5 mL out of the list, hidden, with a count', () => {
+    const store = createViewerStore()
+    store.getState().load([organ(5, 'liver', 'Liver', 'organs'), { ...organ(9, 'speck', 'Speck', 'other'), voxelVolumeMl: 0.01 }])
+    render(<OrganList store={store} />)
+    expect(document.querySelector('[data-organ="speck"]')).toBeNull()
+    expect(store.getState().looks.speck.visible).toBe(false)
+    const toggle = screen.getByTestId('small-toggle')
+    expect(toggle.textContent).toMatch(/^1 structure under 0.5 mL hidden/)
+    fireEvent.click(toggle)
+    expect(document.querySelector('[data-organ="speck"]')).not.toBeNull()
+  })
 })

@@ -1,12 +1,15 @@
-// The organ list: grouped by system, searchable, with show/hide, isolate,
-// colour and opacity. Keyboard: ↑/↓ move between organs, Space shows or
+// The organ list: grouped by system, head to feet within each, searchable,
+// with show/hide, isolate, colour and opacity. Structures under SMALL_ML are
+// left out until asked for, with a count. One Tab stop for the whole list
+// (a roving tabindex): ↑/↓ Home/End move between organs, Space shows or
 // hides, I isolates, Enter selects.
 
-import { useEffect, useMemo, useRef } from 'react'
+import { useEffect, useMemo, useRef, useState } from 'react'
 import { useStore } from 'zustand'
 import type { StoreApi } from 'zustand/vanilla'
 import type { ManifestOrgan } from '../api/types'
 import { formatNumber } from '../format'
+import { isSmall, SMALL_ML } from '../state/anatomy'
 import { groupBySystem, type ViewerState } from '../state/viewer'
 
 export function OrganList({ store }: { store: StoreApi<ViewerState> }) {
@@ -15,10 +18,16 @@ export function OrganList({ store }: { store: StoreApi<ViewerState> }) {
   const query = useStore(store, (s) => s.query)
   const selected = useStore(store, (s) => s.selected)
   const isolated = useStore(store, (s) => s.isolated)
+  const showSmall = useStore(store, (s) => s.showSmall)
   const api = store.getState()
-  const groups = useMemo(() => groupBySystem(organs, query), [organs, query])
+  const groups = useMemo(() => groupBySystem(organs, query, showSmall), [organs, query, showSmall])
   const listRef = useRef<HTMLDivElement>(null)
   const shown = Object.values(looks).filter((l) => l.visible).length
+  const small = useMemo(() => organs.filter(isSmall).length, [organs])
+  // The row that holds the list's one Tab stop: the last focused, else the selected, else the first.
+  const [active, setActive] = useState<string | null>(null)
+  const order = groups.flatMap((g) => g.organs.map((o) => o.name))
+  const tabStop = active && order.includes(active) ? active : selected && order.includes(selected) ? selected : (order[0] ?? null)
 
   // A selection made in the 3D view or the slices scrolls into view.
   useEffect(() => {
@@ -31,10 +40,13 @@ export function OrganList({ store }: { store: StoreApi<ViewerState> }) {
     const target = e.target as HTMLElement
     const name = target.closest<HTMLElement>('[data-organ]')?.dataset.organ
     if (!name || target.tagName === 'INPUT') return
-    if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+    if (e.key === 'ArrowDown' || e.key === 'ArrowUp' || e.key === 'Home' || e.key === 'End') {
       const all = Array.from(listRef.current?.querySelectorAll<HTMLElement>('[data-organ] [data-role="name"]') ?? [])
       const i = all.findIndex((el) => el.closest<HTMLElement>('[data-organ]')?.dataset.organ === name)
-      const next = all[Math.max(0, Math.min(all.length - 1, i + (e.key === 'ArrowDown' ? 1 : -1)))]
+      const j = e.key === 'Home' ? 0 : e.key === 'End' ? all.length - 1 : i + (e.key === 'ArrowDown' ? 1 : -1)
+      const next = all[Math.max(0, Math.min(all.length - 1, j))]
+      const nextName = next?.closest<HTMLElement>('[data-organ]')?.dataset.organ
+      if (nextName) setActive(nextName)
       next?.focus()
       e.preventDefault()
     } else if (e.key === ' ') {
@@ -57,19 +69,45 @@ export function OrganList({ store }: { store: StoreApi<ViewerState> }) {
           aria-label="Search organs"
           className="w-full rounded-md border border-slate-700 bg-slate-900 px-2 py-1.5 text-sm placeholder:text-slate-500"
         />
-        <div className="flex items-center gap-1 text-xs">
-          <button type="button" className="rounded border border-slate-700 px-2 py-1 hover:bg-slate-800" onClick={api.showAll}>
+        <div className="flex flex-wrap items-center gap-1 text-xs">
+          <button type="button" className="min-h-6 rounded border border-slate-700 px-2 py-1 hover:bg-slate-800" onClick={api.showAll}>
             Show all
           </button>
-          <button type="button" className="rounded border border-slate-700 px-2 py-1 hover:bg-slate-800" onClick={api.hideAll}>
+          <button type="button" className="min-h-6 rounded border border-slate-700 px-2 py-1 hover:bg-slate-800" onClick={api.hideAll}>
             Hide all
           </button>
-          <span className="ml-auto text-slate-400" data-testid="organ-count" aria-live="polite">
+          <span className="ml-auto text-slate-300" data-testid="organ-count" aria-live="polite">
             {shown} of {organs.length} shown
           </span>
         </div>
+        {small > 0 && (
+          <button
+            type="button"
+            className="min-h-6 text-left text-xs text-sky-300 underline-offset-2 hover:underline"
+            aria-pressed={showSmall}
+            data-testid="small-toggle"
+            onClick={() => api.setShowSmall(!showSmall)}
+          >
+            {showSmall
+              ? `Hide the ${small} structure${small === 1 ? '' : 's'} under ${SMALL_ML} mL from the list`
+              : `${small} structure${small === 1 ? '' : 's'} under ${SMALL_ML} mL hidden — list ${small === 1 ? 'it' : 'them'}`}
+          </button>
+        )}
       </div>
-      <div ref={listRef} className="min-h-0 flex-1 overflow-y-auto p-1" onKeyDown={onKeyDown} data-testid="organ-list">
+      <div
+        ref={listRef}
+        className="min-h-0 flex-1 overflow-y-auto p-1"
+        onKeyDown={onKeyDown}
+        onFocus={(e) => {
+          const n = (e.target as HTMLElement).closest<HTMLElement>('[data-organ]')?.dataset.organ
+          if (n && n !== active) setActive(n)
+        }}
+        data-testid="organ-list"
+        aria-describedby="organ-keys"
+      >
+        <p id="organ-keys" className="sr-only">
+          Arrow keys move between organs, Space shows or hides one, I shows it alone, Enter selects it.
+        </p>
         {groups.length === 0 && <p className="p-3 text-sm text-slate-400">No organ matches “{query}”.</p>}
         {groups.map((g) => {
           const names = g.organs.map((o) => o.name)
@@ -87,12 +125,12 @@ export function OrganList({ store }: { store: StoreApi<ViewerState> }) {
                   onChange={(e) => api.setManyVisible(names, e.target.checked)}
                 />
                 <h3>
-                  {g.title} <span className="font-normal text-slate-500">({g.organs.length})</span>
+                  {g.title} <span className="font-normal text-slate-400">({g.organs.length})</span>
                 </h3>
               </div>
               <ul>
                 {g.organs.map((o) => (
-                  <OrganRow key={o.name} organ={o} store={store} selected={selected === o.name} isolated={isolated === o.name} />
+                  <OrganRow key={o.name} organ={o} store={store} selected={selected === o.name} isolated={isolated === o.name} tabStop={tabStop === o.name} />
                 ))}
               </ul>
             </section>
@@ -103,7 +141,19 @@ export function OrganList({ store }: { store: StoreApi<ViewerState> }) {
   )
 }
 
-function OrganRow({ organ, store, selected, isolated }: { organ: ManifestOrgan; store: StoreApi<ViewerState>; selected: boolean; isolated: boolean }) {
+function OrganRow({
+  organ,
+  store,
+  selected,
+  isolated,
+  tabStop,
+}: {
+  organ: ManifestOrgan
+  store: StoreApi<ViewerState>
+  selected: boolean
+  isolated: boolean
+  tabStop: boolean
+}) {
   const look = useStore(store, (s) => s.looks[organ.name])
   const api = store.getState()
   if (!look) return null
@@ -116,18 +166,20 @@ function OrganRow({ organ, store, selected, isolated }: { organ: ManifestOrgan; 
       onPointerEnter={() => api.hover(organ.name)}
       onPointerLeave={() => api.hover(null)}
     >
-      <div className="flex items-center gap-2 px-2 py-1">
-        <input type="checkbox" checked={look.visible} onChange={(e) => api.setVisible(organ.name, e.target.checked)} aria-label={`Show ${title}`} />
+      <div className="flex items-center gap-2 px-2 py-0.5">
+        <input type="checkbox" tabIndex={-1} checked={look.visible} onChange={(e) => api.setVisible(organ.name, e.target.checked)} aria-label={`Show ${title}`} />
         <span className="h-3 w-3 shrink-0 rounded-sm ring-1 ring-black/30" style={{ background: look.color, opacity: look.visible ? 1 : 0.35 }} aria-hidden />
         <button
           type="button"
           data-role="name"
-          className={`flex min-w-0 flex-1 items-center gap-1 text-left text-sm ${look.visible ? '' : 'text-slate-500'}`}
+          tabIndex={tabStop ? 0 : -1}
+          className={`flex min-h-6 min-w-0 flex-1 items-center gap-1 text-left text-sm leading-tight ${look.visible ? '' : 'text-slate-400'}`}
           aria-pressed={selected}
+          aria-keyshortcuts="Space I"
           onClick={() => api.select(selected ? null : organ.name)}
-          title={organ.note ?? title}
+          title={organ.note ? `${title}: ${organ.note}` : title}
         >
-          <span className="truncate">{title}</span>
+          <span className="min-w-0 break-words">{title}</span>
           {organ.partial && (
             <span className="shrink-0 rounded bg-amber-900/60 px-1 text-[10px] text-amber-200" title={organ.note}>
               partial
@@ -137,7 +189,8 @@ function OrganRow({ organ, store, selected, isolated }: { organ: ManifestOrgan; 
         <span className="shrink-0 text-xs tabular-nums text-slate-400">{formatNumber(organ.voxelVolumeMl)} mL</span>
         <button
           type="button"
-          className={`shrink-0 rounded px-1.5 py-0.5 text-xs ${isolated ? 'bg-sky-600 text-white' : 'text-slate-300 hover:bg-slate-700'}`}
+          tabIndex={-1}
+          className={`min-h-6 shrink-0 rounded px-1.5 py-0.5 text-xs ${isolated ? 'bg-sky-700 text-white' : 'text-slate-300 hover:bg-slate-700'}`}
           aria-pressed={isolated}
           onClick={() => api.isolate(organ.name)}
           title={isolated ? 'Show the others again' : `Show ${title} alone`}
@@ -163,7 +216,7 @@ function OrganRow({ organ, store, selected, isolated }: { organ: ManifestOrgan; 
               className="w-full min-w-0"
             />
           </label>
-          <button type="button" className="shrink-0 rounded px-1.5 py-0.5 hover:bg-slate-700" onClick={() => api.resetLook(organ.name)}>
+          <button type="button" className="min-h-6 shrink-0 rounded px-1.5 py-0.5 hover:bg-slate-700" onClick={() => api.resetLook(organ.name)}>
             Reset
           </button>
         </div>

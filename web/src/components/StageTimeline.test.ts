@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest'
 import type { Job } from '../api/types'
-import { advice } from './JobPage'
 import { stageNote, stages } from './StageTimeline'
 
 const T = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString()
@@ -69,14 +68,4 @@ describe('stageNote', () => {
     if (want === null) expect(note).toBeNull()
     else expect(note).toMatch(want)
   })
-})
-
-describe('advice', () => {
-  it.each([
-    [{ stage: 'ingest', code: 'not_ct', message: '' }, /upload it again/],
-    [{ stage: 'segmentation', code: 'gpu_oom', message: '' }, /too large for the GPU/],
-    [{ stage: 'segmentation', code: 'segmentation_failed', message: '' }, /usually temporary/],
-    [{ stage: 'mesher', code: 'mesh_failed', message: '' }, /models could not be made/],
-    [{ stage: 'status', code: 'timeout', message: '' }, /took too long/],
-  ])('%j', (e, want) => expect(advice(e)).toMatch(want))
 })

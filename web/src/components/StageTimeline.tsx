@@ -109,12 +109,12 @@ export function StageTimeline({ job }: { job: Job }) {
                     ? 'animate-pulse bg-sky-500 text-white'
                     : s.state === 'failed'
                       ? 'bg-red-600 text-white'
-                      : 'bg-slate-800 text-slate-500'
+                      : 'bg-slate-800 text-slate-400'
               }`}
             >
               {s.state === 'done' ? '✓' : s.state === 'failed' ? '!' : ''}
             </span>
-            <span className={s.state === 'waiting' ? 'text-slate-500' : ''}>
+            <span className={s.state === 'waiting' ? 'text-slate-400' : ''}>
               {s.label}
               {s.state === 'current' && <span className="sr-only"> (in progress)</span>}
               {s.state === 'failed' && <span className="sr-only"> (failed)</span>}

@@ -7,6 +7,7 @@ import { useStore } from 'zustand'
 import type { StoreApi } from 'zustand/vanilla'
 import type { ManifestOrgan } from '../api/types'
 import { formatNumber } from '../format'
+import { formatSize, sizeMm } from '../state/anatomy'
 import { SYSTEM_NAMES, sortOrgans, type SortKey, type ViewerState } from '../state/viewer'
 
 const COLUMNS: { key: SortKey; label: string; numeric: boolean; title?: string }[] = [
@@ -15,6 +16,7 @@ const COLUMNS: { key: SortKey; label: string; numeric: boolean; title?: string }
   { key: 'volume', label: 'Volume (mL)', numeric: true, title: 'Voxel count × voxel volume' },
   { key: 'meshVolume', label: 'Mesh volume (mL)', numeric: true, title: 'Volume enclosed by the exported surface' },
   { key: 'surface', label: 'Surface (cm²)', numeric: true },
+  { key: 'size', label: 'Size (mm)', numeric: true, title: 'Extent of the bounding box: left–right × front–back × head–feet' },
   { key: 'triangles', label: 'Triangles', numeric: true },
   { key: 'partial', label: 'Partial', numeric: false, title: 'Touches the edge of the scan: the structure may extend beyond it' },
 ]
@@ -31,6 +33,8 @@ function cell(o: ManifestOrgan, key: SortKey): string {
       return formatNumber(o.meshVolumeMl)
     case 'surface':
       return formatNumber(o.surfaceAreaCm2)
+    case 'size':
+      return formatSize(sizeMm(o)).replace(' mm', '')
     case 'triangles':
       return formatNumber(o.triangles, 0)
     case 'partial':
@@ -41,7 +45,7 @@ function cell(o: ManifestOrgan, key: SortKey): string {
 /** toCSV writes the table's numbers in full precision. */
 export function toCSV(organs: ManifestOrgan[]): string {
   const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s)
-  const rows = [['label', 'name', 'display_name', 'system', 'voxel_count', 'volume_ml', 'mesh_volume_ml', 'surface_cm2', 'triangles', 'partial']]
+  const rows = [['label', 'name', 'display_name', 'system', 'voxel_count', 'volume_ml', 'mesh_volume_ml', 'surface_cm2', 'size_x_mm', 'size_y_mm', 'size_z_mm', 'triangles', 'partial']]
   for (const o of organs) {
     rows.push([
       String(o.label),
@@ -52,6 +56,7 @@ export function toCSV(organs: ManifestOrgan[]): string {
       String(o.voxelVolumeMl),
       String(o.meshVolumeMl),
       String(o.surfaceAreaCm2),
+      ...(sizeMm(o) ?? ['', '', '']).map(String),
       String(o.triangles),
       o.partial || o.touchesBorder ? 'yes' : 'no',
     ])
@@ -61,6 +66,7 @@ export function toCSV(organs: ManifestOrgan[]): string {
 
 export function StatsTable({ store, fileStem }: { store: StoreApi<ViewerState>; fileStem: string }) {
   const organs = useStore(store, (s) => s.organs)
+  const looks = useStore(store, (s) => s.looks)
   const selected = useStore(store, (s) => s.selected)
   const [sort, setSort] = useState<{ key: SortKey; dir: 'asc' | 'desc' }>({ key: 'volume', dir: 'desc' })
   const rows = useMemo(() => sortOrgans(organs, sort.key, sort.dir), [organs, sort])
@@ -82,11 +88,11 @@ export function StatsTable({ store, fileStem }: { store: StoreApi<ViewerState>; 
 
   return (
     <section aria-label="Statistics" className="flex h-full min-h-0 flex-col">
-      <div className="flex items-center gap-3 px-1 pb-2 text-sm text-slate-300">
+      <div className="flex flex-wrap items-center gap-3 px-1 pb-2 text-sm text-slate-300">
         <span>
           {organs.length} structures{partial > 0 && `, ${partial} partial (touching the edge of the scan: their volumes may be incomplete)`}
         </span>
-        <button type="button" className="ml-auto rounded border border-slate-700 px-2 py-1 text-xs hover:bg-slate-800" onClick={csv}>
+        <button type="button" className="ml-auto min-h-6 rounded border border-slate-700 px-2 py-1 text-xs hover:bg-slate-800" onClick={csv}>
           Download CSV
         </button>
       </div>
@@ -101,9 +107,9 @@ export function StatsTable({ store, fileStem }: { store: StoreApi<ViewerState>; 
                   aria-sort={sort.key === c.key ? (sort.dir === 'asc' ? 'ascending' : 'descending') : 'none'}
                   className={`border-b border-slate-800 px-2 py-1.5 font-medium ${c.numeric ? 'text-right' : 'text-left'}`}
                 >
-                  <button type="button" onClick={() => by(c.key)} title={c.title} className="inline-flex items-center gap-1 hover:text-sky-300">
+                  <button type="button" onClick={() => by(c.key)} title={c.title} className="inline-flex min-h-6 items-center gap-1 hover:text-sky-300">
                     {c.label}
-                    <span aria-hidden className="text-slate-500">
+                    <span aria-hidden className="text-slate-400">
                       {sort.key === c.key ? (sort.dir === 'asc' ? '▲' : '▼') : '↕'}
                     </span>
                   </button>
@@ -120,7 +126,7 @@ export function StatsTable({ store, fileStem }: { store: StoreApi<ViewerState>; 
               >
                 {COLUMNS.map((c) => (
                   <td key={c.key} className={`px-2 py-1 ${c.numeric ? 'text-right tabular-nums' : ''}`} title={c.key === 'partial' ? o.note : undefined}>
-                    {c.key === 'name' && <span className="mr-2 inline-block h-2.5 w-2.5 rounded-sm align-middle" style={{ background: o.color }} aria-hidden />}
+                    {c.key === 'name' && <span className="mr-2 inline-block h-2.5 w-2.5 rounded-sm align-middle" style={{ background: looks[o.name]?.color ?? o.color }} aria-hidden />}
                     {c.key === 'partial' && cell(o, c.key) ? (
                       <span className="rounded bg-amber-900/60 px-1.5 text-xs text-amber-200">partial</span>
                     ) : (

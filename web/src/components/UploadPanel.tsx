@@ -6,6 +6,7 @@ import { useRef, useState } from 'react'
 import { useStore } from 'zustand'
 import { useServices } from '../context'
 import { formatBytes } from '../format'
+import { ENGINES } from '../state/anatomy'
 import { linkProps, navigate } from '../router'
 import { filesFromInput, fromDataTransfer } from '../upload/dicomzip'
 
@@ -62,13 +63,13 @@ export function UploadPanel() {
         className={`mt-3 rounded-lg border-2 border-dashed p-6 text-center transition-colors ${over ? 'border-sky-400 bg-sky-950/40' : 'border-slate-700'}`}
       >
         <p className="text-slate-200">Drop a CT scan here</p>
-        <p className="mt-1 text-sm text-slate-400">a NIfTI volume (.nii, .nii.gz), a .zip of a DICOM series, or the series' folder</p>
+        <p className="mt-1 text-sm text-slate-300">a NIfTI volume (.nii, .nii.gz), a .zip of a DICOM series, or the series' folder</p>
         <div className="mt-4 flex flex-wrap justify-center gap-2">
           <button
             type="button"
             disabled={busy}
             onClick={() => fileInput.current?.click()}
-            className="rounded-md bg-sky-600 px-4 py-2 text-sm font-medium text-white hover:bg-sky-500 disabled:opacity-50"
+            className="rounded-md bg-sky-700 px-4 py-2 text-sm font-medium text-white hover:bg-sky-600 disabled:opacity-50"
           >
             Choose a file
           </button>
@@ -117,11 +118,21 @@ export function UploadPanel() {
             <div role="alert" className="rounded-md border border-red-800 bg-red-950/50 px-3 py-2 text-sm text-red-200">
               <p>{st.error}</p>
               <div className="mt-2 flex gap-2">
-                <button type="button" className="rounded border border-red-700 px-2 py-1 text-xs hover:bg-red-900/50" onClick={() => upload.getState().reset()}>
+                <button
+                  type="button"
+                  className="min-h-6 rounded border border-red-700 px-2 py-1 text-xs hover:bg-red-900/50"
+                  onClick={() => {
+                    upload.getState().reset()
+                    fileInput.current?.click()
+                  }}
+                >
+                  Try another file
+                </button>
+                <button type="button" className="min-h-6 rounded border border-red-700 px-2 py-1 text-xs hover:bg-red-900/50" onClick={() => upload.getState().reset()}>
                   Dismiss
                 </button>
                 {st.jobId && (
-                  <a className="rounded border border-red-700 px-2 py-1 text-xs hover:bg-red-900/50" {...linkProps(`/jobs/${st.jobId}`)}>
+                  <a className="inline-flex min-h-6 items-center rounded border border-red-700 px-2 py-1 text-xs hover:bg-red-900/50" {...linkProps(`/jobs/${st.jobId}`)}>
                     Open the job
                   </a>
                 )}
@@ -136,7 +147,7 @@ export function UploadPanel() {
                 <div className="mt-2 flex items-center gap-3">
                   <progress className="h-2 flex-1 overflow-hidden rounded [&::-webkit-progress-bar]:bg-slate-800 [&::-webkit-progress-value]:bg-sky-500" max={st.total || 1} value={st.loaded} aria-label="Upload progress" />
                   {st.phase === 'uploading' && (
-                    <button type="button" className="rounded border border-slate-600 px-2 py-1 text-xs hover:bg-slate-800" onClick={() => upload.getState().cancel()}>
+                    <button type="button" className="min-h-6 rounded border border-slate-600 px-2 py-1 text-xs hover:bg-slate-800" onClick={() => upload.getState().cancel()}>
                       Cancel
                     </button>
                   )}
@@ -146,7 +157,16 @@ export function UploadPanel() {
           )}
         </div>
       )}
-      <p className="mt-4 text-xs text-slate-500">
+      <details className="mt-4 text-sm text-slate-300" data-testid="engines">
+        <summary className="min-h-6 cursor-pointer text-slate-200">What you get</summary>
+        <p className="mt-2">Each scan becomes one 3D model per structure the server's segmentation engine finds, with volumes and downloads (GLB, OBJ, STL). The job page says which engine ran.</p>
+        <ul className="mt-2 list-disc space-y-1 pl-5">
+          {Object.entries(ENGINES).map(([id, text]) => (
+            <li key={id}>{text}</li>
+          ))}
+        </ul>
+      </details>
+      <p className="mt-4 text-xs text-slate-400">
         DICOM files are de-identified on arrival and the uploaded originals are deleted once read. Folders are zipped in this browser before upload.
       </p>
     </section>

@@ -19,3 +19,14 @@ describe('labelColormap', () => {
     expect(cm.labels).toEqual(['', 'A', '', 'C'])
   })
 })
+
+describe('labelColormap envelopes', () => {
+  it('leaves the body out of the slices even while it shows in 3D', () => {
+    const organs = [organ(1, 'body', '#b17a65'), organ(2, 'skeleton', '#f1d691')]
+    const cm = labelColormap(organs, {
+      body: { visible: true, opacity: 0.12, color: '#b17a65' },
+      skeleton: { visible: true, opacity: 1, color: '#f1d691' },
+    })
+    expect(cm.A).toEqual([0, 0, 255])
+  })
+})

@@ -1,8 +1,10 @@
 // The label map's colours for NiiVue: each organ's label in its (current)
 // colour, hidden organs and the background transparent, so the slices
-// agree with the 3D view.
+// agree with the 3D view. The structures that wrap everything (the body,
+// fat, muscle) are left out: over the whole body they wash out the CT.
 
 import type { ManifestOrgan } from '../api/types'
+import { isEnvelope } from '../state/anatomy'
 import type { OrganLook } from '../state/viewer'
 
 export interface LabelColormap {
@@ -35,7 +37,7 @@ export function labelColormap(organs: ManifestOrgan[], looks: Record<string, Org
     cm.R.push(r)
     cm.G.push(g)
     cm.B.push(b)
-    cm.A.push(o && (look?.visible ?? true) ? 255 : 0)
+    cm.A.push(o && !isEnvelope(o.name) && (look?.visible ?? true) ? 255 : 0)
     cm.labels.push(o ? o.displayName || o.name : '')
   }
   return cm

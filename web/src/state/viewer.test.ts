@@ -44,10 +44,11 @@ const visible = (s: ReturnType<typeof loaded>) =>
     .sort()
 
 describe('viewer store', () => {
-  it('loads every organ visible, opaque, in its (normalised) colour', () => {
+  it('loads every organ visible, opaque, in its display colour (GenericAnatomyColors where named, else the manifest\'s, normalised)', () => {
     const s = loaded()
     expect(visible(s)).toHaveLength(organs.length)
-    expect(s.getState().looks.liver).toEqual({ visible: true, opacity: 1, color: '#aa0000' })
+    expect(s.getState().looks.liver).toEqual({ visible: true, opacity: 1, color: '#dd8265' })
+    expect(s.getState().looks.vertebrae_L1.color).toBe('#aa0000')
     expect(s.getState().looks.mystery.color).toBe('#cccccc') // not a hex colour
   })
 
@@ -107,7 +108,7 @@ describe('viewer store', () => {
     expect(s.getState().looks.liver.color).toBe('#00ff00')
     s.getState().setVisible('liver', false)
     s.getState().resetLook('liver')
-    expect(s.getState().looks.liver).toEqual({ visible: false, opacity: 1, color: '#aa0000' })
+    expect(s.getState().looks.liver).toEqual({ visible: false, opacity: 1, color: '#dd8265' })
   })
 
   it('selects by name or label, revealing a hidden organ when asked', () => {
@@ -142,6 +143,35 @@ describe('viewer store', () => {
     s.getState().load(organs.slice(0, 2))
     expect(s.getState()).toMatchObject({ isolated: null, selected: null, query: '' })
     expect(Object.keys(s.getState().looks)).toEqual(['liver', 'spleen'])
+  })
+})
+
+describe('anatomy first', () => {
+  const opening = [
+    organ(1, 'body', 'other', { voxelVolumeMl: 30000 }),
+    organ(2, 'skeleton', 'skeleton'),
+    organ(6, 'subcutaneous_fat', 'other'),
+    organ(7, 'skeletal_muscle', 'muscles'),
+    organ(3, 'lung_left', 'lungs'),
+    organ(9, 'speck', 'other', { voxelVolumeMl: 0.02 }),
+  ]
+  it('opens the body faint, fat, muscle and specks hidden, the rest opaque', () => {
+    const s = createViewerStore()
+    s.getState().load(opening)
+    const l = s.getState().looks
+    expect(l.body).toMatchObject({ visible: true })
+    expect(l.body.opacity).toBeLessThan(0.3)
+    expect(l.subcutaneous_fat.visible).toBe(false)
+    expect(l.skeletal_muscle.visible).toBe(false)
+    expect(l.speck.visible).toBe(false)
+    expect(l.skeleton).toMatchObject({ visible: true, opacity: 1 })
+    expect(l.lung_left).toMatchObject({ visible: true, opacity: 1 })
+  })
+  it('leaves small structures out of the list unless asked or searched for', () => {
+    const names = (g: ReturnType<typeof groupBySystem>) => g.flatMap((x) => x.organs.map((o) => o.name))
+    expect(names(groupBySystem(opening, '', false))).not.toContain('speck')
+    expect(names(groupBySystem(opening, '', true))).toContain('speck')
+    expect(names(groupBySystem(opening, 'spe', false))).toEqual(['speck'])
   })
 })
 

@@ -5,6 +5,7 @@
 
 import { createStore, type StoreApi } from 'zustand/vanilla'
 import type { ManifestOrgan } from '../api/types'
+import { compareAnatomical, displayColor, ENVELOPES, isSmall, sizeMm } from './anatomy'
 
 export interface OrganLook {
   visible: boolean
@@ -30,6 +31,8 @@ export interface ViewerState {
   selected: string | null
   hovered: string | null
   query: string
+  /** Whether the list shows structures under SMALL_ML (they open hidden). */
+  showSmall: boolean
   clip: Clip
 
   load(organs: ManifestOrgan[]): void
@@ -48,6 +51,7 @@ export interface ViewerState {
   selectLabel(label: number, opts?: { reveal?: boolean }): void
   hover(name: string | null): void
   setQuery(q: string): void
+  setShowSmall(show: boolean): void
   setClip(c: Partial<Clip>): void
 }
 
@@ -74,8 +78,19 @@ function clamp01(v: number): number {
   return Number.isFinite(v) ? Math.min(1, Math.max(0, v)) : 1
 }
 
-function defaultLook(o: ManifestOrgan): OrganLook {
-  return { visible: true, opacity: 1, color: HEX.test(o.color) ? o.color.toLowerCase() : '#cccccc' }
+/**
+ * defaultLook is how an organ opens: anatomy first, so the body is a faint
+ * skin, fat and muscle and specks under SMALL_ML are hidden, the organs
+ * opaque in their display colour.
+ */
+export function defaultLook(o: ManifestOrgan): OrganLook {
+  const c = displayColor(o)
+  const env = ENVELOPES[o.name]
+  return {
+    visible: (env?.visible ?? true) && !isSmall(o),
+    opacity: env?.opacity ?? 1,
+    color: HEX.test(c) ? c.toLowerCase() : '#cccccc',
+  }
 }
 
 export function createViewerStore(): StoreApi<ViewerState> {
@@ -100,12 +115,13 @@ export function createViewerStore(): StoreApi<ViewerState> {
       selected: null,
       hovered: null,
       query: '',
+      showSmall: false,
       clip: DEFAULT_CLIP,
 
       load(organs) {
         const looks: Record<string, OrganLook> = {}
         for (const o of organs) looks[o.name] = defaultLook(o)
-        set({ organs, looks, isolated: null, beforeIsolate: null, selected: null, hovered: null, query: '', clip: DEFAULT_CLIP })
+        set({ organs, looks, isolated: null, beforeIsolate: null, selected: null, hovered: null, query: '', showSmall: false, clip: DEFAULT_CLIP })
       },
       setVisible: (name, visible) => setVis([name], visible),
       toggle(name) {
@@ -153,6 +169,7 @@ export function createViewerStore(): StoreApi<ViewerState> {
         if (get().hovered !== name) set({ hovered: name })
       },
       setQuery: (q) => set({ query: q }),
+      setShowSmall: (show) => set({ showSmall: show }),
       setClip: (c) => {
         const next = { ...get().clip, ...c }
         next.position = clamp01(next.position)
@@ -176,11 +193,16 @@ export interface SystemGroup {
   organs: ManifestOrgan[]
 }
 
-/** groupBySystem groups the organs that match query, systems in anatomical order, organs by name. */
-export function groupBySystem(organs: ManifestOrgan[], query: string): SystemGroup[] {
+/**
+ * groupBySystem groups the organs that match query, systems in anatomical
+ * order, organs head to feet and in natural order (see compareAnatomical).
+ * Structures under SMALL_ML are left out unless showSmall (a search finds them too).
+ */
+export function groupBySystem(organs: ManifestOrgan[], query: string, showSmall = true): SystemGroup[] {
   const by = new Map<string, ManifestOrgan[]>()
   for (const o of organs) {
     if (!matches(o, query)) continue
+    if (!showSmall && !query.trim() && isSmall(o)) continue
     const sys = o.system && SYSTEM_NAMES[o.system] ? o.system : 'other'
     const list = by.get(sys) ?? []
     list.push(o)
@@ -190,13 +212,13 @@ export function groupBySystem(organs: ManifestOrgan[], query: string): SystemGro
   for (const sys of SYSTEM_ORDER) {
     const list = by.get(sys)
     if (!list) continue
-    list.sort((a, b) => (a.displayName || a.name).localeCompare(b.displayName || b.name))
+    list.sort(compareAnatomical)
     out.push({ system: sys, title: SYSTEM_NAMES[sys], organs: list })
   }
   return out
 }
 
-export type SortKey = 'name' | 'system' | 'volume' | 'meshVolume' | 'surface' | 'triangles' | 'partial'
+export type SortKey = 'name' | 'system' | 'volume' | 'meshVolume' | 'surface' | 'size' | 'triangles' | 'partial'
 
 /** sortOrgans sorts for the statistics table; ties fall back to the name. */
 export function sortOrgans(organs: ManifestOrgan[], key: SortKey, dir: 'asc' | 'desc'): ManifestOrgan[] {
@@ -213,6 +235,8 @@ export function sortOrgans(organs: ManifestOrgan[], key: SortKey, dir: 'asc' | '
         return o.meshVolumeMl
       case 'surface':
         return o.surfaceAreaCm2
+      case 'size':
+        return Math.max(0, ...(sizeMm(o) ?? [0]))
       case 'triangles':
         return o.triangles
       case 'partial':

@@ -6,9 +6,10 @@ import { useStore } from 'zustand'
 import type { StoreApi } from 'zustand/vanilla'
 import type { ManifestOrgan } from '../api/types'
 import { formatNumber } from '../format'
+import { formatSize, sizeMm } from '../state/anatomy'
 import type { ClipAxis, ViewerState } from '../state/viewer'
-import { OrganScene } from './scene'
-import { VIEWS, VIEW_ORDER } from './views'
+import { CUBE_PX, OrganScene } from './scene'
+import { scaleBar, VIEWS, VIEW_ORDER, type ViewName } from './views'
 
 export interface Viewer3DProps {
   store: StoreApi<ViewerState>
@@ -24,6 +25,7 @@ export default function Viewer3D({ store, loadGlb, fileStem }: Viewer3DProps) {
   const sceneRef = useRef<OrganScene | null>(null)
   const [status, setStatus] = useState<Status>({ kind: 'loading', fraction: 0 })
   const [tip, setTip] = useState<{ x: number; y: number } | null>(null)
+  const [mmPerPx, setMmPerPx] = useState(0)
   const organs = useStore(store, (s) => s.organs)
   const hovered = useStore(store, (s) => s.hovered)
   const clip = useStore(store, (s) => s.clip)
@@ -40,12 +42,15 @@ export default function Viewer3D({ store, loadGlb, fileStem }: Viewer3DProps) {
       return
     }
     sceneRef.current = scene
+    // Round the scale so an orbit (same distance) does not re-render React each frame.
+    scene.onFrame = (v) => setMmPerPx(Number(v.toPrecision(3)))
     let cancelled = false
     const byLabel = new Map(store.getState().organs.map((o) => [o.label, o.name]))
     const apply = () => {
       const s = store.getState()
       const { visible } = scene.apply(s)
       el.dataset.visible = String(visible)
+      el.dataset.outlined = scene.outlinedOrgan ?? ''
     }
     loadGlb((fraction) => !cancelled && setStatus({ kind: 'loading', fraction }))
       .then((buf) => scene.load(buf, byLabel))
@@ -124,7 +129,28 @@ export default function Viewer3D({ store, loadGlb, fileStem }: Viewer3DProps) {
 
   const hoveredOrgan: ManifestOrgan | undefined = hovered ? organs.find((o) => o.name === hovered) : undefined
   const btn =
-    'rounded-md bg-slate-800/90 px-2 py-1 text-xs font-medium text-slate-100 hover:bg-slate-700 disabled:opacity-40 border border-slate-700'
+    'min-h-6 rounded-md bg-slate-800/90 px-2 py-1 text-xs font-medium text-slate-100 hover:bg-slate-700 disabled:opacity-40 border border-slate-700'
+  const bar = status.kind === 'ready' ? scaleBar(mmPerPx, 110) : null
+  const menu = useRef<HTMLDetailsElement>(null)
+  const view = (v: ViewName) => {
+    sceneRef.current?.setView(v)
+    if (menu.current) menu.current.open = false
+  }
+  const buttons = (
+    <>
+      {VIEW_ORDER.map((v) => (
+        <button key={v} type="button" className={btn} disabled={status.kind !== 'ready'} onClick={() => view(v)} title={`${VIEWS[v].title} (key ${VIEWS[v].key})`}>
+          {VIEWS[v].label}
+        </button>
+      ))}
+      <button type="button" className={btn} disabled={status.kind !== 'ready'} onClick={() => sceneRef.current?.resetView()} title="Reset the view (key 0)">
+        Reset view
+      </button>
+      <button type="button" className={btn} disabled={status.kind !== 'ready'} onClick={screenshot} data-testid="screenshot">
+        Screenshot
+      </button>
+    </>
+  )
 
   return (
     <section aria-label="3D model" className="relative h-full min-h-[320px] w-full overflow-hidden rounded-lg border border-slate-800" onKeyDown={onKeyDown}>
@@ -156,31 +182,45 @@ export default function Viewer3D({ store, loadGlb, fileStem }: Viewer3DProps) {
         >
           <div className="font-semibold">{hoveredOrgan.displayName || hoveredOrgan.name}</div>
           <div className="text-slate-300">
-            {formatNumber(hoveredOrgan.voxelVolumeMl)} mL{hoveredOrgan.partial ? ' · partial' : ''}
+            {formatNumber(hoveredOrgan.voxelVolumeMl)} mL · {formatSize(sizeMm(hoveredOrgan))}
+            {hoveredOrgan.partial ? ' · partial' : ''}
           </div>
         </div>
       )}
-      <div className="absolute left-2 top-2 flex flex-wrap gap-1" role="toolbar" aria-label="Camera">
-        {VIEW_ORDER.map((v) => (
-          <button key={v} type="button" className={btn} disabled={status.kind !== 'ready'} onClick={() => sceneRef.current?.setView(v)} title={`${VIEWS[v].label} view (key ${VIEWS[v].key})`}>
-            {VIEWS[v].label}
-          </button>
-        ))}
-        <button type="button" className={btn} disabled={status.kind !== 'ready'} onClick={() => sceneRef.current?.resetView()} title="Reset the view (key 0)">
-          Reset view
-        </button>
-        <button type="button" className={btn} disabled={status.kind !== 'ready'} onClick={screenshot} data-testid="screenshot">
-          Screenshot
-        </button>
+      <div className="absolute left-2 top-2 right-2 flex" role="toolbar" aria-label="Camera">
+        {/* Wide screens: every button; narrow ones: the same buttons in a menu. */}
+        <div className="hidden flex-wrap gap-1 sm:flex">{buttons}</div>
+        <details ref={menu} className="relative sm:hidden" data-testid="camera-menu">
+          <summary className={`${btn} inline-block cursor-pointer list-none`}>Views ▾</summary>
+          <div className="absolute left-0 z-20 mt-1 flex w-40 flex-col gap-1 rounded-md bg-slate-900 p-1 ring-1 ring-slate-700">{buttons}</div>
+        </details>
       </div>
-      <div className="absolute bottom-2 left-2 flex flex-wrap items-center gap-2 rounded-md bg-slate-900/85 px-2 py-1 text-xs ring-1 ring-slate-700" role="group" aria-label="Clipping plane">
+      {bar && (
+        <div
+          className="pointer-events-none absolute right-2 flex flex-col items-center text-[11px] text-slate-100"
+          style={{ bottom: CUBE_PX + 18 }}
+          data-testid="scale-bar"
+          data-mm={bar.mm}
+          aria-label={`Scale: the bar is ${bar.mm} mm at the centre of the model`}
+          role="img"
+        >
+          <span>{bar.mm >= 10 ? `${bar.mm / 10} cm` : `${bar.mm} mm`}</span>
+          <span className="block h-1.5 border-x-2 border-b-2 border-slate-100" style={{ width: bar.px }} />
+        </div>
+      )}
+      <div
+        className="absolute bottom-2 left-2 flex flex-wrap items-center gap-2 rounded-md bg-slate-900/85 px-2 py-1 text-xs ring-1 ring-slate-700"
+        style={{ maxWidth: `calc(100% - ${CUBE_PX + 24}px)` }}
+        role="group"
+        aria-label="Clipping plane"
+      >
         <label className="flex items-center gap-1">
           <input type="checkbox" checked={clip.enabled} onChange={(e) => setClip({ enabled: e.target.checked })} />
           Clip
         </label>
         <label className="flex items-center gap-1">
           <span className="sr-only">Clipping plane</span>
-          <select className="rounded bg-slate-800 px-1 py-0.5" value={clip.axis} onChange={(e) => setClip({ axis: e.target.value as ClipAxis, enabled: true })}>
+          <select className="min-h-6 rounded bg-slate-800 px-1 py-0.5" value={clip.axis} onChange={(e) => setClip({ axis: e.target.value as ClipAxis, enabled: true })}>
             <option value="axial">Axial</option>
             <option value="coronal">Coronal</option>
             <option value="sagittal">Sagittal</option>
@@ -195,7 +235,7 @@ export default function Viewer3D({ store, loadGlb, fileStem }: Viewer3DProps) {
             step={0.01}
             value={clip.position}
             onChange={(e) => setClip({ position: Number(e.target.value), enabled: true })}
-            className="w-28"
+            className="w-20 sm:w-28"
           />
         </label>
         <label className="flex items-center gap-1">

@@ -1,16 +1,22 @@
 // OrganScene draws scene.glb with three.js: one mesh per organ, each in the
 // look the viewer store gives it, orbit controls, anatomical views, a
-// clipping plane, picking and screenshots. It renders on demand (after a
+// clipping plane, picking and screenshots, an outline around the selected
+// organ and an orientation cube (R/L A/P S/I) in the corner. It renders on demand (after a
 // change or a camera move), not in a loop, so an idle viewer costs nothing.
 
 import {
   AmbientLight,
+  BackSide,
+  BoxGeometry,
+  CanvasTexture,
   Box3,
   Color,
   DirectionalLight,
   DoubleSide,
   Mesh,
+  MeshBasicMaterial,
   MeshStandardMaterial,
+  OrthographicCamera,
   type Object3D,
   PerspectiveCamera,
   Plane,
@@ -24,7 +30,7 @@ import {
 import { GLTFLoader } from 'three/examples/jsm/loaders/GLTFLoader.js'
 import { OrbitControls } from 'three/examples/jsm/controls/OrbitControls.js'
 import type { Clip, OrganLook } from '../state/viewer'
-import { VIEWS, clipIndex, clipNormal, type ViewName } from './views'
+import { CUBE_FACES, VIEWS, clipIndex, clipNormal, type ViewName } from './views'
 
 export interface SceneLooks {
   looks: Record<string, OrganLook>
@@ -40,8 +46,12 @@ interface OrganMesh {
 }
 
 const BACKGROUND = new Color('#0b1220')
-const SELECT_GLOW = 0.45
+const SELECT_GLOW = 0.35
 const HOVER_GLOW = 0.2
+/** The orientation cube's side on the canvas, CSS pixels. */
+export const CUBE_PX = 72
+/** The selected organ's outline: its back faces pushed out along the normals by this share of the model's size. */
+const OUTLINE = 0.004
 
 export class OrganScene {
   readonly renderer: WebGLRenderer
@@ -58,6 +68,12 @@ export class OrganScene {
   private clipOn = false
   /** The view last framed, until the person moves the camera: a resize reframes it. */
   private framed: ViewName | null = null
+  private readonly cubeScene = new Scene()
+  private readonly cubeCamera = new OrthographicCamera(-1.1, 1.1, 1.1, -1.1, 0.1, 10)
+  private readonly outline: MeshBasicMaterial
+  private outlined: Mesh | null = null
+  /** Called after each frame with the scale at the camera's target, mm per CSS pixel. */
+  onFrame: ((mmPerPx: number) => void) | null = null
 
   constructor(private readonly host: HTMLElement) {
     // preserveDrawingBuffer: the screenshot button reads the canvas back.
@@ -91,6 +107,9 @@ export class OrganScene {
     this.controls.addEventListener('change', () => this.requestRender())
     this.controls.addEventListener('start', () => (this.framed = null))
 
+    this.cubeScene.add(orientationCube())
+    this.outline = outlineMaterial()
+
     this.resize = new ResizeObserver(() => this.fitCanvas())
     this.resize.observe(host)
     this.fitCanvas()
@@ -113,6 +132,7 @@ export class OrganScene {
     this.scene.add(gltf.scene)
     gltf.scene.updateMatrixWorld(true)
     this.box.setFromObject(gltf.scene)
+    this.outline.userData.width.value = OUTLINE * this.box.getSize(new Vector3()).length()
     this.resetView()
   }
 
@@ -146,8 +166,34 @@ export class OrganScene {
       // Draw see-through organs after the opaque ones, the faintest last.
       o.mesh.renderOrder = transparent ? 1 + (1 - look.opacity) : 0
     }
+    this.setOutline(s.selected ? this.organs.get(s.selected) : undefined, s.clip)
     this.requestRender()
     return { visible }
+  }
+
+  /** setOutline draws a light hull behind the selected organ, so it stands out from its neighbours. */
+  private setOutline(o: OrganMesh | undefined, c: Clip) {
+    const want = o && o.mesh.visible ? o.mesh : null
+    if (this.outlined && this.outlined.parent !== want) {
+      this.outlined.removeFromParent()
+      this.outlined = null
+    }
+    if (want && !this.outlined) {
+      this.outlined = new Mesh(want.geometry, this.outline)
+      this.outlined.raycast = () => {} // never picked
+      this.outlined.renderOrder = -1
+      want.add(this.outlined)
+    }
+    const planes = c.enabled && this.clipOn ? [this.plane] : []
+    if (this.outline.clippingPlanes?.length !== planes.length) {
+      this.outline.clippingPlanes = planes
+      this.outline.needsUpdate = true
+    }
+  }
+
+  /** selectedOutlined reports whether an outline is drawn (for tests). */
+  get outlinedOrgan(): string | null {
+    return (this.outlined?.parent?.userData.organ as string | undefined) ?? null
   }
 
   private updateClip(c: Clip) {
@@ -218,11 +264,19 @@ export class OrganScene {
     const ndc = new Vector2(((clientX - rect.left) / rect.width) * 2 - 1, -((clientY - rect.top) / rect.height) * 2 + 1)
     this.raycaster.setFromCamera(ndc, this.camera)
     const meshes = [...this.organs.values()].filter((o) => o.mesh.visible).map((o) => o.mesh)
+    // A faint organ (the body's skin) is picked only when nothing solid lies behind it.
+    let faint: string | null = null
     for (const hit of this.raycaster.intersectObjects(meshes, false)) {
       if (this.clipOn && this.plane.distanceToPoint(hit.point) < 0) continue
-      return (hit.object.userData.organ as string) ?? null
+      const name = (hit.object.userData.organ as string) ?? null
+      const m = name ? this.organs.get(name)?.material : undefined
+      if (m && m.transparent && m.opacity < 0.5) {
+        faint ??= name
+        continue
+      }
+      return name
     }
-    return null
+    return faint
   }
 
   /** screenshot renders a frame now and returns it as a PNG data URL. */
@@ -241,7 +295,29 @@ export class OrganScene {
 
   private render() {
     if (this.disposed) return
-    this.renderer.render(this.scene, this.camera)
+    const r = this.renderer
+    r.render(this.scene, this.camera)
+    // The orientation cube, turned as the model is, in the bottom-right corner.
+    const w = this.host.clientWidth
+    const h = this.host.clientHeight
+    if (w > CUBE_PX * 2 && h > CUBE_PX * 2) {
+      this.cubeCamera.position.set(0, 0, 3).applyQuaternion(this.camera.quaternion)
+      this.cubeCamera.quaternion.copy(this.camera.quaternion)
+      r.autoClear = false
+      r.clearDepth()
+      r.setScissorTest(true)
+      r.setScissor(w - CUBE_PX - 8, 8, CUBE_PX, CUBE_PX)
+      r.setViewport(w - CUBE_PX - 8, 8, CUBE_PX, CUBE_PX)
+      r.render(this.cubeScene, this.cubeCamera)
+      r.setScissorTest(false)
+      r.setViewport(0, 0, w, h)
+      r.autoClear = true
+    }
+    if (this.onFrame && h > 0) {
+      const dist = this.camera.position.distanceTo(this.controls.target)
+      const visibleM = 2 * dist * Math.tan((this.camera.fov * Math.PI) / 360)
+      this.onFrame((visibleM * 1000) / h)
+    }
   }
 
   private fitCanvas() {
@@ -264,6 +340,15 @@ export class OrganScene {
       o.mesh.geometry.dispose()
       o.material.dispose()
     }
+    this.outline.dispose()
+    this.cubeScene.traverse((obj) => {
+      if (!(obj instanceof Mesh)) return
+      obj.geometry.dispose()
+      ;(obj.material as MeshBasicMaterial[]).forEach((m) => {
+        m.map?.dispose()
+        m.dispose()
+      })
+    })
     this.organs.clear()
     this.renderer.dispose()
     this.renderer.domElement.remove()
@@ -281,4 +366,53 @@ function organName(mesh: Mesh, byLabel: Map<number, string>): string | null {
     if (typeof label === 'number' && byLabel.has(label)) return byLabel.get(label) ?? null
   }
   return mesh.name || mesh.parent?.name || null
+}
+
+/** outlineMaterial: the back faces pushed out along their normals, unlit, so a rim shows around the organ. */
+function outlineMaterial(): MeshBasicMaterial {
+  const m = new MeshBasicMaterial({ color: '#fde047', side: BackSide })
+  const width = { value: 0.001 }
+  m.userData.width = width
+  m.onBeforeCompile = (shader) => {
+    shader.uniforms.outlineWidth = width
+    shader.vertexShader = shader.vertexShader
+      .replace('void main() {', 'uniform float outlineWidth;\nvoid main() {')
+      .replace('#include <begin_vertex>', '#include <begin_vertex>\ntransformed += normalize(normal) * outlineWidth;')
+  }
+  return m
+}
+
+/** orientationCube: a unit cube whose faces name the patient's directions (scene frame: +X left, +Y superior, +Z anterior). */
+function orientationCube(): Mesh {
+  // BoxGeometry's material order: +X, −X, +Y, −Y, +Z, −Z.
+  const order: [number, number][] = [
+    [0, 1],
+    [0, -1],
+    [1, 1],
+    [1, -1],
+    [2, 1],
+    [2, -1],
+  ]
+  const materials = order.map(([axis, sign]) => {
+    const f = CUBE_FACES.find((x) => x.axis === axis && x.sign === sign)
+    const c = document.createElement('canvas')
+    c.width = c.height = 64
+    const g = c.getContext('2d')
+    if (g) {
+      g.fillStyle = axis === 0 ? '#7f1d1d' : axis === 1 ? '#1e3a8a' : '#14532d'
+      g.fillRect(0, 0, 64, 64)
+      g.strokeStyle = '#e2e8f0'
+      g.lineWidth = 3
+      g.strokeRect(1.5, 1.5, 61, 61)
+      g.fillStyle = '#ffffff'
+      g.font = 'bold 40px sans-serif'
+      g.textAlign = 'center'
+      g.textBaseline = 'middle'
+      g.fillText(f?.letter ?? '?', 32, 34)
+    }
+    const t = new CanvasTexture(c)
+    t.colorSpace = SRGBColorSpace
+    return new MeshBasicMaterial({ map: t })
+  })
+  return new Mesh(new BoxGeometry(1.2, 1.2, 1.2), materials)
 }

@@ -1,6 +1,6 @@
 import { Matrix4, Quaternion, Vector3 } from 'three'
 import { describe, expect, it } from 'vitest'
-import { VIEWS, clipNormal, type ViewName } from './views'
+import { CUBE_FACES, VIEWS, clipNormal, scaleBar, type ViewName } from './views'
 
 // What a camera placed for each view sees: the scene axis (in the patient's
 // terms) that points right, up, and toward the camera on the screen.
@@ -57,5 +57,35 @@ describe('clipNormal', () => {
     ['sagittal', true, [1, 0, 0]],
   ] as const)('%s flip=%s', (axis, flip, want) => {
     expect(clipNormal(axis, flip)).toEqual(want)
+  })
+})
+
+describe('scaleBar', () => {
+  it.each([
+    [1, 120, 100, 100],
+    [0.5, 120, 50, 100],
+    [2.2, 120, 200, 200 / 2.2],
+    [0.013, 120, 1, 1 / 0.013],
+  ])('at %f mm/px (max %d px) spans %d mm', (mmPerPx, maxPx, mm, px) => {
+    const b = scaleBar(mmPerPx, maxPx)
+    expect(b?.mm).toBe(mm)
+    expect(b?.px).toBeCloseTo(px)
+    expect(b!.px).toBeLessThanOrEqual(maxPx)
+  })
+  it('refuses a scale that is not a positive number', () => {
+    expect(scaleBar(0)).toBeNull()
+    expect(scaleBar(Number.NaN)).toBeNull()
+  })
+})
+
+describe('CUBE_FACES', () => {
+  it('labels each scene axis with the patient direction views.ts gives it', () => {
+    for (const f of CUBE_FACES) {
+      const dir = [0, 0, 0] as [number, number, number]
+      dir[f.axis] = f.sign
+      const v = dominant(new Vector3(...dir))
+      expect(v).toBe(f.name)
+    }
+    expect(CUBE_FACES.map((f) => f.letter).sort().join('')).toBe('AILPRS')
   })
 })
