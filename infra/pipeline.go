@@ -207,9 +207,10 @@ func (b *builder) grants() {
 		b.allow(r[fn], []string{"s3:ListBucket"}, listBucket)
 	}
 	// ingest: read and delete the upload, write (and on redelivery read)
-	// the volume, queue the job, announce it.
+	// the volume, or for an uploaded label map the job's segmentation,
+	// queue the job, announce it.
 	b.allowObjects(r[fnIngest], []string{"s3:GetObject", "s3:DeleteObject"}, events.PrefixUploads)
-	b.allowObjects(r[fnIngest], []string{"s3:GetObject", "s3:PutObject"}, events.PrefixVolumes)
+	b.allowObjects(r[fnIngest], []string{"s3:GetObject", "s3:PutObject"}, events.PrefixVolumes, events.PrefixSegmentations)
 	b.jobs.GrantSendMessages(r[fnIngest])
 	b.groups.GrantSendMessages(r[fnIngest]) // the event source mapping grants the receiving
 	// dispatch: is the segmentation already there; start it.

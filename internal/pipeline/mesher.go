@@ -146,6 +146,12 @@ func (m *Mesher) Handle(ctx context.Context, ev events.Event) error {
 		log.Info("mesher: job already failed; not meshing")
 		return nil
 	}
+	if j.Status == job.Created {
+		// An uploaded label map's job is announced just before its label
+		// map is stored; the record says what the input was once the
+		// announcement is applied.
+		return fmt.Errorf("mesh job %s: the job is not accepted yet: %w", id, ErrEarly)
+	}
 	man, err := readManifest(ctx, m.Blobs, events.ManifestKey(id))
 	switch {
 	case err == nil:
@@ -154,7 +160,15 @@ func (m *Mesher) Handle(ctx context.Context, ev events.Event) error {
 	case !missing(err):
 		return fmt.Errorf("mesh job %s: %w", id, err)
 	}
-	return m.mesh(ctx, log, id, k)
+	return m.mesh(ctx, log, id, k, segmentationOf(j))
+}
+
+// segmentationOf says what made the job's label map, for the manifest.
+func segmentationOf(j job.Job) string {
+	if j.Input != nil && j.Input.Kind == events.KindLabelMap {
+		return export.NoSegmentation
+	}
+	return j.Engine
 }
 
 // orphaned reports whether an event for a job without a record is old
@@ -171,13 +185,13 @@ type failure struct{ code, message string }
 
 func (f *failure) Error() string { return f.code + ": " + f.message }
 
-func (m *Mesher) mesh(ctx context.Context, log *slog.Logger, id, key string) error {
+func (m *Mesher) mesh(ctx context.Context, log *slog.Logger, id, key, segmentation string) error {
 	dir, err := os.MkdirTemp(m.TempDir, "iris-mesh-*")
 	if err != nil {
 		return fmt.Errorf("mesh job %s: %w", id, err)
 	}
 	defer os.RemoveAll(dir)
-	man, err := m.build(ctx, id, key, dir)
+	man, err := m.build(ctx, id, key, dir, segmentation)
 	var f *failure
 	switch {
 	case errors.As(err, &f):
@@ -199,7 +213,7 @@ func (m *Mesher) mesh(ctx context.Context, log *slog.Logger, id, key string) err
 // build reads the label map, meshes it and writes the model set into
 // dir/set. The label map and the surfaces live only in here, so they can
 // be collected before the upload begins.
-func (m *Mesher) build(ctx context.Context, id, key, dir string) (*export.Manifest, error) {
+func (m *Mesher) build(ctx context.Context, id, key, dir, segmentation string) (*export.Manifest, error) {
 	maxB := m.MaxLabelMapBytes
 	if maxB <= 0 {
 		maxB = DefaultMaxLabelMapBytes
@@ -231,7 +245,7 @@ func (m *Mesher) build(ctx context.Context, id, key, dir string) (*export.Manife
 		}
 		return nil, &failure{CodeMeshFailed, "The organ surfaces could not be built from the segmentation (" + err.Error() + "). Report the job id."}
 	}
-	man, err := export.Write(filepath.Join(dir, "set"), export.Source{File: path.Base(key), LabelMap: lm}, surfaces, table, export.Options{
+	man, err := export.Write(filepath.Join(dir, "set"), export.Source{File: path.Base(key), LabelMap: lm, Segmentation: segmentation}, surfaces, table, export.Options{
 		Formats:      m.Formats,
 		Created:      nowOr(m.Now),
 		Generator:    m.Generator,
