@@ -88,6 +88,9 @@ func (m *Mesher) HandleBatch(ctx context.Context, msgs []Message) ([]string, err
 
 func (m *Mesher) handleMessage(ctx context.Context, msg Message) error {
 	log := logOr(m.Log).With("stage", StageMesher, "message", msg.ID, "attempt", msg.ReceiveCount)
+	if req, ok, err := events.DecodeExportRequest(msg.Body); ok {
+		return m.handleExportMessage(ctx, log, msg, req, err)
+	}
 	ev, err := DecodeQueuedEvent(msg.Body)
 	if err != nil {
 		log.Error("mesher: dropping malformed message", "err", err)
@@ -111,6 +114,30 @@ func (m *Mesher) handleMessage(ctx context.Context, msg Message) error {
 	}
 	log.Error("mesher: giving up", "job", id, "err", err)
 	return m.fail(ctx, id, CodeMeshFailed, "The 3D models could not be made ("+err.Error()+"). Try again later.")
+}
+
+// handleExportMessage runs a print export from the mesh queue, with the
+// attempts of a mesh run; the last failed attempt is recorded as the
+// export's error.
+func (m *Mesher) handleExportMessage(ctx context.Context, log *slog.Logger, msg Message, req events.ExportRequest, err error) error {
+	if err != nil {
+		log.Error("mesher: dropping malformed export request", "err", err)
+		return nil
+	}
+	err = m.HandleExport(ctx, req)
+	if err == nil {
+		return nil
+	}
+	maxA := m.MaxAttempts
+	if maxA <= 0 {
+		maxA = defaultMaxAttempts
+	}
+	if msg.ReceiveCount < maxA || ctx.Err() != nil {
+		log.Warn("mesher: export failed; will retry", "job", req.JobID, "export", req.ExportID, "err", err)
+		return err
+	}
+	log.Error("mesher: giving up on an export", "job", req.JobID, "export", req.ExportID, "err", err)
+	return m.exportFailed(ctx, log, req.JobID, req.ExportID, CodeMeshFailed, "The print export could not be made. Try again later.")
 }
 
 // Handle meshes the label map an S3 "Object Created" event announces. It
