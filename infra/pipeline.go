@@ -122,7 +122,7 @@ func (b *builder) lambdas() {
 			env:         config.Env{Bucket: *bucket, Table: *table, DropOwner: DropOwner},
 			description: "Keeps the job records (their only writer) and sweeps stuck jobs"},
 		{name: fnAPI, memoryMB: 512, timeout: apiTimeout,
-			env:         config.Env{Bucket: *bucket, Table: *table, MaxUploadBytes: IngestLimits().Upload},
+			env:         config.Env{Bucket: *bucket, Table: *table, MaxUploadBytes: IngestLimits().Upload, MeshQueueURL: *b.mesh.QueueUrl()},
 			description: "The HTTP API: jobs, signed uploads and downloads"},
 	}
 	for _, s := range specs {
@@ -232,6 +232,10 @@ func (b *builder) grants() {
 	// api: sign uploads and downloads, delete a job's objects, create,
 	// read, list and delete records.
 	b.allowObjects(r[fnAPI], []string{"s3:PutObject"}, events.PrefixUploads)
+	// (and a print export's request beside its results, sent on to the
+	// mesh queue)
+	b.allowObjects(r[fnAPI], []string{"s3:PutObject"}, events.PrefixResults)
+	b.allow(r[fnAPI], []string{"sqs:SendMessage"}, []*string{b.mesh.QueueArn()})
 	b.allowObjects(r[fnAPI], []string{"s3:GetObject"}, events.PrefixVolumes, events.PrefixResults)
 	b.allowObjects(r[fnAPI], []string{"s3:DeleteObject"}, events.PrefixUploads, events.PrefixVolumes,
 		events.PrefixSegmentations, events.PrefixSegmentationFailures, events.PrefixResults)

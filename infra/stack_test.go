@@ -545,8 +545,8 @@ func TestLeastPrivilege(t *testing.T) {
 			dynamo: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}, other: []string{"sqs:SendMessage"}},
 		fnAPI: {objects: map[string][]string{
 			"uploads/": {"s3:DeleteObject", "s3:PutObject"}, "volumes/": {"s3:DeleteObject", "s3:GetObject"},
-			"segmentations/": {"s3:DeleteObject"}, "segmentation-failures/": {"s3:DeleteObject"}, "results/": {"s3:DeleteObject", "s3:GetObject"}},
-			dynamo: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}},
+			"segmentations/": {"s3:DeleteObject"}, "segmentation-failures/": {"s3:DeleteObject"}, "results/": {"s3:DeleteObject", "s3:GetObject", "s3:PutObject"}},
+			dynamo: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}, other: []string{"sqs:SendMessage"}},
 	}
 	for _, fn := range functionNames {
 		t.Run(fn, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/zip"
 	"bufio"
 	"bytes"
 	"context"
@@ -691,4 +692,66 @@ func checkLabelMapDone(t *testing.T, data string, v api.JobView, file string) {
 		t.Errorf("job %s: manifest source %+v, %d organs", v.ID, man.Source, len(man.Organs))
 	}
 	checkNoUpload(t, data, v.ID)
+}
+
+// checkPrintExport asks a done job for a print export of three organs,
+// largest pieces only, through the API, follows it to done, and checks
+// the print pack it downloads and that the job's first set is unchanged.
+func checkPrintExport(t *testing.T, c *client, data, id string) {
+	t.Helper()
+	manifest := filepath.Join(data, "bucket", filepath.FromSlash(events.ManifestKey(id)))
+	before, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"smooth":0.4,"maxTriangles":30000,"largestPieceOnly":true,"minPieceMl":0,"labels":[5,1,11]}`)
+	code, resp := c.do("POST", "/api/jobs/"+id+"/exports", "application/json", body)
+	if code != http.StatusAccepted {
+		t.Fatalf("POST exports: %d %s", code, resp)
+	}
+	var queued api.ExportView
+	if err := json.Unmarshal(resp, &queued); err != nil || queued.Status != api.ExportQueued {
+		t.Fatalf("POST exports answered %s (%v)", resp, err)
+	}
+	if code, resp := c.do("POST", "/api/jobs/"+id+"/exports", "application/json", []byte(`{"smooth":2}`)); code != http.StatusBadRequest || !strings.Contains(string(resp), "smooth") {
+		t.Errorf("smooth 2: %d %s", code, resp)
+	}
+	var v api.ExportView
+	if !waitFor(jobTimeout, func() bool {
+		_, resp := c.do("GET", "/api/jobs/"+id+"/exports", "", nil)
+		var l api.ExportList
+		if json.Unmarshal(resp, &l) != nil || len(l.Exports) != 1 {
+			return false
+		}
+		v = l.Exports[0]
+		return v.Status != api.ExportQueued
+	}) {
+		t.Fatalf("export not finished after %v: %+v", jobTimeout, v)
+	}
+	if v.Status != api.ExportDone || v.PrintPack == nil || v.ID != queued.ID {
+		t.Fatalf("export %+v", v)
+	}
+	code, pack := c.do("GET", v.PrintPack.URL, "", nil)
+	if code != http.StatusOK {
+		t.Fatalf("GET print pack: %d", code)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(pack), int64(len(pack)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, f.Name)
+	}
+	if want := []string{"Spleen.stl", "Liver.stl", "Left lung lower lobe.stl", "README.txt"}; !slices.Equal(names, want) {
+		t.Errorf("print pack holds %q, want %q", names, want)
+	}
+	for _, o := range v.Organs {
+		if !o.Watertight || o.Triangles == 0 {
+			t.Errorf("organ %+v", o)
+		}
+	}
+	if after, _ := os.ReadFile(manifest); !bytes.Equal(before, after) {
+		t.Error("the job's manifest changed with the export")
+	}
 }

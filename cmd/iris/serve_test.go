@@ -57,6 +57,7 @@ func TestServeEndToEnd(t *testing.T) {
 	})
 	t.Run("label map through the API", func(t *testing.T) {
 		checkLabelMapDone(t, data, c.wait(labelJob, jobTimeout), "ct_3mm_seg.nii.gz")
+		t.Run("print export", func(t *testing.T) { checkPrintExport(t, c, data, labelJob) })
 	})
 	t.Run("label map dropped into uploads", func(t *testing.T) {
 		checkLabelMapDone(t, data, c.wait(droppedLabelJob, jobTimeout), "dropped_seg.nii.gz")
