@@ -798,3 +798,24 @@ func TestStuckJobSweepDeadlineFitsEndpoint(t *testing.T) {
 		t.Errorf("SageMaker may take %v, past the sweep's %v segmenting deadline", d, dl)
 	}
 }
+
+// TestSiteCompresses: CloudFront compresses the web app (Compress, and the
+// CachingOptimized managed policy, whose cache key takes gzip and brotli
+// from Accept-Encoding), and the build's own .br and .gz copies, made for
+// iris serve, are not uploaded.
+func TestSiteCompresses(t *testing.T) {
+	s := synth(t)
+	assert(t, "the site's default behaviour compresses with CachingOptimized", func() {
+		s.tpl.HasResourceProperties(jsii.String("AWS::CloudFront::Distribution"), map[string]any{
+			"DistributionConfig": map[string]any{"DefaultCacheBehavior": map[string]any{
+				"Compress":      true,
+				"CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6", // Managed-CachingOptimized: gzip and brotli on
+			}},
+		})
+	})
+	assert(t, "the site deployment leaves out precompressed copies", func() {
+		s.tpl.HasResourceProperties(jsii.String("Custom::CDKBucketDeployment"), map[string]any{
+			"Exclude": []any{"*.br", "*.gz"},
+		})
+	})
+}
