@@ -33,6 +33,7 @@ import (
 	iaws "github.com/iris-oculus/iris/internal/aws"
 	"github.com/iris-oculus/iris/internal/export"
 	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/pipeline"
 	"github.com/iris-oculus/iris/internal/ports"
 	"github.com/iris-oculus/iris/internal/testdata"
 	"github.com/iris-oculus/iris/tools"
@@ -125,7 +126,6 @@ func TestCloudLocal(t *testing.T) {
 		data []byte
 	}{
 		{"truncated.nii.gz", ct[:len(ct)/2]},
-		{"ct_3mm_seg.nii.gz", labelMap},
 		{"oversized.nii.gz", oversizedNIfTI(t)},
 	}
 
@@ -136,6 +136,7 @@ func TestCloudLocal(t *testing.T) {
 	seriesJob := drop(t, c, "series.zip", series)
 	twiceJob := drop(t, c, "twice.nii.gz", ct)
 	folderJob := dropFolder(t, c, "series-folder", series)
+	labelJob := drop(t, c, "ct_3mm_seg.nii.gz", labelMap)
 	rejectJobs := map[string]string{}
 	for _, r := range rejects {
 		rejectJobs[r.name] = drop(t, c, r.name, r.data)
@@ -206,7 +207,7 @@ func TestCloudLocal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := 3 + len(rejects); int(out.Count) != want {
+		if want := 4 + len(rejects); int(out.Count) != want {
 			t.Errorf("%d job records for %d distinct uploads", out.Count, want)
 		}
 		jobsWithResults := map[string]bool{}
@@ -214,13 +215,36 @@ func TestCloudLocal(t *testing.T) {
 			key, _ := events.ParseKey(k)
 			jobsWithResults[key.JobID] = true
 		}
-		if len(jobsWithResults) != 3 {
-			t.Errorf("results/ holds model sets of %d jobs, want 3 (the zip, the folder and this one): %v", len(jobsWithResults), jobsWithResults)
+		if len(jobsWithResults) != 4 {
+			t.Errorf("results/ holds model sets of %d jobs, want 4 (the zip, the folder, the label map and this one): %v", len(jobsWithResults), jobsWithResults)
 		}
 		st := c.Functions
 		t.Logf("figure: events published %d; invocations ingest %d, status %d, dispatch %d, mesher %d; segmentations run %d",
 			c.Bus.Published(), st["ingest"].Stats().Invocations, st["status"].Stats().Invocations,
 			st["dispatch"].Stats().Invocations, st["mesher"].Stats().Invocations, c.Endpoint.Invocations())
+	})
+
+	t.Run("a label map goes straight to meshing and ends done with its names", func(t *testing.T) {
+		j := wait(t, store, labelJob)
+		if j.Status != job.Done {
+			t.Fatalf("status %s, error %+v", j.Status, j.Error)
+		}
+		if j.Input == nil || j.Input.Kind != events.KindLabelMap || j.Engine != pipeline.NoEngine {
+			t.Errorf("input %+v, engine %q; want a label map, no segmentation", j.Input, j.Engine)
+		}
+		if _, ok := j.Stages[job.Segmenting]; ok {
+			t.Errorf("stages %v: a segmentation is recorded", j.Stages)
+		}
+		names := map[int]string{}
+		for _, o := range j.Organs {
+			names[o.Label] = o.Name
+		}
+		if len(j.Organs) != 41 || names[5] != "liver" || names[1] != "spleen" || names[52] != "aorta" {
+			t.Errorf("%d organs, 1=%q 5=%q 52=%q", len(j.Organs), names[1], names[5], names[52])
+		}
+		if exists(t, c, events.VolumeKey(labelJob)) {
+			t.Error("a CT volume was stored for a label map")
+		}
 	})
 
 	t.Run("6 rejections fail with the codes and messages of iris serve", func(t *testing.T) {

@@ -1,6 +1,7 @@
 package cloudlocal_test
 
 import (
+	"archive/zip"
 	"bufio"
 	"bytes"
 	"context"
@@ -217,6 +218,43 @@ func signedInFlow(t *testing.T, c *cloudlocal.Cloud, issuer string, ct []byte) {
 		t.Errorf("GLB download: %d, %d bytes (listed %d), starts %q", resp.StatusCode, len(b), glb.Bytes, b[:min(4, len(b))])
 	}
 	t.Logf("figure: signed-in upload of the 3 mm CT → done %.1f s, %d organs, GLB %d bytes", time.Since(t0).Seconds(), len(v.Organs), len(b))
+
+	// A print export through the API function and the mesh queue.
+	t1 := time.Now()
+	exp := []byte(`{"smooth":0.5,"maxTriangles":20000,"largestPieceOnly":true,"minPieceMl":0,"labels":[]}`)
+	if code := call(t, c, bob, http.MethodPost, "/api/jobs/"+id+"/exports", exp, nil); code != http.StatusNotFound {
+		t.Errorf("bob exports alice's job: %d, want 404", code)
+	}
+	if code := call(t, c, alice, http.MethodPost, "/api/jobs/"+id+"/exports", exp, nil); code != http.StatusAccepted {
+		t.Fatalf("POST exports: %d", code)
+	}
+	var el api.ExportList
+	if !waitFor(jobTimeout, func() bool {
+		return call(t, c, alice, http.MethodGet, "/api/jobs/"+id+"/exports", nil, &el) == http.StatusOK &&
+			len(el.Exports) == 1 && el.Exports[0].Status != api.ExportQueued
+	}) {
+		t.Fatalf("export not finished: %+v", el)
+	}
+	e := el.Exports[0]
+	if e.Status != api.ExportDone || e.PrintPack == nil || len(e.Organs) != len(v.Organs) {
+		t.Fatalf("export %s %+v, %d organs of %d", e.Status, e.Error, len(e.Organs), len(v.Organs))
+	}
+	resp, err = s3Client(t, c).Get(e.PrintPack.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pack, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	zr, err := zip.NewReader(bytes.NewReader(pack), int64(len(pack)))
+	if err != nil || len(zr.File) != len(v.Organs)+1 {
+		t.Fatalf("print pack: %v, %d bytes", err, len(pack))
+	}
+	for _, o := range e.Organs {
+		if !o.Watertight || o.Triangles == 0 {
+			t.Errorf("print pack organ %+v", o)
+		}
+	}
+	t.Logf("figure: print export through the mesh queue → done %.1f s, %d STL files, %d bytes", time.Since(t1).Seconds(), len(e.Organs), len(pack))
 
 	for _, m := range []string{http.MethodGet, http.MethodDelete} {
 		if code := call(t, c, bob, m, "/api/jobs/"+id, nil, nil); code != http.StatusNotFound {

@@ -67,9 +67,17 @@ type S3Object struct {
 	Reason          string `json:"reason"`
 }
 
+// KindLabelMap is Input.Kind for an upload that is a label map (a
+// segmentation already made): it is meshed as it is, without segmentation.
+const KindLabelMap = "labelmap"
+
 // Input describes the accepted volume, for the job record and the UI.
 type Input struct {
-	Format      string     `json:"format"` // "nifti" or "dicom"
+	Format string `json:"format"` // "nifti" or "dicom"
+	// Kind is KindLabelMap for a label map; "" for a CT.
+	Kind string `json:"kind,omitempty"`
+	// Labels is how many labels an uploaded label map holds.
+	Labels      int        `json:"labels,omitempty"`
 	File        string     `json:"file"`
 	Bytes       int64      `json:"bytes"`
 	Dims        [3]int     `json:"dims"`
@@ -78,11 +86,13 @@ type Input struct {
 	Series      string     `json:"series,omitempty"` // DICOM: what was chosen and why
 }
 
-// Accepted is the detail of JobAccepted.
+// Accepted is the detail of JobAccepted. A label map's job has no volume
+// but its SegmentationKey, stored by the ingest: it is not segmented.
 type Accepted struct {
-	JobID     string `json:"jobId"`
-	VolumeKey string `json:"volumeKey"`
-	Input     Input  `json:"input"`
+	JobID           string `json:"jobId"`
+	VolumeKey       string `json:"volumeKey"`
+	SegmentationKey string `json:"segmentationKey,omitempty"`
+	Input           Input  `json:"input"`
 }
 
 // Failure says what went wrong in words a person can act on. Code is

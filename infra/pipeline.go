@@ -123,7 +123,7 @@ func (b *builder) lambdas() {
 				InstanceType: b.p.InstanceType, GPUsPerInstance: b.p.GPUsPerInstance, MesherMemoryMB: b.p.MesherMemoryMB},
 			description: "Keeps the job records (their only writer) and sweeps stuck jobs"},
 		{name: fnAPI, memoryMB: 512, timeout: apiTimeout,
-			env:         config.Env{Bucket: *bucket, Table: *table, MaxUploadBytes: IngestLimits().Upload},
+			env:         config.Env{Bucket: *bucket, Table: *table, MaxUploadBytes: IngestLimits().Upload, MeshQueueURL: *b.mesh.QueueUrl()},
 			description: "The HTTP API: jobs, signed uploads and downloads"},
 	}
 	for _, s := range specs {
@@ -208,9 +208,10 @@ func (b *builder) grants() {
 		b.allow(r[fn], []string{"s3:ListBucket"}, listBucket)
 	}
 	// ingest: read and delete the upload, write (and on redelivery read)
-	// the volume, queue the job, announce it.
+	// the volume, or for an uploaded label map the job's segmentation,
+	// queue the job, announce it.
 	b.allowObjects(r[fnIngest], []string{"s3:GetObject", "s3:DeleteObject"}, events.PrefixUploads)
-	b.allowObjects(r[fnIngest], []string{"s3:GetObject", "s3:PutObject"}, events.PrefixVolumes)
+	b.allowObjects(r[fnIngest], []string{"s3:GetObject", "s3:PutObject"}, events.PrefixVolumes, events.PrefixSegmentations)
 	b.jobs.GrantSendMessages(r[fnIngest])
 	b.groups.GrantSendMessages(r[fnIngest]) // the event source mapping grants the receiving
 	// dispatch: is the segmentation already there; start it.
@@ -232,6 +233,10 @@ func (b *builder) grants() {
 	// api: sign uploads and downloads, delete a job's objects, create,
 	// read, list and delete records.
 	b.allowObjects(r[fnAPI], []string{"s3:PutObject"}, events.PrefixUploads)
+	// (and a print export's request beside its results, sent on to the
+	// mesh queue)
+	b.allowObjects(r[fnAPI], []string{"s3:PutObject"}, events.PrefixResults)
+	b.allow(r[fnAPI], []string{"sqs:SendMessage"}, []*string{b.mesh.QueueArn()})
 	b.allowObjects(r[fnAPI], []string{"s3:GetObject"}, events.PrefixVolumes, events.PrefixResults)
 	b.allowObjects(r[fnAPI], []string{"s3:DeleteObject"}, events.PrefixUploads, events.PrefixVolumes,
 		events.PrefixSegmentations, events.PrefixSegmentationFailures, events.PrefixResults)

@@ -537,7 +537,7 @@ func TestLeastPrivilege(t *testing.T) {
 		other   []string // other actions, sorted
 	}
 	want := map[string]grants{
-		fnIngest: {objects: map[string][]string{"uploads/": {"s3:DeleteObject", "s3:GetObject"}, "volumes/": {"s3:GetObject", "s3:PutObject"}},
+		fnIngest: {objects: map[string][]string{"uploads/": {"s3:DeleteObject", "s3:GetObject"}, "volumes/": {"s3:GetObject", "s3:PutObject"}, "segmentations/": {"s3:GetObject", "s3:PutObject"}},
 			other: []string{"events:PutEvents", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage"}},
 		fnDispatch: {objects: map[string][]string{"segmentations/": {"s3:GetObject"}}, dynamo: []string{"dynamodb:GetItem"},
 			other: []string{"events:PutEvents", "sagemaker:InvokeEndpointAsync", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage"}},
@@ -548,8 +548,8 @@ func TestLeastPrivilege(t *testing.T) {
 			dynamo: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}, other: []string{"sqs:SendMessage"}},
 		fnAPI: {objects: map[string][]string{
 			"uploads/": {"s3:DeleteObject", "s3:PutObject"}, "volumes/": {"s3:DeleteObject", "s3:GetObject"},
-			"segmentations/": {"s3:DeleteObject"}, "segmentation-failures/": {"s3:DeleteObject"}, "results/": {"s3:DeleteObject", "s3:GetObject"}},
-			dynamo: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}},
+			"segmentations/": {"s3:DeleteObject"}, "segmentation-failures/": {"s3:DeleteObject"}, "results/": {"s3:DeleteObject", "s3:GetObject", "s3:PutObject"}},
+			dynamo: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}, other: []string{"sqs:SendMessage"}},
 	}
 	for _, fn := range functionNames {
 		t.Run(fn, func(t *testing.T) {
@@ -800,4 +800,25 @@ func TestStuckJobSweepDeadlineFitsEndpoint(t *testing.T) {
 	if d, dl := InvocationTimeout+RequestTTL, pipeline.DefaultDeadlines().Segmenting; d > dl {
 		t.Errorf("SageMaker may take %v, past the sweep's %v segmenting deadline", d, dl)
 	}
+}
+
+// TestSiteCompresses: CloudFront compresses the web app (Compress, and the
+// CachingOptimized managed policy, whose cache key takes gzip and brotli
+// from Accept-Encoding), and the build's own .br and .gz copies, made for
+// iris serve, are not uploaded.
+func TestSiteCompresses(t *testing.T) {
+	s := synth(t)
+	assert(t, "the site's default behaviour compresses with CachingOptimized", func() {
+		s.tpl.HasResourceProperties(jsii.String("AWS::CloudFront::Distribution"), map[string]any{
+			"DistributionConfig": map[string]any{"DefaultCacheBehavior": map[string]any{
+				"Compress":      true,
+				"CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6", // Managed-CachingOptimized: gzip and brotli on
+			}},
+		})
+	})
+	assert(t, "the site deployment leaves out precompressed copies", func() {
+		s.tpl.HasResourceProperties(jsii.String("Custom::CDKBucketDeployment"), map[string]any{
+			"Exclude": []any{"*.br", "*.gz"},
+		})
+	})
 }

@@ -94,6 +94,9 @@ func (b *builder) deployWeb() {
 			awss3deployment.Source_Asset(jsii.String(b.p.WebDist), nil),
 			awss3deployment.Source_JsonData(jsii.String(WebConfigFile), config, nil),
 		},
+		// The build's precompressed copies are for iris serve; CloudFront
+		// compresses (gzip and brotli) on its own.
+		Exclude:           jsii.Strings("*.br", "*.gz"),
 		Distribution:      b.dist,
 		DistributionPaths: jsii.Strings("/*"),
 		MemoryLimit:       jsii.Number(512),

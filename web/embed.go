@@ -18,9 +18,12 @@ package web
 
 import (
 	"bytes"
+	"io"
 	"io/fs"
+	"mime"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -46,7 +49,11 @@ func Built() bool { return built }
 //     load the app and a new build is picked up at once;
 //   - a missing file with an extension (a stale asset, say) is a 404, not
 //     HTML that a browser would try to run as a script;
-//   - /api/ paths are a JSON 404: the API is mounted in front of this.
+//   - /api/ paths are a JSON 404: the API is mounted in front of this;
+//   - a file with a precompressed copy beside it (NAME.br, NAME.gz, made
+//     by the build: see vite.config.ts) is sent as that copy, with
+//     Content-Encoding, to a client whose Accept-Encoding takes it (brotli
+//     first), and every such file carries Vary: Accept-Encoding.
 func NewHandler(fsys fs.FS) http.Handler {
 	return &handler{fsys: fsys, files: http.FileServerFS(fsys)}
 }
@@ -81,6 +88,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			w.Header().Set("Cache-Control", "no-cache")
 		}
+		if h.precompressed(w, r, name) {
+			return
+		}
 		h.files.ServeHTTP(w, r)
 		return
 	}
@@ -102,4 +112,80 @@ func (h *handler) index(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	http.ServeContent(w, r, "index.html", time.Time{}, bytes.NewReader(data))
+}
+
+// encodings are the precompressed copies the build makes, in the order of
+// preference: brotli is smaller, gzip is understood everywhere.
+var encodings = []struct{ name, ext string }{{"br", ".br"}, {"gzip", ".gz"}}
+
+// precompressed serves name's precompressed copy, if it has one the
+// client accepts, and reports whether it did. A file that has a copy
+// varies by Accept-Encoding whichever form is sent.
+func (h *handler) precompressed(w http.ResponseWriter, r *http.Request, name string) bool {
+	accepted := acceptEncodings(r.Header.Get("Accept-Encoding"))
+	varies := false
+	for _, e := range encodings {
+		st, err := fs.Stat(h.fsys, name+e.ext)
+		if err != nil || st.IsDir() {
+			continue
+		}
+		if !varies {
+			w.Header().Add("Vary", "Accept-Encoding")
+			varies = true
+		}
+		if !accepted(e.name) {
+			continue
+		}
+		f, err := h.fsys.Open(name + e.ext)
+		if err != nil {
+			continue
+		}
+		defer f.Close()
+		rs, ok := f.(io.ReadSeeker)
+		if !ok {
+			continue
+		}
+		ctype := mime.TypeByExtension(path.Ext(name))
+		if ctype == "" {
+			ctype = "application/octet-stream"
+		}
+		w.Header().Set("Content-Type", ctype)
+		w.Header().Set("Content-Encoding", e.name)
+		http.ServeContent(w, r, name, st.ModTime(), rs)
+		return true
+	}
+	return false
+}
+
+// acceptEncodings parses an Accept-Encoding header (RFC 9110, 12.5.3)
+// into a test of whether a coding is acceptable: named, or covered by
+// "*", with a q-value above 0.
+func acceptEncodings(header string) func(coding string) bool {
+	q := map[string]float64{}
+	for _, part := range strings.Split(header, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		coding = strings.ToLower(strings.TrimSpace(coding))
+		if coding == "" {
+			continue
+		}
+		v := 1.0
+		for _, p := range strings.Split(params, ";") {
+			k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+					v = f
+				} else {
+					v = 0
+				}
+			}
+		}
+		q[coding] = v
+	}
+	return func(coding string) bool {
+		if v, ok := q[coding]; ok {
+			return v > 0
+		}
+		v, ok := q["*"]
+		return ok && v > 0
+	}
 }

@@ -260,6 +260,7 @@ func serve(ctx context.Context, c serveConfig, engine segment.Engine, log *slog.
 		ownerOf, webConfig, handler = o.Owner, o.ConfigHandler(), connectTo(mux, c.oidc.Issuer)
 	}
 	apiServer := &api.Server{Store: store, Blobs: blobs, Signer: signer, Owner: ownerOf, Log: log, MaxUploadBytes: pool.Limits().Upload,
+		Exports: meshQueue, // print exports are mesh runs, as on AWS
 		Health: func(ctx context.Context) map[string]error {
 			_, _, err := store.List(ctx, localOwner, 1, "")
 			_, berr := blobs.List(ctx, events.PrefixUploads)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/zip"
 	"bufio"
 	"bytes"
 	"context"
@@ -29,6 +30,7 @@ import (
 	"github.com/iris-oculus/iris/internal/export"
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/local"
+	"github.com/iris-oculus/iris/internal/pipeline"
 	"github.com/iris-oculus/iris/internal/ports"
 )
 
@@ -645,3 +647,111 @@ func waitFor(timeout time.Duration, cond func() bool) bool {
 
 // errMissed reports a crash moment that passed before it could be hit.
 var errMissed = errors.New("the moment passed before it was seen")
+
+// checkLabelMapDone checks a job whose upload was TotalSegmentator's label
+// map of the example CT: done without a segmentation, with the organ names
+// of its label table (TotalSegmentator's), and a manifest that says so.
+func checkLabelMapDone(t *testing.T, data string, v api.JobView, file string) {
+	t.Helper()
+	if v.Status != job.Done || v.Error != nil {
+		t.Fatalf("job %s: status %s, error %+v; want done", v.ID, v.Status, v.Error)
+	}
+	if v.Input == nil || v.Input.Kind != events.KindLabelMap || v.Input.File != file || v.Input.Labels != 41 || v.Input.Dims != [3]int{122, 101, 30} {
+		t.Errorf("job %s: input %+v; want a label map of 41 labels from %s", v.ID, v.Input, file)
+	}
+	if _, ok := v.Stages[job.Segmenting]; ok || v.Engine != pipeline.NoEngine {
+		t.Errorf("job %s: stages %v, engine %q; want no segmentation", v.ID, v.Stages, v.Engine)
+	}
+	names := map[int]string{}
+	for _, o := range v.Organs {
+		names[o.Label] = o.DisplayName + "|" + o.Name
+	}
+	if len(v.Organs) != 41 {
+		t.Errorf("job %s: %d organs, want 41", v.ID, len(v.Organs))
+	}
+	for label, want := range map[int]string{1: "Spleen|spleen", 5: "Liver|liver", 2: "Right kidney|kidney_right", 52: "Aorta|aorta"} {
+		if names[label] != want {
+			t.Errorf("job %s: label %d is %q, want %q", v.ID, label, names[label], want)
+		}
+	}
+	for _, a := range v.Artifacts {
+		if a.Name == events.VolumeFile {
+			t.Errorf("job %s: a CT volume is offered for a label map", v.ID)
+		}
+	}
+	results := filepath.Join(data, "bucket", filepath.FromSlash(events.ResultsPrefix(v.ID)))
+	manBytes, err := os.ReadFile(filepath.Join(results, export.ManifestFile))
+	if err != nil {
+		t.Fatalf("job %s: %v", v.ID, err)
+	}
+	var man export.Manifest
+	if err := json.Unmarshal(manBytes, &man); err != nil {
+		t.Fatalf("job %s: manifest: %v", v.ID, err)
+	}
+	if man.Source.Segmentation != export.NoSegmentation || len(man.Organs) != 41 {
+		t.Errorf("job %s: manifest source %+v, %d organs", v.ID, man.Source, len(man.Organs))
+	}
+	checkNoUpload(t, data, v.ID)
+}
+
+// checkPrintExport asks a done job for a print export of three organs,
+// largest pieces only, through the API, follows it to done, and checks
+// the print pack it downloads and that the job's first set is unchanged.
+func checkPrintExport(t *testing.T, c *client, data, id string) {
+	t.Helper()
+	manifest := filepath.Join(data, "bucket", filepath.FromSlash(events.ManifestKey(id)))
+	before, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"smooth":0.4,"maxTriangles":30000,"largestPieceOnly":true,"minPieceMl":0,"labels":[5,1,11]}`)
+	code, resp := c.do("POST", "/api/jobs/"+id+"/exports", "application/json", body)
+	if code != http.StatusAccepted {
+		t.Fatalf("POST exports: %d %s", code, resp)
+	}
+	var queued api.ExportView
+	if err := json.Unmarshal(resp, &queued); err != nil || queued.Status != api.ExportQueued {
+		t.Fatalf("POST exports answered %s (%v)", resp, err)
+	}
+	if code, resp := c.do("POST", "/api/jobs/"+id+"/exports", "application/json", []byte(`{"smooth":2}`)); code != http.StatusBadRequest || !strings.Contains(string(resp), "smooth") {
+		t.Errorf("smooth 2: %d %s", code, resp)
+	}
+	var v api.ExportView
+	if !waitFor(jobTimeout, func() bool {
+		_, resp := c.do("GET", "/api/jobs/"+id+"/exports", "", nil)
+		var l api.ExportList
+		if json.Unmarshal(resp, &l) != nil || len(l.Exports) != 1 {
+			return false
+		}
+		v = l.Exports[0]
+		return v.Status != api.ExportQueued
+	}) {
+		t.Fatalf("export not finished after %v: %+v", jobTimeout, v)
+	}
+	if v.Status != api.ExportDone || v.PrintPack == nil || v.ID != queued.ID {
+		t.Fatalf("export %+v", v)
+	}
+	code, pack := c.do("GET", v.PrintPack.URL, "", nil)
+	if code != http.StatusOK {
+		t.Fatalf("GET print pack: %d", code)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(pack), int64(len(pack)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, f.Name)
+	}
+	if want := []string{"Spleen.stl", "Liver.stl", "Left lung lower lobe.stl", "README.txt"}; !slices.Equal(names, want) {
+		t.Errorf("print pack holds %q, want %q", names, want)
+	}
+	for _, o := range v.Organs {
+		if !o.Watertight || o.Triangles == 0 {
+			t.Errorf("organ %+v", o)
+		}
+	}
+	if after, _ := os.ReadFile(manifest); !bytes.Equal(before, after) {
+		t.Error("the job's manifest changed with the export")
+	}
+}

@@ -47,12 +47,20 @@ func TestServeEndToEnd(t *testing.T) {
 	truncatedJob := c.submit("truncated.nii.gz", ct[:len(ct)/2])
 	labelJob := c.submit("ct_3mm_seg.nii.gz", labelMap)
 	noiseJob := c.submit("noise.nii.gz", noise)
+	droppedLabelJob := dropByRename(t, data, "dropped_seg.nii.gz", labelMap)
 	renamedJob := dropByRename(t, data, "series.zip", series)
 	slowJob := dropSlowly(t, data, "series_slow.zip", series, 10, 80*time.Millisecond)
 
 	t.Run("NIfTI through the API", func(t *testing.T) {
 		v := c.wait(ctJob, jobTimeout)
 		checkDone(t, c, data, v, "nifti", [3]int{122, 101, 30})
+	})
+	t.Run("label map through the API", func(t *testing.T) {
+		checkLabelMapDone(t, data, c.wait(labelJob, jobTimeout), "ct_3mm_seg.nii.gz")
+		t.Run("print export", func(t *testing.T) { checkPrintExport(t, c, data, labelJob) })
+	})
+	t.Run("label map dropped into uploads", func(t *testing.T) {
+		checkLabelMapDone(t, data, c.wait(droppedLabelJob, jobTimeout), "dropped_seg.nii.gz")
 	})
 	t.Run("DICOM zip renamed into uploads", func(t *testing.T) {
 		v := c.wait(renamedJob, jobTimeout)
@@ -69,7 +77,6 @@ func TestServeEndToEnd(t *testing.T) {
 		name, id, code string
 	}{
 		{"truncated NIfTI", truncatedJob, pipeline.CodeCorrupt},
-		{"label map uploaded as a scan", labelJob, pipeline.CodeNotCT},
 		{"random bytes named .nii.gz", noiseJob, pipeline.CodeUnknownFormat},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -137,7 +144,7 @@ func TestServeEndToEnd(t *testing.T) {
 		if !slices.Equal(ids(all), ids(paged)) {
 			t.Errorf("pages of 2 give %v; one page gives %v", ids(paged), ids(all))
 		}
-		want := []string{ctJob, truncatedJob, labelJob, noiseJob, renamedJob, slowJob, dropJobID("twice.nii.gz", ct)}
+		want := []string{ctJob, truncatedJob, labelJob, noiseJob, droppedLabelJob, renamedJob, slowJob, dropJobID("twice.nii.gz", ct)}
 		if got := slices.Sorted(slices.Values(ids(all))); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
 			t.Errorf("listed %v; want exactly %v", got, want)
 		}

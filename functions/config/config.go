@@ -34,6 +34,7 @@ const (
 	EnvGroupsQueueURL    = "IRIS_GROUPS_QUEUE_URL"   // ingest's delayed re-checks of dropped folders
 	EnvSettle            = "IRIS_SETTLE"             // how long a dropped folder stays unchanged before it is read (Go duration)
 	EnvMaxUploadBytes    = "IRIS_MAX_UPLOAD_BYTES"   // the API's upload limit: ingest's limits.Limits.Upload
+	EnvMeshQueueURL      = "IRIS_MESH_QUEUE_URL"     // the mesh queue the API sends print export requests to
 	// What a job's cost estimate depends on (internal/cost), for the
 	// status function.
 	EnvInstanceType    = "IRIS_INSTANCE_TYPE"     // the GPU endpoint's SageMaker instance type
@@ -58,6 +59,7 @@ type Env struct {
 	GroupsQueueURL    string
 	Settle            time.Duration
 	MaxUploadBytes    int64
+	MeshQueueURL      string
 	InstanceType      string
 	GPUsPerInstance   int
 	MesherMemoryMB    int
@@ -77,6 +79,7 @@ func Load(getenv func(string) string, need ...string) (Env, error) {
 		DropOwner:      getenv(EnvDropOwner),
 		LogLevel:       getenv(EnvLogLevel),
 		GroupsQueueURL: getenv(EnvGroupsQueueURL),
+		MeshQueueURL:   getenv(EnvMeshQueueURL),
 		InstanceType:   getenv(EnvInstanceType),
 	}
 	var errs []error
@@ -156,6 +159,7 @@ func (e Env) Vars() map[string]string {
 	set(EnvDropOwner, e.DropOwner)
 	set(EnvLogLevel, e.LogLevel)
 	set(EnvGroupsQueueURL, e.GroupsQueueURL)
+	set(EnvMeshQueueURL, e.MeshQueueURL)
 	if e.Settle > 0 {
 		set(EnvSettle, e.Settle.String())
 	}

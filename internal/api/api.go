@@ -53,6 +53,9 @@ type Server struct {
 	URLTTL         time.Duration                              // 0 means DefaultURLTTL
 	Health         func(ctx context.Context) map[string]error // components to report; may be nil
 	Log            *slog.Logger                               // nil means slog.Default()
+	// Exports is where print export requests go: the mesh queue. nil:
+	// POST /api/jobs/{id}/exports answers 501.
+	Exports ports.Queue
 }
 
 // Handler routes the API under /api/.
@@ -63,10 +66,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/jobs/{id}", s.withOwner(s.getJob))
 	mux.HandleFunc("DELETE /api/jobs/{id}", s.withOwner(s.deleteJob))
 	mux.HandleFunc("POST /api/jobs/{id}/upload", s.withOwner(s.renewUpload))
+	mux.HandleFunc("POST /api/jobs/{id}/exports", s.withOwner(s.createExport))
+	mux.HandleFunc("GET /api/jobs/{id}/exports", s.withOwner(s.listExports))
 	mux.HandleFunc("GET /api/health", s.health)
 	mux.HandleFunc("/api/jobs", methodNotAllowed("GET, POST"))
 	mux.HandleFunc("/api/jobs/{id}", methodNotAllowed("GET, DELETE"))
 	mux.HandleFunc("/api/jobs/{id}/upload", methodNotAllowed("POST"))
+	mux.HandleFunc("/api/jobs/{id}/exports", methodNotAllowed("GET, POST"))
 	mux.HandleFunc("/api/health", methodNotAllowed("GET"))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such API endpoint: "+r.Method+" "+r.URL.Path)

@@ -91,6 +91,8 @@ func ParseFormats(s string) ([]Format, error) {
 type Source struct {
 	File     string // name of the input file, recorded in the manifest (base name only)
 	LabelMap *volume.LabelMap
+	// Segmentation is recorded in the manifest (SourceInfo.Segmentation).
+	Segmentation string
 }
 
 // Options control Write. The zero value writes every format, stamps the

@@ -41,7 +41,14 @@ type SourceInfo struct {
 	Spacing     [3]float64    `json:"spacing"`     // voxel size along i, j, k, mm
 	Orientation string        `json:"orientation"` // axis codes of i, j, k, e.g. "LAS"
 	Affine      [4][4]float64 `json:"affine"`      // voxel (i,j,k,1) → RAS+ mm, row-major
+	// Segmentation says what made the label map, where the caller knows:
+	// the engine, or NoSegmentation for a label map given as the input.
+	Segmentation string `json:"segmentation,omitempty"`
 }
+
+// NoSegmentation is SourceInfo.Segmentation of a set meshed from a label
+// map the user supplied: no segmentation ran.
+const NoSegmentation = "none: the input was a label map"
 
 // Units names the units of the manifest's numbers.
 type Units struct {
@@ -148,11 +155,12 @@ func newManifest(src Source, surfaces []mesh.Surface, table *labels.Table, opt O
 		Generator: opt.generator(),
 		Created:   created.UTC(),
 		Source: SourceInfo{
-			File:        baseName(src.File),
-			Dims:        g.Dims,
-			Spacing:     g.Spacing(),
-			Orientation: g.Affine.Orientation(),
-			Affine:      g.Affine,
+			File:         baseName(src.File),
+			Dims:         g.Dims,
+			Spacing:      g.Spacing(),
+			Orientation:  g.Affine.Orientation(),
+			Affine:       g.Affine,
+			Segmentation: src.Segmentation,
 		},
 		Units:  Units{Length: "mm", Volume: "mL", Area: "cm2"},
 		Frames: Frames{Patient: PatientFrame, GLB: GLBFrame, RASToGLB: rasToGLB},

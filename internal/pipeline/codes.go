@@ -46,6 +46,10 @@ const (
 	CodeTimeout            = "timeout"
 )
 
+// NoEngine is the engine recorded for a job whose upload was a label map:
+// it goes from accepted straight to meshing.
+const NoEngine = "none (label map uploaded)"
+
 // Stages named in failures.
 const (
 	StageIngest       = "ingest"

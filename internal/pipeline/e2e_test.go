@@ -311,7 +311,7 @@ func TestEndToEndFailures(t *testing.T) {
 		segmentation bool // the segmenter was started
 	}{
 		{"corrupt file", ct[:len(ct)*2/3], labelMapOutcome, StageIngest, CodeCorrupt, "damaged", false},
-		{"not a CT", testdata.Read(t, "totalsegmentator-example", "ct_3mm_seg.nii.gz"), labelMapOutcome, StageIngest, CodeNotCT, "does not look like a CT", false},
+		{"not a CT", mrLike(t), labelMapOutcome, StageIngest, CodeNotCT, "does not look like a CT", false},
 		{"segmenter fails", ct, failureOutcome, StageSegmentation, "gpu_oom", "ran out of memory", true},
 	}
 	for _, tt := range tests {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/iris-oculus/iris/events"
+	"github.com/iris-oculus/iris/internal/labels"
 	"github.com/iris-oculus/iris/internal/limits"
 	"github.com/iris-oculus/iris/internal/ports"
 	"github.com/iris-oculus/iris/internal/scan"
@@ -249,11 +250,15 @@ func (in *Ingest) ingest(ctx context.Context, log *slog.Logger, id, upKey, name 
 	// announced again from it and the upload deleted, unread.
 	// (Ingest of a dropped folder does the same.) The format is told
 	// from the upload's first bytes; a DICOM series' description is lost.
-	if ok, err := exists(ctx, in.Blobs, events.VolumeKey(id)); err != nil {
-		return fmt.Errorf("ingest job %s: %w", id, err)
-	} else if ok {
-		format, _ := in.sniff(ctx, upKey)
-		return in.resume(ctx, log, id, name, format, eventSize, deleteKeys(in.Blobs, upKey))
+	// A label map's job has its segmentation, stored by the ingest, and
+	// no volume: that stands the same way.
+	for _, k := range []string{events.VolumeKey(id), events.SegmentationKey(id)} {
+		if ok, err := exists(ctx, in.Blobs, k); err != nil {
+			return fmt.Errorf("ingest job %s: %w", id, err)
+		} else if ok {
+			format, _ := in.sniff(ctx, upKey)
+			return in.resume(ctx, log, id, name, format, eventSize, deleteKeys(in.Blobs, upKey))
+		}
 	}
 	lim := in.limits().Limits()
 	f, info, err := spool(ctx, in.Blobs, upKey, in.TempDir, "iris-upload-*", lim.Upload)
@@ -272,9 +277,12 @@ func (in *Ingest) ingest(ctx context.Context, log *slog.Logger, id, upKey, name 
 	if info.Size == 0 {
 		return in.reject(ctx, log, id, deleteKeys(in.Blobs, upKey), CodeEmpty, emptyAdvice)
 	}
-	input, err := in.convert(ctx, id, func(opt scan.Options) (*scan.Scan, error) {
+	input, lmFile, err := in.convert(ctx, id, func(opt scan.Options) (*scan.Scan, error) {
 		return scan.Read(ctx, f, info.Size, opt)
 	})
+	if lmFile != "" {
+		defer os.Remove(lmFile)
+	}
 	if err != nil {
 		if ctx.Err() != nil || errors.Is(err, errTransient) {
 			return fmt.Errorf("ingest job %s: %w", id, err)
@@ -283,7 +291,7 @@ func (in *Ingest) ingest(ctx context.Context, log *slog.Logger, id, upKey, name 
 		return in.reject(ctx, log, id, deleteKeys(in.Blobs, upKey), code, msg)
 	}
 	input.File, input.Bytes = name, info.Size
-	return in.accept(ctx, log, id, *input, deleteKeys(in.Blobs, upKey))
+	return in.accept(ctx, log, id, *input, lmFile, deleteKeys(in.Blobs, upKey))
 }
 
 // errTransient marks convert's failures that are not the input's fault.
@@ -293,7 +301,13 @@ var errTransient = errors.New("transient")
 // volume. Before any voxel is read, the headers' need is checked against
 // the limits and reserved from the pool, until the volume is stored. Its
 // errors describe the input unless they wrap errTransient.
-func (in *Ingest) convert(ctx context.Context, id string, read func(scan.Options) (*scan.Scan, error)) (*events.Input, error) {
+//
+// An upload that is a label map by content (scan.LabelMapOf) is not a CT
+// to segment but a segmentation already made: no volume is stored, the
+// input's Kind is events.KindLabelMap, and lmFile names a temporary file
+// (the caller removes it) holding the label map as the mesher reads it,
+// which accept stores as the job's segmentation once the job is announced.
+func (in *Ingest) convert(ctx context.Context, id string, read func(scan.Options) (*scan.Scan, error)) (input *events.Input, lmFile string, err error) {
 	pool := in.limits()
 	lim := pool.Limits()
 	var release func()
@@ -302,7 +316,7 @@ func (in *Ingest) convert(ctx context.Context, id string, read func(scan.Options
 			release()
 		}
 	}()
-	opt := scan.Options{MaxBytes: lim.Upload, MaxGzipRatio: lim.GzipRatio, Check: func(n scan.Need) error {
+	opt := scan.Options{MaxBytes: lim.Upload, MaxGzipRatio: lim.GzipRatio, LabelMaps: true, Check: func(n scan.Need) error {
 		return limits.Check("the decoded volume", n.Stored, lim.Volume)
 	}, Admit: func(n scan.Need) error {
 		r, err := pool.Reserve(ctx, "the memory the volume needs", n.Peak+memoryMargin)
@@ -317,12 +331,15 @@ func (in *Ingest) convert(ctx context.Context, id string, read func(scan.Options
 	}}
 	s, err := read(opt)
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	if s.Labels != nil {
+		return in.labelMapInput(s)
 	}
 	if err := segment.CheckCT(s.CT); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	input := &events.Input{
+	input = &events.Input{
 		Format:      s.Format,
 		Dims:        s.CT.Dims,
 		SpacingMm:   s.CT.Spacing(),
@@ -332,9 +349,33 @@ func (in *Ingest) convert(ctx context.Context, id string, read func(scan.Options
 		input.Series = seriesLine(s.DICOM.Summary())
 	}
 	if err := in.putVolume(ctx, id, s.CT); err != nil {
-		return nil, fmt.Errorf("%w: %w", errTransient, err)
+		return nil, "", fmt.Errorf("%w: %w", errTransient, err)
 	}
-	return input, nil
+	return input, "", nil
+}
+
+// labelMapInput describes an uploaded label map and writes it, with its
+// label table and nothing else of its headers, to a temporary file.
+func (in *Ingest) labelMapInput(s *scan.Scan) (*events.Input, string, error) {
+	lm := s.Labels
+	input := &events.Input{
+		Format:      s.Format,
+		Kind:        events.KindLabelMap,
+		Dims:        lm.Dims,
+		SpacingMm:   lm.Spacing(),
+		Orientation: lm.Affine.Orientation(),
+		Labels:      len(labels.Present(lm.Data)),
+	}
+	f, err := os.CreateTemp(in.TempDir, "iris-labels-*.nii.gz")
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: write label map: %w", errTransient, err)
+	}
+	defer f.Close()
+	if err := volume.WriteLabelMap(f, lm); err != nil {
+		os.Remove(f.Name())
+		return nil, "", fmt.Errorf("%w: write label map: %w", errTransient, err)
+	}
+	return input, f.Name(), nil
 }
 
 // seriesLine is the first line of a DICOM conversion summary: the series
@@ -395,11 +436,24 @@ func deleteKeys(blobs Blobs, keys ...string) cleanup {
 
 // accept announces the job, queues its segmentation and then deletes the
 // upload (done nil keeps it). Each step is idempotent downstream.
-func (in *Ingest) accept(ctx context.Context, log *slog.Logger, id string, input events.Input, done cleanup) error {
+//
+// A label map (input.Kind events.KindLabelMap) is not segmented: once the
+// job is announced, the label map in lmFile is stored as the job's
+// segmentation, whose arrival the mesh queue and the status stage see as
+// they see a segmenter's output. lmFile is "" when it was stored before
+// (a redelivery).
+func (in *Ingest) accept(ctx context.Context, log *slog.Logger, id string, input events.Input, lmFile string, done cleanup) error {
 	now := nowOr(in.Now)
 	vk := events.VolumeKey(id)
-	if err := publish(ctx, in.Bus, now, events.JobAccepted, id, events.Accepted{JobID: id, VolumeKey: vk, Input: input}); err != nil {
+	a := events.Accepted{JobID: id, VolumeKey: vk, Input: input}
+	if input.Kind == events.KindLabelMap {
+		a.VolumeKey, a.SegmentationKey = "", events.SegmentationKey(id)
+	}
+	if err := publish(ctx, in.Bus, now, events.JobAccepted, id, a); err != nil {
 		return err
+	}
+	if input.Kind == events.KindLabelMap {
+		return in.acceptLabelMap(ctx, log, id, input, lmFile, done)
 	}
 	body, err := json.Marshal(DispatchRequest{JobID: id, VolumeKey: vk})
 	if err != nil {
@@ -414,6 +468,40 @@ func (in *Ingest) accept(ctx context.Context, log *slog.Logger, id string, input
 		}
 	}
 	log.Info("ingest: accepted", "format", input.Format, "dims", input.Dims, "spacingMm", input.SpacingMm, "bytes", input.Bytes)
+	return nil
+}
+
+// acceptLabelMap stores an accepted label map as the job's segmentation,
+// then deletes the upload.
+func (in *Ingest) acceptLabelMap(ctx context.Context, log *slog.Logger, id string, input events.Input, lmFile string, done cleanup) error {
+	if lmFile != "" {
+		key := events.SegmentationKey(id)
+		if err := in.putFile(ctx, key, lmFile); err != nil {
+			return fmt.Errorf("ingest job %s: %w", id, err)
+		}
+	}
+	if done != nil {
+		if err := done(ctx); err != nil {
+			return err
+		}
+	}
+	log.Info("ingest: accepted a label map; no segmentation", "labels", input.Labels, "dims", input.Dims, "spacingMm", input.SpacingMm, "bytes", input.Bytes)
+	return nil
+}
+
+func (in *Ingest) putFile(ctx context.Context, key, file string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if err := in.Blobs.Put(ctx, key, f, st.Size(), "application/gzip"); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
 	return nil
 }
 
@@ -436,17 +524,14 @@ func (in *Ingest) reject(ctx context.Context, log *slog.Logger, id string, done 
 // exists both happened; they are repeated in case the delivery that did
 // them is the one being retried. The input facts come from the volume's
 // header, and format, when the caller knows it ("" otherwise); a series
-// description is not kept. Without a volume the upload was rejected (or
-// never existed, or the job was deleted): done.
+// description is not kept. A label map's job has no volume but its
+// segmentation, stored by the ingest. Without either the upload was
+// rejected (or never existed, or the job was deleted): done.
 func (in *Ingest) resume(ctx context.Context, log *slog.Logger, id, name, format string, size int64, done cleanup) error {
 	vk := events.VolumeKey(id)
 	rc, _, err := in.Blobs.Get(ctx, vk)
 	if missing(err) {
-		log.Info("ingest: no volume (the upload was rejected, or the job deleted): handled before")
-		if done != nil {
-			return done(ctx)
-		}
-		return nil
+		return in.resumeLabelMap(ctx, log, id, name, size, done)
 	}
 	if err != nil {
 		return fmt.Errorf("ingest job %s: get %s: %w", id, vk, err)
@@ -462,5 +547,31 @@ func (in *Ingest) resume(ctx context.Context, log *slog.Logger, id, name, format
 		log.Info("ingest: upload already gone, volume stored: announcing again")
 	}
 	input := events.Input{File: name, Format: format, Bytes: size, Dims: h.Dims, SpacingMm: h.Spacing(), Orientation: h.Affine.Orientation()}
-	return in.accept(ctx, log, id, input, done)
+	return in.accept(ctx, log, id, input, "", done)
+}
+
+// resumeLabelMap is resume for a job without a volume: a label map's, if
+// the ingest stored the label map as its segmentation.
+func (in *Ingest) resumeLabelMap(ctx context.Context, log *slog.Logger, id, name string, size int64, done cleanup) error {
+	sk := events.SegmentationKey(id)
+	rc, _, err := in.Blobs.Get(ctx, sk)
+	if missing(err) {
+		log.Info("ingest: no volume and no label map (the upload was rejected, or the job deleted): handled before")
+		if done != nil {
+			return done(ctx)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("ingest job %s: get %s: %w", id, sk, err)
+	}
+	h, err := volume.ReadHeader(rc)
+	rc.Close()
+	if err != nil {
+		return fmt.Errorf("ingest job %s: read %s: %w", id, sk, err)
+	}
+	log.Info("ingest: label map stored already: announcing again", "uploadPresent", done != nil)
+	input := events.Input{Format: scan.NIfTI, Kind: events.KindLabelMap, File: name, Bytes: size,
+		Dims: h.Dims, SpacingMm: h.Spacing(), Orientation: h.Affine.Orientation()}
+	return in.accept(ctx, log, id, input, "", done)
 }

@@ -115,11 +115,14 @@ func (in *Ingest) HandleGroupCheck(ctx context.Context, body []byte) error {
 	for _, m := range members {
 		total += m.Size
 	}
-	// Accepted before a crash: announce again and finish deleting.
-	if ok, err := exists(ctx, in.Blobs, events.VolumeKey(id)); err != nil {
-		return fmt.Errorf("ingest folder %s: %w", c.Prefix, err)
-	} else if ok {
-		return in.resume(ctx, log, id, name, scan.DICOM, total, done)
+	// Accepted before a crash: announce again and finish deleting. (A label
+	// map's job has its segmentation, stored by the ingest, and no volume.)
+	for _, k := range []string{events.VolumeKey(id), events.SegmentationKey(id)} {
+		if ok, err := exists(ctx, in.Blobs, k); err != nil {
+			return fmt.Errorf("ingest folder %s: %w", c.Prefix, err)
+		} else if ok {
+			return in.resume(ctx, log, id, name, scan.DICOM, total, done)
+		}
 	}
 	if fp := fingerprint(members); fp != c.Seen {
 		c.Seen = fp
@@ -168,7 +171,10 @@ func (in *Ingest) ingestGroup(ctx context.Context, log *slog.Logger, id, name, p
 		}
 		return scan.ReadFile(ctx, dir, opt)
 	}
-	input, err := in.convert(ctx, id, read)
+	input, lmFile, err := in.convert(ctx, id, read)
+	if lmFile != "" {
+		defer os.Remove(lmFile)
+	}
 	if err != nil {
 		if ctx.Err() != nil || errors.Is(err, errTransient) {
 			return fmt.Errorf("ingest folder %s: %w", prefix, err)
@@ -180,7 +186,7 @@ func (in *Ingest) ingestGroup(ctx context.Context, log *slog.Logger, id, name, p
 		return in.reject(ctx, log, id, done, code, msg)
 	}
 	input.File, input.Bytes = name, total
-	return in.accept(ctx, log, id, *input, done)
+	return in.accept(ctx, log, id, *input, lmFile, done)
 }
 
 const folderAdvice = "A dropped folder is read as one DICOM series, and this one holds no DICOM images. " +

@@ -90,6 +90,9 @@ func (m *Mesher) HandleBatch(ctx context.Context, msgs []Message) ([]string, err
 
 func (m *Mesher) handleMessage(ctx context.Context, msg Message) error {
 	log := logOr(m.Log).With("stage", StageMesher, "message", msg.ID, "attempt", msg.ReceiveCount)
+	if req, ok, err := events.DecodeExportRequest(msg.Body); ok {
+		return m.handleExportMessage(ctx, log, msg, req, err)
+	}
 	ev, err := DecodeQueuedEvent(msg.Body)
 	if err != nil {
 		log.Error("mesher: dropping malformed message", "err", err)
@@ -113,6 +116,30 @@ func (m *Mesher) handleMessage(ctx context.Context, msg Message) error {
 	}
 	log.Error("mesher: giving up", "job", id, "err", err)
 	return m.fail(ctx, id, CodeMeshFailed, "The 3D models could not be made ("+err.Error()+"). Try again later.")
+}
+
+// handleExportMessage runs a print export from the mesh queue, with the
+// attempts of a mesh run; the last failed attempt is recorded as the
+// export's error.
+func (m *Mesher) handleExportMessage(ctx context.Context, log *slog.Logger, msg Message, req events.ExportRequest, err error) error {
+	if err != nil {
+		log.Error("mesher: dropping malformed export request", "err", err)
+		return nil
+	}
+	err = m.HandleExport(ctx, req)
+	if err == nil {
+		return nil
+	}
+	maxA := m.MaxAttempts
+	if maxA <= 0 {
+		maxA = defaultMaxAttempts
+	}
+	if msg.ReceiveCount < maxA || ctx.Err() != nil {
+		log.Warn("mesher: export failed; will retry", "job", req.JobID, "export", req.ExportID, "err", err)
+		return err
+	}
+	log.Error("mesher: giving up on an export", "job", req.JobID, "export", req.ExportID, "err", err)
+	return m.exportFailed(ctx, log, req.JobID, req.ExportID, CodeMeshFailed, "The print export could not be made. Try again later.")
 }
 
 // Handle meshes the label map an S3 "Object Created" event announces. It
@@ -148,6 +175,12 @@ func (m *Mesher) Handle(ctx context.Context, ev events.Event) error {
 		log.Info("mesher: job already failed; not meshing")
 		return nil
 	}
+	if j.Status == job.Created {
+		// An uploaded label map's job is announced just before its label
+		// map is stored; the record says what the input was once the
+		// announcement is applied.
+		return fmt.Errorf("mesh job %s: the job is not accepted yet: %w", id, ErrEarly)
+	}
 	man, err := readManifest(ctx, m.Blobs, events.ManifestKey(id))
 	switch {
 	case err == nil:
@@ -156,7 +189,15 @@ func (m *Mesher) Handle(ctx context.Context, ev events.Event) error {
 	case !missing(err):
 		return fmt.Errorf("mesh job %s: %w", id, err)
 	}
-	return m.mesh(ctx, log, id, k)
+	return m.mesh(ctx, log, id, k, segmentationOf(j))
+}
+
+// segmentationOf says what made the job's label map, for the manifest.
+func segmentationOf(j job.Job) string {
+	if j.Input != nil && j.Input.Kind == events.KindLabelMap {
+		return export.NoSegmentation
+	}
+	return j.Engine
 }
 
 // orphaned reports whether an event for a job without a record is old
@@ -173,13 +214,13 @@ type failure struct{ code, message string }
 
 func (f *failure) Error() string { return f.code + ": " + f.message }
 
-func (m *Mesher) mesh(ctx context.Context, log *slog.Logger, id, key string) error {
+func (m *Mesher) mesh(ctx context.Context, log *slog.Logger, id, key, segmentation string) error {
 	dir, err := os.MkdirTemp(m.TempDir, "iris-mesh-*")
 	if err != nil {
 		return fmt.Errorf("mesh job %s: %w", id, err)
 	}
 	defer os.RemoveAll(dir)
-	man, err := m.build(ctx, id, key, dir)
+	man, err := m.build(ctx, id, key, dir, segmentation)
 	var f *failure
 	switch {
 	case errors.As(err, &f):
@@ -201,7 +242,7 @@ func (m *Mesher) mesh(ctx context.Context, log *slog.Logger, id, key string) err
 // build reads the label map, meshes it and writes the model set into
 // dir/set. The label map and the surfaces live only in here, so they can
 // be collected before the upload begins.
-func (m *Mesher) build(ctx context.Context, id, key, dir string) (*export.Manifest, error) {
+func (m *Mesher) build(ctx context.Context, id, key, dir, segmentation string) (*export.Manifest, error) {
 	lim := m.limits()
 	f, _, err := spool(ctx, m.Blobs, key, dir, "labels-*.nii.gz", lim.Upload)
 	var big *errTooBig
@@ -240,7 +281,7 @@ func (m *Mesher) build(ctx context.Context, id, key, dir string) (*export.Manife
 		}
 		return nil, &failure{CodeMeshFailed, "The organ surfaces could not be built from the segmentation (" + err.Error() + "). Report the job id."}
 	}
-	man, err := export.Write(filepath.Join(dir, "set"), export.Source{File: path.Base(key), LabelMap: lm}, surfaces, table, export.Options{
+	man, err := export.Write(filepath.Join(dir, "set"), export.Source{File: path.Base(key), LabelMap: lm, Segmentation: segmentation}, surfaces, table, export.Options{
 		Formats:      m.Formats,
 		Created:      nowOr(m.Now),
 		Generator:    m.Generator,

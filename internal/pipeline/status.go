@@ -126,7 +126,11 @@ func (s *Status) pipelineEvent(ctx context.Context, ev events.Event) error {
 			return nil
 		}
 		input := d.Input
-		return s.createAndAdvance(ctx, ev, d.JobID, job.Update{Status: job.Accepted, Input: &input})
+		u := job.Update{Status: job.Accepted, Input: &input}
+		if input.Kind == events.KindLabelMap {
+			u.Engine = NoEngine // the upload is the segmentation
+		}
+		return s.createAndAdvance(ctx, ev, d.JobID, u)
 	case events.JobRejected:
 		var d events.Failure
 		if err := s.decode(ev, &d); err != nil {

@@ -1,6 +1,9 @@
 // Package scan opens a person's CT scan whatever form it comes in — a NIfTI
 // file (.nii or .nii.gz), a DICOM series as a folder, or a .zip of one —
-// recognising the format by content, never by file name. It is the one
+// recognising the format by content, never by file name; and, when asked,
+// tells a NIfTI label map (a segmentation already made) from a CT by its
+// content. It does not check that a CT is plausible (internal/segment
+// does) nor name the labels (internal/labels). It is the one
 // entry point the CLI, the ingest stage and the GPU worker share; the
 // formats themselves live in internal/volume and internal/dicom.
 package scan
@@ -47,6 +50,10 @@ type Options struct {
 	// what the voxels need (before a NIfTI's length is checked against its
 	// header): a cheap limit check that must not wait.
 	Check func(Need) error
+	// LabelMaps: a NIfTI whose content is a label map (see LabelMapOf) is
+	// returned as Scan.Labels, with Kind LabelMap, instead of being read
+	// as a CT. Without it every NIfTI is read as a CT.
+	LabelMaps bool
 }
 
 // Need is what an input's voxels take, from its headers.
@@ -62,11 +69,14 @@ type Need struct {
 	Peak int64
 }
 
-// Scan is an opened CT scan.
+// Scan is an opened CT scan, or (with Options.LabelMaps) a label map.
 type Scan struct {
-	CT     *volume.CT
+	CT     *volume.CT    // nil for a label map
 	Format string        // NIfTI or DICOM
 	DICOM  *dicom.Result // the series chosen and why; nil for NIfTI
+	// Kind is LabelMap for a label map, "" for a CT.
+	Kind   string
+	Labels *volume.LabelMap // the label map; nil for a CT
 }
 
 // Sniff names the format of a file from its first bytes (at least 348 for
@@ -134,6 +144,11 @@ func Read(ctx context.Context, r io.ReaderAt, size int64, opt Options) (*Scan, e
 		img, err := volume.Read(io.NewSectionReader(r, 0, size), volume.ReadOptions{MaxBytes: opt.MaxBytes})
 		if err != nil {
 			return nil, err
+		}
+		if opt.LabelMaps {
+			if lm, ok := LabelMapOf(img); ok {
+				return &Scan{Format: NIfTI, Kind: LabelMap, Labels: lm}, nil
+			}
 		}
 		ct, err := img.CT()
 		if err != nil {

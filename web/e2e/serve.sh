@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The web app end to end against a real `iris serve` (native engine) on a
 # fresh data folder: upload the shared 3 mm CT in headless Chromium, wait
-# for done, check the organ list, hide one, take a screenshot.
+# for done, check the organ list, hide one, take a screenshot; then
+# e2e/print.e2e.mjs (label map upload, JavaScript transferred, print pack).
 # Needs bin/iris built with the web app (make build) and Debian's chromium.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,6 +18,8 @@ for _ in $(seq 1 100); do
 done
 status=0
 (cd web && IRIS_URL="http://127.0.0.1:$port" npm run --silent e2e) || status=$?
+# A label map, the JavaScript the first job view transfers, and a print pack.
+(cd web && IRIS_URL="http://127.0.0.1:$port" node e2e/print.e2e.mjs) || status=$?
 if [ "$status" != 0 ]; then
 	echo "e2e failed; iris serve log:"
 	tail -40 "$log"

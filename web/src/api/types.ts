@@ -18,6 +18,8 @@ export interface JobInput {
   spacingMm: [number, number, number]
   orientation: string
   series?: string
+  kind?: 'labelmap' // the upload was a label map: meshed as it is, no segmentation
+  labels?: number // how many labels the uploaded label map holds
 }
 
 export interface JobError {

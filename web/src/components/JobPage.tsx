@@ -16,6 +16,7 @@ import { createViewerStore } from '../state/viewer'
 import { Downloads } from './Downloads'
 import { advice, jobTitle, pageTitle, plainError } from './jobText'
 import { OrganList } from './OrganList'
+import { PrintPack } from './PrintPack'
 import { StageTimeline } from './StageTimeline'
 import { StatsTable } from './StatsTable'
 import { StatusBadge } from './StatusBadge'
@@ -280,6 +281,7 @@ export function JobPage({ id }: { id: string }) {
           {tab === 'downloads' && (
             <div className="min-h-0 flex-1 space-y-4 overflow-auto">
               <Downloads artifacts={job.artifacts} fresh={fresh} fileStem={stem(job)} />
+              {job.status === 'done' && <PrintPack client={client} jobId={job.id} organs={job.organs} fileStem={stem(job)} />}
               <InputFacts job={job} />
             </div>
           )}
