@@ -99,11 +99,6 @@ func isSegmentationOf(outputLocation, jobID, key string) bool {
 // matching the queues' redrive maxReceiveCount.
 const defaultMaxAttempts = 5
 
-// missingJobAttempts is how often a queue message for a job with no record
-// is retried: for a dropped file the status stage creates the record, and
-// it may not have yet.
-const missingJobAttempts = 3
-
 // defaults shared by the handlers.
 func logOr(l *slog.Logger) *slog.Logger {
 	if l == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/job"
@@ -12,17 +13,26 @@ import (
 )
 
 // Dispatch starts segmentations. It consumes the jobs queue: for each
-// DispatchRequest it starts the segmenter on the job's volume and emits
-// "Segmentation Started" with where the output and the failure will
-// appear. It reads job records but never writes them.
+// DispatchRequest it claims the job's segmentation in the store
+// (ports.Store.Claim, a conditional write), starts the segmenter on the
+// job's volume only if it holds the claim, records the segmenter's answer
+// in the claim and emits "Segmentation Started" with where the output and
+// the failure will appear. Besides the claim it writes nothing; the
+// status stage keeps the rest of the record.
 //
-// A request is skipped when its job is already past accepted or a
-// segmentation output (or failure) for it exists, so duplicates cost
-// nothing. A duplicate that arrives while the first start is in flight
-// and not yet recorded may start a second segmentation; it writes the
-// same output and the stages after it are idempotent.
+// The claimant is the queue message: its redeliveries hold the claim, any
+// other message for the job (a duplicate upload event, ingest retried)
+// does not, so exactly one segmentation is started per job whatever the
+// duplicates and their order. A redelivery after the segmenter answered
+// announces the recorded answer again instead of calling it twice.
+//
+// A request can arrive before the status stage made the job's record (a
+// dropped file's record is made from "Job Accepted", delivered on its
+// own). Dispatch waits for the record for up to RecordWait, then returns
+// the message for redelivery; at the last attempt it gives up with "Job
+// Failed", which the status stage applies once the record exists.
 type Dispatch struct {
-	Store     ports.Store // read only
+	Store     ports.Store // Get and Claim
 	Blobs     Blobs
 	Segmenter Segmenter
 	Bus       Bus
@@ -32,7 +42,15 @@ type Dispatch struct {
 	// failing is given up, with "Job Failed", instead of being left to the
 	// dead-letter queue; set it to the queue's maxReceiveCount. 0 means 5.
 	MaxAttempts int
+	// RecordWait is how long one delivery waits for a job record that is
+	// not there yet; 0 means DefaultRecordWait, negative not at all. It
+	// is cut short to leave a quarter of the context's time.
+	RecordWait time.Duration
 }
+
+// DefaultRecordWait is Dispatch.RecordWait when it is 0: the status stage
+// usually makes a record within a second or two of "Job Accepted".
+const DefaultRecordWait = 10 * time.Second
 
 // HandleBatch handles a batch of jobs-queue messages with SQS partial-batch
 // semantics: it returns the ids of the messages to redeliver. Malformed
@@ -56,24 +74,20 @@ func (d *Dispatch) handleMessage(ctx context.Context, m Message) error {
 		return nil
 	}
 	log = log.With("job", req.JobID)
-	err = d.Handle(ctx, req)
+	err = d.Handle(ctx, m.ID, req)
 	switch {
 	case err == nil:
-		return nil
-	case errors.Is(err, job.ErrNotFound):
-		if m.ReceiveCount < missingJobAttempts {
-			log.Warn("dispatch: no job record yet; will retry", "err", err)
-			return err
-		}
-		log.Error("dispatch: dropping request for a job with no record", "err", err)
 		return nil
 	case m.ReceiveCount < d.maxAttempts() || ctx.Err() != nil:
 		log.Warn("dispatch: failed; will retry", "err", err)
 		return err
 	}
 	log.Error("dispatch: giving up", "err", err)
-	f := events.Failure{JobID: req.JobID, Stage: StageDispatch, Code: CodeDispatchFailed,
-		Message: "The segmentation could not be started (" + err.Error() + "). Try again later."}
+	msg := "The segmentation could not be started (" + err.Error() + "). Try again later."
+	if errors.Is(err, job.ErrNotFound) {
+		msg = "The segmentation could not be started: the job's record was never made. Try again later."
+	}
+	f := events.Failure{JobID: req.JobID, Stage: StageDispatch, Code: CodeDispatchFailed, Message: msg}
 	return publish(ctx, d.Bus, nowOr(d.Now), events.JobFailed, req.JobID, f)
 }
 
@@ -84,12 +98,13 @@ func (d *Dispatch) maxAttempts() int {
 	return defaultMaxAttempts
 }
 
-// Handle starts the segmentation req asks for, unless it is done or under
-// way. Errors wrapping job.ErrNotFound mean the job has no record (yet);
+// Handle starts the segmentation req asks for on behalf of the claimant
+// by (the queue message's id), unless another claimant holds it or it is
+// done. Errors wrapping job.ErrNotFound mean the job has no record (yet);
 // others are transient.
-func (d *Dispatch) Handle(ctx context.Context, req DispatchRequest) error {
-	log := logOr(d.Log).With("stage", StageDispatch, "job", req.JobID)
-	j, err := d.Store.Get(ctx, req.JobID)
+func (d *Dispatch) Handle(ctx context.Context, by string, req DispatchRequest) error {
+	log := logOr(d.Log).With("stage", StageDispatch, "job", req.JobID, "claimant", by)
+	j, held, err := d.claim(ctx, req.JobID, job.Request{By: by, At: nowOr(d.Now)})
 	if errors.Is(err, job.ErrDeleted) {
 		log.Info("dispatch: job deleted; not starting its segmentation")
 		return nil
@@ -97,9 +112,19 @@ func (d *Dispatch) Handle(ctx context.Context, req DispatchRequest) error {
 	if err != nil {
 		return fmt.Errorf("dispatch job %s: %w", req.JobID, err)
 	}
-	if j.Status.Rank() > job.Accepted.Rank() {
-		log.Info("dispatch: job already past accepted; skipping", "status", j.Status)
+	if !held {
+		if j.Request != nil && j.Request.By != by {
+			log.Info("dispatch: another request holds the job's segmentation; skipping", "holder", j.Request.By, "status", j.Status)
+		} else {
+			log.Info("dispatch: job already past accepted; skipping", "status", j.Status)
+		}
 		return nil
+	}
+	if st := j.Request.Started; st != nil {
+		// This claimant started it and died (or failed to announce it)
+		// before: announce it again.
+		log.Info("dispatch: segmentation started before; announcing it again", "inference", st.InferenceID)
+		return publish(ctx, d.Bus, nowOr(d.Now), events.SegmentationStarted, req.JobID, *st)
 	}
 	if done, err := d.segmented(ctx, req.JobID); err != nil || done {
 		if done {
@@ -112,11 +137,43 @@ func (d *Dispatch) Handle(ctx context.Context, req DispatchRequest) error {
 		return fmt.Errorf("start segmentation of job %s: %w", req.JobID, err)
 	}
 	st.JobID = req.JobID
+	// Recorded before it is announced: a redelivery after a failed
+	// announcement must not start the segmentation again. If the record
+	// fails, the announcement still goes out (and moves the job on).
+	if _, _, err := d.Store.Claim(ctx, req.JobID, job.Request{By: by, At: nowOr(d.Now), Started: &st}); err != nil {
+		log.Warn("dispatch: could not record the started segmentation", "inference", st.InferenceID, "err", err)
+	}
 	if err := publish(ctx, d.Bus, nowOr(d.Now), events.SegmentationStarted, req.JobID, st); err != nil {
 		return err
 	}
 	log.Info("dispatch: segmentation started", "engine", st.Engine, "output", st.OutputLocation, "inference", st.InferenceID)
 	return nil
+}
+
+// claim claims the job's segmentation, waiting up to RecordWait for a
+// record that is not there yet.
+func (d *Dispatch) claim(ctx context.Context, id string, r job.Request) (job.Job, bool, error) {
+	wait := d.RecordWait
+	if wait == 0 {
+		wait = DefaultRecordWait
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(dl)*3/4)
+	}
+	deadline := time.Now().Add(wait)
+	pause := 100 * time.Millisecond
+	for {
+		j, held, err := d.Store.Claim(ctx, id, r)
+		if !errors.Is(err, job.ErrNotFound) || errors.Is(err, job.ErrDeleted) || time.Now().Add(pause).After(deadline) {
+			return j, held, err
+		}
+		select {
+		case <-ctx.Done():
+			return j, held, err
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, time.Second)
+	}
 }
 
 // segmented reports whether a segmentation of the job already left its
