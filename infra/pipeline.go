@@ -238,11 +238,11 @@ func (b *builder) grants() {
 	b.allow(r[fnAPI], []string{"dynamodb:GetItem", "dynamodb:PutItem"}, []*string{b.table.TableArn()})
 	b.allow(r[fnAPI], []string{"dynamodb:Query"}, []*string{awscdk.Fn_Join(jsii.String(""),
 		&[]*string{b.table.TableArn(), jsii.String("/index/*")})})
-	// dispatch and mesher read records; the stages that emit events
-	// publish to the default bus.
-	for _, fn := range []string{fnDispatch, fnMesher} {
-		b.allow(r[fn], []string{"dynamodb:GetItem"}, []*string{b.table.TableArn()})
-	}
+	// dispatch claims a job's segmentation (a conditional PutItem of the
+	// record, ports.Store.Claim); the mesher reads records; the stages
+	// that emit events publish to the default bus.
+	b.allow(r[fnDispatch], []string{"dynamodb:GetItem", "dynamodb:PutItem"}, []*string{b.table.TableArn()})
+	b.allow(r[fnMesher], []string{"dynamodb:GetItem"}, []*string{b.table.TableArn()})
 	bus := b.stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("events"), Resource: jsii.String("event-bus"), ResourceName: jsii.String("default")})
 	for _, fn := range []string{fnIngest, fnDispatch, fnMesher} {
 		b.allow(r[fn], []string{"events:PutEvents"}, []*string{bus})
