@@ -168,7 +168,7 @@ func (in *Ingest) ingestGroup(ctx context.Context, log *slog.Logger, id, name, p
 		}
 		return scan.ReadFile(ctx, dir, opt)
 	}
-	input, err := in.convert(ctx, id, read)
+	input, err := in.convert(ctx, id, name, total, read)
 	if err != nil {
 		if ctx.Err() != nil || errors.Is(err, errTransient) {
 			return fmt.Errorf("ingest folder %s: %w", prefix, err)
@@ -179,7 +179,6 @@ func (in *Ingest) ingestGroup(ctx context.Context, log *slog.Logger, id, name, p
 		}
 		return in.reject(ctx, log, id, done, code, msg)
 	}
-	input.File, input.Bytes = name, total
 	return in.accept(ctx, log, id, *input, done)
 }
 
