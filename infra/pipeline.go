@@ -120,7 +120,7 @@ func (b *builder) lambdas() {
 			description: "Turns a label map into the job's organ models"},
 		{name: fnStatus, memoryMB: 512, timeout: statusTimeout, async: true,
 			env:         config.Env{Bucket: *bucket, Table: *table, DropOwner: DropOwner},
-			description: "Keeps the job records (their only writer) and sweeps stuck jobs"},
+			description: "Keeps the job records' statuses and sweeps stuck jobs"},
 		{name: fnAPI, memoryMB: 512, timeout: apiTimeout,
 			env:         config.Env{Bucket: *bucket, Table: *table, MaxUploadBytes: IngestLimits().Upload},
 			description: "The HTTP API: jobs, signed uploads and downloads"},
