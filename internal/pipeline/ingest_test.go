@@ -93,7 +93,7 @@ func TestIngestNIfTI(t *testing.T) {
 		t.Fatalf("%d dispatch requests, want 1", len(bodies))
 	}
 	req, err := DecodeDispatchRequest(bodies[0])
-	if err != nil || req != (DispatchRequest{id, events.VolumeKey(id)}) {
+	if err != nil || req != (DispatchRequest{JobID: id, VolumeKey: events.VolumeKey(id)}) {
 		t.Errorf("dispatch request %+v, %v", req, err)
 	}
 	if _, ok := r.blobs.data(upKey); ok {
