@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -151,10 +152,12 @@ func TestCloudLocal(t *testing.T) {
 		if j.Input == nil || j.Input.File != "series.zip" || j.Input.Dims != [3]int{512, 512, 20} {
 			t.Errorf("input %+v, want series.zip, 512×512×20", j.Input)
 		}
-		// A redelivered upload event re-announces the job from the stored
-		// volume's header, without the format (pipeline.Ingest.resume);
-		// when that announcement overtakes the first, the record says "".
-		t.Logf("figure: the record's input format is %q", j.Input.Format)
+		// A redelivered upload event re-announces the job with the facts
+		// stored beside the volume (pipeline.Ingest.resume), format and
+		// series included, whichever announcement the record took.
+		if j.Input != nil && (j.Input.Format != "dicom" || j.Input.Series == "") {
+			t.Errorf("the record's input format %q, series %q; want dicom and the series chosen", j.Input.Format, j.Input.Series)
+		}
 		if len(j.Organs) == 0 {
 			t.Error("no organs")
 		}
@@ -218,10 +221,21 @@ func TestCloudLocal(t *testing.T) {
 		if len(jobsWithResults) != 4 {
 			t.Errorf("results/ holds model sets of %d jobs, want 4 (the zip, the folder, the label map and this one): %v", len(jobsWithResults), jobsWithResults)
 		}
+		// Every delivery was doubled and the second upload re-announced the
+		// job: the endpoint must still have been asked once per job.
+		var perJob []string
+		for _, id := range []string{seriesJob, folderJob, twiceJob} {
+			wait(t, store, id)
+			n := c.Endpoint.Requests(id)
+			perJob = append(perJob, strconv.Itoa(n))
+			if n != 1 {
+				t.Errorf("job %s: %d segmentation requests at the endpoint, want exactly 1", id, n)
+			}
+		}
 		st := c.Functions
-		t.Logf("figure: events published %d; invocations ingest %d, status %d, dispatch %d, mesher %d; segmentations run %d",
+		t.Logf("figure: events published %d; invocations ingest %d, status %d, dispatch %d, mesher %d; segmentations run %d; requests at the endpoint per job (zip, folder, twice) %s",
 			c.Bus.Published(), st["ingest"].Stats().Invocations, st["status"].Stats().Invocations,
-			st["dispatch"].Stats().Invocations, st["mesher"].Stats().Invocations, c.Endpoint.Invocations())
+			st["dispatch"].Stats().Invocations, st["mesher"].Stats().Invocations, c.Endpoint.Invocations(), strings.Join(perJob, ", "))
 	})
 
 	t.Run("a label map goes straight to meshing and ends done with its names", func(t *testing.T) {

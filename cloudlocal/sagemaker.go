@@ -37,6 +37,7 @@ type Endpoint struct {
 	mu            sync.Mutex
 	notifications []Notification
 	invocations   int
+	requests      map[string]int           // input key's job folder → requests accepted
 	holds         map[string]chan struct{} // output substring → released when closed
 }
 
@@ -167,6 +168,12 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		smError(w, http.StatusTooManyRequests, "ThrottlingException", "the endpoint's queue is full")
 		return
 	}
+	e.mu.Lock()
+	if e.requests == nil {
+		e.requests = map[string]int{}
+	}
+	e.requests[inputJob(in)]++
+	e.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Amzn-SageMaker-OutputLocation", req.output)
 	w.Header().Set("X-Amzn-SageMaker-FailureLocation", req.failure)
@@ -262,6 +269,28 @@ func (e *Endpoint) put(ctx context.Context, uri string, body []byte, ct string) 
 	bucket, key, _ := strings.Cut(strings.TrimPrefix(uri, "s3://"), "/")
 	_, err := e.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(body), ContentType: &ct})
 	return err
+}
+
+// inputJob is the job folder of an input location,
+// s3://bucket/volumes/{job}/ct.nii.gz, or the whole location if it has
+// no such shape.
+func inputJob(uri string) string {
+	_, key, _ := strings.Cut(strings.TrimPrefix(uri, "s3://"), "/")
+	if rest, ok := strings.CutPrefix(key, "volumes/"); ok {
+		if job, _, ok := strings.Cut(rest, "/"); ok {
+			return job
+		}
+	}
+	return uri
+}
+
+// Requests counts the InvokeEndpointAsync requests the endpoint accepted
+// for a job (by the job folder of the input location): each one would
+// run a segmentation.
+func (e *Endpoint) Requests(job string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.requests[job]
 }
 
 // Invocations counts the requests the container was sent (or that

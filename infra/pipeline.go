@@ -121,7 +121,7 @@ func (b *builder) lambdas() {
 		{name: fnStatus, memoryMB: 512, timeout: statusTimeout, async: true,
 			env: config.Env{Bucket: *bucket, Table: *table, DropOwner: DropOwner,
 				InstanceType: b.p.InstanceType, GPUsPerInstance: b.p.GPUsPerInstance, MesherMemoryMB: b.p.MesherMemoryMB},
-			description: "Keeps the job records (their only writer) and sweeps stuck jobs"},
+			description: "Keeps the job records' statuses and sweeps stuck jobs"},
 		{name: fnAPI, memoryMB: 512, timeout: apiTimeout,
 			env:         config.Env{Bucket: *bucket, Table: *table, MaxUploadBytes: IngestLimits().Upload, MeshQueueURL: *b.mesh.QueueUrl()},
 			description: "The HTTP API: jobs, signed uploads and downloads"},
@@ -244,11 +244,11 @@ func (b *builder) grants() {
 	b.allow(r[fnAPI], []string{"dynamodb:GetItem", "dynamodb:PutItem"}, []*string{b.table.TableArn()})
 	b.allow(r[fnAPI], []string{"dynamodb:Query"}, []*string{awscdk.Fn_Join(jsii.String(""),
 		&[]*string{b.table.TableArn(), jsii.String("/index/*")})})
-	// dispatch and mesher read records; the stages that emit events
-	// publish to the default bus.
-	for _, fn := range []string{fnDispatch, fnMesher} {
-		b.allow(r[fn], []string{"dynamodb:GetItem"}, []*string{b.table.TableArn()})
-	}
+	// dispatch claims a job's segmentation (a conditional PutItem of the
+	// record, ports.Store.Claim); the mesher reads records; the stages
+	// that emit events publish to the default bus.
+	b.allow(r[fnDispatch], []string{"dynamodb:GetItem", "dynamodb:PutItem"}, []*string{b.table.TableArn()})
+	b.allow(r[fnMesher], []string{"dynamodb:GetItem"}, []*string{b.table.TableArn()})
 	bus := b.stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("events"), Resource: jsii.String("event-bus"), ResourceName: jsii.String("default")})
 	for _, fn := range []string{fnIngest, fnDispatch, fnMesher} {
 		b.allow(r[fn], []string{"events:PutEvents"}, []*string{bus})

@@ -539,7 +539,7 @@ func TestLeastPrivilege(t *testing.T) {
 	want := map[string]grants{
 		fnIngest: {objects: map[string][]string{"uploads/": {"s3:DeleteObject", "s3:GetObject"}, "volumes/": {"s3:GetObject", "s3:PutObject"}, "segmentations/": {"s3:GetObject", "s3:PutObject"}},
 			other: []string{"events:PutEvents", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage"}},
-		fnDispatch: {objects: map[string][]string{"segmentations/": {"s3:GetObject"}}, dynamo: []string{"dynamodb:GetItem"},
+		fnDispatch: {objects: map[string][]string{"segmentations/": {"s3:GetObject"}}, dynamo: []string{"dynamodb:GetItem", "dynamodb:PutItem"},
 			other: []string{"events:PutEvents", "sagemaker:InvokeEndpointAsync", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage"}},
 		fnMesher: {objects: map[string][]string{"segmentations/": {"s3:DeleteObject", "s3:GetObject"}, "results/": {"s3:DeleteObject", "s3:GetObject", "s3:PutObject"}}, dynamo: []string{"dynamodb:GetItem"},
 			other: []string{"events:PutEvents", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage"}},

@@ -1,6 +1,6 @@
 // Command dispatch is the dispatch Lambda: it consumes the jobs queue
 // (SQS event source mapping with partial batch responses) and runs
-// pipeline.Dispatch, which starts asynchronous segmentations on the
+// dispatch.Dispatch (internal/pipeline/dispatch), which starts asynchronous segmentations on the
 // SageMaker endpoint. Wiring only.
 package main
 
@@ -12,12 +12,12 @@ import (
 	"github.com/iris-oculus/iris/functions/internal/boot"
 	"github.com/iris-oculus/iris/functions/internal/sqsbatch"
 	iaws "github.com/iris-oculus/iris/internal/aws"
-	"github.com/iris-oculus/iris/internal/pipeline"
+	"github.com/iris-oculus/iris/internal/pipeline/dispatch"
 )
 
 func main() {
 	f := boot.Start("dispatch", config.EnvBucket, config.EnvTable, config.EnvEndpoint, config.EnvQueueURL)
-	d := &pipeline.Dispatch{
+	d := &dispatch.Dispatch{
 		Store: f.Store(),
 		Blobs: f.Blobs(),
 		Segmenter: iaws.NewSageMakerSegmenter(sagemakerruntime.NewFromConfig(f.AWS), iaws.SageMakerConfig{

@@ -1,7 +1,8 @@
 // Command status is the status Lambda: EventBridge invokes it with the
 // pipeline's events, the S3 "Object Created" events of segmentations/ and
 // segmentation-failures/, and the sweep schedule's "Scheduled Event"; it
-// runs pipeline.Status, the only writer of job records. Wiring only.
+// runs pipeline.Status, which keeps the job records (dispatch writes only
+// its claim on a segmentation). Wiring only.
 package main
 
 import (

@@ -61,6 +61,10 @@ const (
 	attrRank    = "rank"
 	attrUpdated = JobUpdated
 	attrDoc     = "doc"
+	// attrVersion counts the item's writes: every read-modify-write is
+	// conditioned on the count it read, so that a Claim (which leaves
+	// the rank alone) and an Advance never overwrite one another.
+	attrVersion = "ver"
 )
 
 // sortTime is RFC 3339 with a fixed nine-digit fraction, so that the
@@ -80,12 +84,13 @@ const advanceAttempts = 10
 // limit (a finished job with 117 organs and their STL artifacts takes
 // about 40 KB; see BenchmarkDynamoItem).
 //
-// Create is a put conditioned on attribute_not_exists(jobId). Advance
-// reads the item (strongly consistent), applies the update with job.Apply
-// and writes it back conditioned on the rank it read (#rank = :old):
-// every applied update raises the rank, so the rank is the item's version
-// and a concurrent writer makes the condition fail, whereupon Advance
-// reads again. No transactions are used.
+// Create is a put conditioned on attribute_not_exists(jobId). Advance and
+// Claim read the item (strongly consistent), apply the change with
+// job.Apply or job.Claim and write it back conditioned on the version
+// they read (ver, a count of the item's writes): a concurrent writer makes
+// the condition fail, whereupon they read again. (Items written before
+// the version existed are matched on their rank, which every Advance
+// raised.) No transactions are used.
 //
 // List queries the owner-createdAt index, newest first. GSI reads are
 // eventually consistent on AWS: a job created a moment ago may be missing
@@ -180,55 +185,101 @@ func (s *DynamoStore) Create(ctx context.Context, j job.Job) (bool, error) {
 
 // Get implements ports.Store with a strongly consistent read.
 func (s *DynamoStore) Get(ctx context.Context, id string) (job.Job, error) {
+	j, _, err := s.get(ctx, id)
+	return j, err
+}
+
+// get returns the job and its item.
+func (s *DynamoStore) get(ctx context.Context, id string) (job.Job, map[string]types.AttributeValue, error) {
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      &s.table,
 		Key:            map[string]types.AttributeValue{JobKey: &types.AttributeValueMemberS{Value: id}},
 		ConsistentRead: awssdk.Bool(true),
 	})
 	if err != nil {
-		return job.Job{}, fmt.Errorf("get job %s from %s: %w", id, s.table, err)
+		return job.Job{}, nil, fmt.Errorf("get job %s from %s: %w", id, s.table, err)
 	}
 	if out.Item == nil {
-		return job.Job{}, fmt.Errorf("get job %s: %w", id, job.ErrNotFound)
+		return job.Job{}, nil, fmt.Errorf("get job %s: %w", id, job.ErrNotFound)
 	}
 	if isTombstone(out.Item) {
-		return job.Job{}, fmt.Errorf("get job %s: %w", id, job.ErrDeleted)
+		return job.Job{}, nil, fmt.Errorf("get job %s: %w", id, job.ErrDeleted)
 	}
-	return decodeJob(out.Item)
+	j, err := decodeJob(out.Item)
+	return j, out.Item, err
 }
 
 // Advance implements ports.Store: read, job.Apply, write conditioned on the
-// rank read, again on a conflict.
+// version read, again on a conflict.
 func (s *DynamoStore) Advance(ctx context.Context, id string, u job.Update) (bool, error) {
-	for range advanceAttempts {
-		cur, err := s.Get(ctx, id)
-		if err != nil {
-			return false, err
-		}
+	applied := false
+	err := s.update(ctx, id, func(cur job.Job) (job.Job, bool) {
 		next, ok := job.Apply(cur, u)
+		applied = ok
+		return next, ok
+	})
+	if err != nil {
+		return false, fmt.Errorf("advance job %s to %s: %w", id, u.Status, err)
+	}
+	return applied, nil
+}
+
+// Claim implements ports.Store: read, job.Claim, write conditioned on the
+// version read, again on a conflict.
+func (s *DynamoStore) Claim(ctx context.Context, id string, r job.Request) (job.Job, bool, error) {
+	var out job.Job
+	held := false
+	err := s.update(ctx, id, func(cur job.Job) (job.Job, bool) {
+		out, held = job.Claim(cur, r)
+		return out, held
+	})
+	if err != nil {
+		return job.Job{}, false, fmt.Errorf("claim job %s: %w", id, err)
+	}
+	return out, held, nil
+}
+
+// update reads the job (strongly consistent), asks change for the next
+// record, and writes it if change says so, conditioned on the item's
+// version being the one read; on a conflict it reads again. Items written
+// before versions existed are matched on their rank and the absence of a
+// version.
+func (s *DynamoStore) update(ctx context.Context, id string, change func(job.Job) (job.Job, bool)) error {
+	for range advanceAttempts {
+		cur, it, err := s.get(ctx, id)
+		if err != nil {
+			return err
+		}
+		next, ok := change(cur)
 		if !ok {
-			return false, nil
+			return nil
 		}
 		item, err := s.item(next)
 		if err != nil {
-			return false, err
+			return err
 		}
-		_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName:                 &s.table,
-			Item:                      item,
-			ConditionExpression:       awssdk.String("#rank = :old"),
-			ExpressionAttributeNames:  map[string]string{"#rank": attrRank},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":old": number(int64(cur.Status.Rank()))},
-		})
+		in := &dynamodb.PutItemInput{TableName: &s.table, Item: item}
+		if v, ok := it[attrVersion].(*types.AttributeValueMemberN); ok {
+			n, err := strconv.ParseInt(v.Value, 10, 64)
+			if err != nil {
+				return fmt.Errorf("job %s: version %q: %w", id, v.Value, err)
+			}
+			item[attrVersion] = number(n + 1)
+			in.ConditionExpression = awssdk.String("#ver = :ver")
+			in.ExpressionAttributeNames = map[string]string{"#ver": attrVersion}
+			in.ExpressionAttributeValues = map[string]types.AttributeValue{":ver": v}
+		} else {
+			in.ConditionExpression = awssdk.String("attribute_not_exists(#ver) AND #rank = :old")
+			in.ExpressionAttributeNames = map[string]string{"#ver": attrVersion, "#rank": attrRank}
+			in.ExpressionAttributeValues = map[string]types.AttributeValue{":old": number(int64(cur.Status.Rank()))}
+		}
+		_, err = s.client.PutItem(ctx, in)
 		if isConditionFailed(err) {
-			continue // someone else moved it (or deleted it): look again
+			continue // someone else wrote it (or deleted it): look again
 		}
-		if err != nil {
-			return false, fmt.Errorf("advance job %s to %s: %w", id, u.Status, err)
-		}
-		return true, nil
+		return err
 	}
-	return false, fmt.Errorf("advance job %s to %s: the record changed under %d attempts in a row", id, u.Status, advanceAttempts)
+	return fmt.Errorf("the record changed under %d attempts in a row", advanceAttempts)
 }
 
 // List implements ports.Store over the owner index. limit <= 0 means all.
@@ -357,6 +408,7 @@ func (s *DynamoStore) item(j job.Job) (map[string]types.AttributeValue, error) {
 		attrRank:    number(int64(j.Status.Rank())),
 		attrUpdated: &types.AttributeValueMemberS{Value: j.UpdatedAt.UTC().Format(sortTime)},
 		attrDoc:     &types.AttributeValueMemberS{Value: string(doc)},
+		attrVersion: number(1),
 	}
 	if !j.ExpiresAt.IsZero() {
 		it[JobTTL] = number(j.ExpiresAt.Unix())

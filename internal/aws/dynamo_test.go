@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -295,4 +296,75 @@ func (c *countingDynamo) Query(ctx context.Context, in *dynamodb.QueryInput, opt
 func (c *countingDynamo) Scan(ctx context.Context, in *dynamodb.ScanInput, opt ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
 	c.scans.Add(1)
 	return nil, errors.New("scan refused by the test")
+}
+
+// TestBackfillUnfinished: items written before the sparse index (no
+// unfinished attribute, no version) in every status, and a tombstone. The
+// backfill marks the unfinished ones alone, the sweep then finds them,
+// a second run marks nothing, and the old items still take updates.
+func TestBackfillUnfinished(t *testing.T) {
+	client := awstest.StartDynalite(t)
+	var n atomic.Int64
+	ctx := context.Background()
+	table := newTable(t, client, &n)
+	store := NewDynamoStore(client, table)
+	t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	statuses := []job.Status{job.Created, job.Accepted, job.Segmenting, job.Meshing, job.Done, job.Failed}
+	var want []string
+	for i, st := range statuses {
+		j := job.Job{ID: fmt.Sprintf("job-old%03d", i), Owner: "alice", Status: st, CreatedAt: t0, UpdatedAt: t0.Add(time.Duration(i) * time.Second),
+			Stages: map[job.Status]time.Time{st: t0}}
+		item, err := store.item(j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// As the store wrote items before the index and the version.
+		delete(item, JobUnfinished)
+		delete(item, attrVersion)
+		if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: item}); err != nil {
+			t.Fatal(err)
+		}
+		if !st.Terminal() {
+			want = append(want, j.ID)
+		}
+	}
+	if err := store.Delete(ctx, "job-old999"); err != nil {
+		t.Fatal(err)
+	}
+	if js, err := store.Unfinished(ctx, t0.Add(time.Hour)); err != nil || len(js) != 0 {
+		t.Fatalf("before the backfill the sweep finds %d jobs (%v); the test would prove nothing", len(js), err)
+	}
+	r, err := BackfillUnfinished(ctx, client, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Marked != len(want) || r.Moved != 0 {
+		t.Errorf("backfill %+v, want %d marked", r, len(want))
+	}
+	js, err := store.Unfinished(ctx, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]string, len(js))
+	for i, j := range js {
+		got[i] = j.ID
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("after the backfill the sweep finds %v, want %v", got, want)
+	}
+	if r, err := BackfillUnfinished(ctx, client, table); err != nil || r.Marked != 0 {
+		t.Errorf("second run %+v, %v; want nothing marked", r, err)
+	}
+	// The old items take updates (matched on their rank), and finishing
+	// one takes it out of the index.
+	if ok, err := store.Advance(ctx, "job-old002", job.Update{Status: job.Done, At: t0.Add(time.Minute)}); !ok || err != nil {
+		t.Fatalf("Advance of an old item = %v, %v", ok, err)
+	}
+	if js, _ := store.Unfinished(ctx, t0.Add(time.Hour)); len(js) != len(want)-1 {
+		t.Errorf("after finishing one, the sweep finds %d, want %d", len(js), len(want)-1)
+	}
+	if _, held, err := store.Claim(ctx, "job-old001", job.Request{By: "m", At: t0}); !held || err != nil {
+		t.Errorf("Claim of an old accepted item = %v, %v", held, err)
+	}
 }

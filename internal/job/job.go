@@ -97,13 +97,17 @@ type Job struct {
 	Input     *events.Input        `json:"input,omitempty"`
 	// Where the segmenter will write its output and failure, as the
 	// dispatcher learnt them (SageMaker may choose its own names).
-	OutputLocation  string     `json:"outputLocation,omitempty"`
-	FailureLocation string     `json:"failureLocation,omitempty"`
-	Engine          string     `json:"engine,omitempty"`
-	Error           *Error     `json:"error,omitempty"`
-	Organs          []Organ    `json:"organs,omitempty"`
-	Artifacts       []Artifact `json:"artifacts,omitempty"`
-	ExpiresAt       time.Time  `json:"expiresAt,omitzero"`
+	OutputLocation  string `json:"outputLocation,omitempty"`
+	FailureLocation string `json:"failureLocation,omitempty"`
+	Engine          string `json:"engine,omitempty"`
+	// Request is the dispatcher's claim on the job's segmentation (see
+	// Claim): it is made before the segmenter is called, so that one
+	// segmentation runs per job however often the request is delivered.
+	Request   *Request   `json:"segmentationRequest,omitempty"`
+	Error     *Error     `json:"error,omitempty"`
+	Organs    []Organ    `json:"organs,omitempty"`
+	Artifacts []Artifact `json:"artifacts,omitempty"`
+	ExpiresAt time.Time  `json:"expiresAt,omitzero"`
 	// Usage is set when the job ends (done or failed): its stage times,
 	// GPU seconds and estimated cost.
 	Usage *Usage `json:"usage,omitempty"`
@@ -178,5 +182,49 @@ func Apply(j Job, u Update) (Job, bool) {
 		usage := Measure(j, r)
 		j.Usage = &usage
 	}
+	return j, true
+}
+
+// Request is a claim on a job's segmentation: who asked for it and when,
+// and, once the segmenter took it, what the segmenter answered.
+type Request struct {
+	// By names the claimant: the queue message carrying the dispatch
+	// request, the same on each of its redeliveries.
+	By string    `json:"by"`
+	At time.Time `json:"at"`
+	// Started is the segmenter's answer (its inference id and where the
+	// output and failure will appear), recorded before it is announced,
+	// so that a claimant retried after the call announces it again
+	// instead of calling a second time.
+	Started *events.Started `json:"started,omitempty"`
+}
+
+// Claim decides a request for j's segmentation. It returns j with r
+// recorded and true when r.By may start the segmentation: the job is at
+// accepted or before, and nobody else claimed it. A request by the
+// claimant already recorded keeps the first time and adds r.Started if
+// given. Anything else returns j unchanged and false: the job is past
+// accepted (a segmentation ran or the job ended), or another claimant
+// holds it. A claim is never taken away, so of any number of claimants
+// exactly one is told true, whatever the order; if that one dies for
+// good, the job stays at accepted and the sweep fails it.
+func Claim(j Job, r Request) (Job, bool) {
+	if r.By == "" || j.Status.Rank() > Accepted.Rank() || j.Status.Terminal() || !j.Status.Valid() {
+		return j, false
+	}
+	if cur := j.Request; cur != nil {
+		if cur.By != r.By {
+			return j, false
+		}
+		r.At = cur.At
+		if r.Started == nil {
+			r.Started = cur.Started
+		}
+	}
+	if r.Started != nil {
+		st := *r.Started
+		r.Started = &st
+	}
+	j.Request = &r
 	return j, true
 }

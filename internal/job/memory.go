@@ -61,6 +61,24 @@ func (m *Memory) Advance(_ context.Context, id string, u Update) (bool, error) {
 	return applied, nil
 }
 
+// Claim implements Store.
+func (m *Memory) Claim(_ context.Context, id string, r Request) (Job, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j, ok := m.jobs[id]
+	if m.deleted[id] {
+		return Job{}, false, ErrDeleted
+	}
+	if !ok {
+		return Job{}, false, ErrNotFound
+	}
+	next, held := Claim(j, r)
+	if held {
+		m.jobs[id] = next
+	}
+	return clone(next), held, nil
+}
+
 // List implements Store. The cursor is the id of the last job returned.
 func (m *Memory) List(_ context.Context, owner string, limit int, cursor string) ([]Job, string, error) {
 	m.mu.Lock()
@@ -138,6 +156,14 @@ func clone(j Job) Job {
 			s[k] = v
 		}
 		j.Stages = s
+	}
+	if j.Request != nil {
+		r := *j.Request
+		if r.Started != nil {
+			st := *r.Started
+			r.Started = &st
+		}
+		j.Request = &r
 	}
 	j.Organs = append([]Organ(nil), j.Organs...)
 	j.Artifacts = append([]Artifact(nil), j.Artifacts...)

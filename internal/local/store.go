@@ -17,7 +17,8 @@ import (
 // Store is ports.Store on the jobs table of a DB, in place of DynamoDB. The
 // record is kept whole as JSON; owner, status, rank and the timestamps are
 // columns for the queries. Advance is a compare-and-set on the rank inside
-// an immediate transaction, so concurrent updates apply once.
+// an immediate transaction, so concurrent updates apply once; Claim reads
+// and writes inside one too.
 //
 // Unfinished reads the partial index jobs_unfinished (status neither done
 // nor failed), so the sweep reads only the jobs it may fail. A deleted job
@@ -159,6 +160,47 @@ func (s *Store) advanceOnce(ctx context.Context, id string, u job.Update) (appli
 		return false, false, fmt.Errorf("advance job %s: %w", id, err)
 	}
 	return true, false, nil
+}
+
+// Claim implements ports.Store: read, job.Claim and write in one
+// immediate transaction, which no other write interleaves with.
+func (s *Store) Claim(ctx context.Context, id string, r job.Request) (job.Job, bool, error) {
+	tx, err := s.db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return job.Job{}, false, fmt.Errorf("claim job %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	var rec []byte
+	var status string
+	err = tx.QueryRowContext(ctx, `SELECT status, record FROM jobs WHERE id = ?`, id).Scan(&status, &rec)
+	if errors.Is(err, sql.ErrNoRows) {
+		return job.Job{}, false, fmt.Errorf("claim job %s: %w", id, job.ErrNotFound)
+	}
+	if err != nil {
+		return job.Job{}, false, fmt.Errorf("claim job %s: %w", id, err)
+	}
+	if status == tombstone {
+		return job.Job{}, false, fmt.Errorf("claim job %s: %w", id, job.ErrDeleted)
+	}
+	j, err := decodeJob(rec)
+	if err != nil {
+		return job.Job{}, false, err
+	}
+	next, held := job.Claim(j, r)
+	if !held {
+		return j, false, nil
+	}
+	out, err := json.Marshal(next)
+	if err != nil {
+		return job.Job{}, false, fmt.Errorf("claim job %s: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET record = ? WHERE id = ?`, out, id); err != nil {
+		return job.Job{}, false, fmt.Errorf("claim job %s: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return job.Job{}, false, fmt.Errorf("claim job %s: %w", id, err)
+	}
+	return next, true, nil
 }
 
 // List implements ports.Store. The cursor is opaque: base64 of the last

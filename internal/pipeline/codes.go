@@ -10,6 +10,7 @@ import (
 
 	"github.com/iris-oculus/iris/internal/dicom"
 	"github.com/iris-oculus/iris/internal/limits"
+	"github.com/iris-oculus/iris/internal/pipeline/dispatch"
 	"github.com/iris-oculus/iris/internal/scan"
 	"github.com/iris-oculus/iris/internal/segment"
 	"github.com/iris-oculus/iris/internal/volume"
@@ -38,7 +39,7 @@ const (
 	CodeNoGeometry        = "no_geometry"
 
 	// Later stages.
-	CodeDispatchFailed     = "dispatch_failed"     // the segmenter could not be started
+	CodeDispatchFailed     = dispatch.CodeFailed   // the segmenter could not be started
 	CodeSegmentationFailed = "segmentation_failed" // the segmenter reported no code of its own
 	CodeInvalidLabelMap    = "invalid_label_map"
 	CodeEmptySegmentation  = "empty_segmentation"
@@ -53,7 +54,7 @@ const NoEngine = "none (label map uploaded)"
 // Stages named in failures.
 const (
 	StageIngest       = "ingest"
-	StageDispatch     = "dispatch"
+	StageDispatch     = dispatch.Stage
 	StageSegmentation = "segmentation"
 	StageMesher       = "mesher"
 	StageUpload       = "upload"

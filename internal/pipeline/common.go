@@ -17,30 +17,6 @@ import (
 	"github.com/iris-oculus/iris/events"
 )
 
-// DispatchRequest is the body of a jobs-queue message: segment the volume
-// at VolumeKey for job JobID. Ingest sends it; Dispatch consumes it.
-type DispatchRequest struct {
-	JobID     string `json:"jobId"`
-	VolumeKey string `json:"volumeKey"`
-}
-
-// DecodeDispatchRequest decodes and checks a jobs-queue message body: the
-// job id must be valid and the volume key must be that job's volume.
-func DecodeDispatchRequest(body []byte) (DispatchRequest, error) {
-	var r DispatchRequest
-	if err := json.Unmarshal(body, &r); err != nil {
-		return r, fmt.Errorf("decode dispatch request: %w", err)
-	}
-	if !events.ValidJobID(r.JobID) {
-		return r, fmt.Errorf("dispatch request: invalid job id %q", r.JobID)
-	}
-	k, err := events.ParseKey(r.VolumeKey)
-	if err != nil || k.Prefix != events.PrefixVolumes || k.JobID != r.JobID {
-		return r, fmt.Errorf("dispatch request: volume key %q is not under %s%s/", r.VolumeKey, events.PrefixVolumes, r.JobID)
-	}
-	return r, nil
-}
-
 // DecodeQueuedEvent decodes the body of a message that EventBridge put on a
 // queue: the body is the event's JSON, envelope and all.
 func DecodeQueuedEvent(body []byte) (events.Event, error) {
@@ -98,11 +74,6 @@ func isSegmentationOf(outputLocation, jobID, key string) bool {
 // defaultMaxAttempts is the default MaxAttempts of Dispatch and Mesher,
 // matching the queues' redrive maxReceiveCount.
 const defaultMaxAttempts = 5
-
-// missingJobAttempts is how often a queue message for a job with no record
-// is retried: for a dropped file the status stage creates the record, and
-// it may not have yet.
-const missingJobAttempts = 3
 
 // defaults shared by the handlers.
 func logOr(l *slog.Logger) *slog.Logger {

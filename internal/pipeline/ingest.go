@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -277,7 +278,7 @@ func (in *Ingest) ingest(ctx context.Context, log *slog.Logger, id, upKey, name 
 	if info.Size == 0 {
 		return in.reject(ctx, log, id, deleteKeys(in.Blobs, upKey), CodeEmpty, emptyAdvice)
 	}
-	input, lmFile, err := in.convert(ctx, id, func(opt scan.Options) (*scan.Scan, error) {
+	input, lmFile, err := in.convert(ctx, id, name, info.Size, func(opt scan.Options) (*scan.Scan, error) {
 		return scan.Read(ctx, f, info.Size, opt)
 	})
 	if lmFile != "" {
@@ -297,8 +298,9 @@ func (in *Ingest) ingest(ctx context.Context, log *slog.Logger, id, upKey, name 
 // errTransient marks convert's failures that are not the input's fault.
 var errTransient = errors.New("transient")
 
-// convert opens the upload with read, checks it is a CT and stores the
-// volume. Before any voxel is read, the headers' need is checked against
+// convert opens the upload (name, of size bytes) with read, checks it is a
+// CT and stores the input facts and the volume, in that order, so that a
+// stored volume always has its facts beside it (see resume). Before any voxel is read, the headers' need is checked against
 // the limits and reserved from the pool, until the volume is stored. Its
 // errors describe the input unless they wrap errTransient.
 //
@@ -307,7 +309,7 @@ var errTransient = errors.New("transient")
 // input's Kind is events.KindLabelMap, and lmFile names a temporary file
 // (the caller removes it) holding the label map as the mesher reads it,
 // which accept stores as the job's segmentation once the job is announced.
-func (in *Ingest) convert(ctx context.Context, id string, read func(scan.Options) (*scan.Scan, error)) (input *events.Input, lmFile string, err error) {
+func (in *Ingest) convert(ctx context.Context, id, name string, size int64, read func(scan.Options) (*scan.Scan, error)) (input *events.Input, lmFile string, err error) {
 	pool := in.limits()
 	lim := pool.Limits()
 	var release func()
@@ -340,6 +342,8 @@ func (in *Ingest) convert(ctx context.Context, id string, read func(scan.Options
 		return nil, "", err
 	}
 	input = &events.Input{
+		File:        name,
+		Bytes:       size,
 		Format:      s.Format,
 		Dims:        s.CT.Dims,
 		SpacingMm:   s.CT.Spacing(),
@@ -347,6 +351,9 @@ func (in *Ingest) convert(ctx context.Context, id string, read func(scan.Options
 	}
 	if s.DICOM != nil {
 		input.Series = seriesLine(s.DICOM.Summary())
+	}
+	if err := in.putInput(ctx, id, *input); err != nil {
+		return nil, "", fmt.Errorf("%w: %w", errTransient, err)
 	}
 	if err := in.putVolume(ctx, id, s.CT); err != nil {
 		return nil, "", fmt.Errorf("%w: %w", errTransient, err)
@@ -390,6 +397,43 @@ func looksNIfTI(f *os.File) bool {
 	head := make([]byte, 352)
 	n, _ := f.ReadAt(head, 0)
 	return scan.Sniff(head[:n]) == scan.NIfTI
+}
+
+// InputKey is where ingest keeps a job's input facts (events.Input, as
+// JSON) beside its volume, so that a redelivered upload event whose upload
+// is gone announces the job with the same facts as the first time.
+func InputKey(id string) string { return events.PrefixVolumes + id + "/" + inputFile }
+
+const inputFile = "input.json"
+
+// putInput writes the input facts to InputKey.
+func (in *Ingest) putInput(ctx context.Context, id string, input events.Input) error {
+	b, err := json.Marshal(input)
+	if err != nil {
+		return fmt.Errorf("encode input of job %s: %w", id, err)
+	}
+	key := InputKey(id)
+	if err := in.Blobs.Put(ctx, key, bytes.NewReader(b), int64(len(b)), "application/json"); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil
+}
+
+// storedInput reads the input facts putInput wrote; ok is false when
+// there are none (a volume stored before they were kept).
+func (in *Ingest) storedInput(ctx context.Context, id string) (input events.Input, ok bool, err error) {
+	key := InputKey(id)
+	b, err := readSmall(ctx, in.Blobs, key, 64<<10)
+	if missing(err) {
+		return input, false, nil
+	}
+	if err != nil {
+		return input, false, fmt.Errorf("read %s: %w", key, err)
+	}
+	if err := json.Unmarshal(b, &input); err != nil {
+		return input, false, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return input, true, nil
 }
 
 // putVolume writes ct as volumes/{id}/ct.nii.gz: NIfTI-1, int16 HU, no
@@ -522,11 +566,16 @@ func (in *Ingest) reject(ctx context.Context, log *slog.Logger, id string, done 
 // to a job whose volume is stored already (done deletes it). The upload is
 // deleted only after the job was announced and queued, so if the volume
 // exists both happened; they are repeated in case the delivery that did
-// them is the one being retried. The input facts come from the volume's
-// header, and format, when the caller knows it ("" otherwise); a series
-// description is not kept. A label map's job has no volume but its
-// segmentation, stored by the ingest. Without either the upload was
-// rejected (or never existed, or the job was deleted): done.
+// them is the one being retried, with the input facts stored beside the
+// volume (InputKey), so that the announcement is the same as the first
+// (format and DICOM series included) whichever of them the status stage
+// applies. A volume stored before the facts were kept has only its
+// header's: dims, spacing, orientation, and format when the caller knows
+// it ("" otherwise); name and size come from the event. done, when set,
+// deletes an upload to a job whose volume is stored already. A label
+// map's job has no volume but its segmentation, stored by the ingest.
+// Without either the upload was rejected (or never existed, or the job
+// was deleted): done.
 func (in *Ingest) resume(ctx context.Context, log *slog.Logger, id, name, format string, size int64, done cleanup) error {
 	vk := events.VolumeKey(id)
 	rc, _, err := in.Blobs.Get(ctx, vk)
@@ -536,17 +585,23 @@ func (in *Ingest) resume(ctx context.Context, log *slog.Logger, id, name, format
 	if err != nil {
 		return fmt.Errorf("ingest job %s: get %s: %w", id, vk, err)
 	}
-	h, err := volume.ReadHeader(rc)
-	rc.Close()
+	defer rc.Close()
+	input, ok, err := in.storedInput(ctx, id)
 	if err != nil {
-		return fmt.Errorf("ingest job %s: read %s: %w", id, vk, err)
+		return fmt.Errorf("ingest job %s: %w", id, err)
+	}
+	if !ok {
+		h, err := volume.ReadHeader(rc)
+		if err != nil {
+			return fmt.Errorf("ingest job %s: read %s: %w", id, vk, err)
+		}
+		input = events.Input{File: name, Format: format, Bytes: size, Dims: h.Dims, SpacingMm: h.Spacing(), Orientation: h.Affine.Orientation()}
 	}
 	if done != nil {
-		log.Info("ingest: the job's volume is stored already: announcing it again and deleting the upload, unread")
+		log.Info("ingest: the job's volume is stored already: announcing it again and deleting the upload, unread", "storedInput", ok)
 	} else {
-		log.Info("ingest: upload already gone, volume stored: announcing again")
+		log.Info("ingest: upload already gone, volume stored: announcing again", "storedInput", ok)
 	}
-	input := events.Input{File: name, Format: format, Bytes: size, Dims: h.Dims, SpacingMm: h.Spacing(), Orientation: h.Affine.Orientation()}
 	return in.accept(ctx, log, id, input, "", done)
 }
 

@@ -171,7 +171,7 @@ func (in *Ingest) ingestGroup(ctx context.Context, log *slog.Logger, id, name, p
 		}
 		return scan.ReadFile(ctx, dir, opt)
 	}
-	input, lmFile, err := in.convert(ctx, id, read)
+	input, lmFile, err := in.convert(ctx, id, name, total, read)
 	if lmFile != "" {
 		defer os.Remove(lmFile)
 	}

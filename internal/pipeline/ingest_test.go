@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -92,7 +93,7 @@ func TestIngestNIfTI(t *testing.T) {
 		t.Fatalf("%d dispatch requests, want 1", len(bodies))
 	}
 	req, err := DecodeDispatchRequest(bodies[0])
-	if err != nil || req != (DispatchRequest{id, events.VolumeKey(id)}) {
+	if err != nil || req != (DispatchRequest{JobID: id, VolumeKey: events.VolumeKey(id)}) {
 		t.Errorf("dispatch request %+v, %v", req, err)
 	}
 	if _, ok := r.blobs.data(upKey); ok {
@@ -303,16 +304,21 @@ func TestIngestTwice(t *testing.T) {
 			t.Fatalf("run %d: %v", i+1, err)
 		}
 	}
-	if puts := r.blobs.putsUnder(events.PrefixVolumes); len(puts) != 1 {
+	if puts := r.blobs.putsUnder(events.VolumeKey(id)); len(puts) != 1 {
 		t.Errorf("volume written %d times, want once", len(puts))
 	}
-	if keys := r.blobs.keys(""); len(keys) != 1 || keys[0] != events.VolumeKey(id) {
-		t.Errorf("bucket holds %v, want only the volume", keys)
+	if keys := r.blobs.keys(""); !slices.Equal(keys, []string{events.VolumeKey(id), InputKey(id)}) {
+		t.Errorf("bucket holds %v, want only the volume and its input facts", keys)
 	}
 	// The second run finds the upload gone and the volume there: it
-	// announces and queues again, which downstream treats as duplicates.
-	if n := len(r.bus.of(events.JobAccepted)); n != 2 {
-		t.Errorf("%d Job Accepted, want 2 (the second a duplicate)", n)
+	// announces and queues again, which downstream treats as duplicates,
+	// with the same input facts.
+	acc := r.bus.of(events.JobAccepted)
+	if len(acc) != 2 {
+		t.Fatalf("%d Job Accepted, want 2 (the second a duplicate)", len(acc))
+	}
+	if a, b := decode[events.Accepted](t, acc[0]), decode[events.Accepted](t, acc[1]); a != b {
+		t.Errorf("the redelivery announced %+v, the first run %+v", b, a)
 	}
 	for _, b := range r.queue.take() {
 		if req, err := DecodeDispatchRequest(b); err != nil || req.JobID != id {
@@ -360,8 +366,8 @@ func TestIngestCrash(t *testing.T) {
 			if err := r.in.Handle(context.Background(), ev); err != nil {
 				t.Fatalf("redelivery: %v", err)
 			}
-			if keys := r.blobs.keys(""); len(keys) != 1 || keys[0] != events.VolumeKey(id) {
-				t.Errorf("bucket holds %v, want only the volume", keys)
+			if keys := r.blobs.keys(""); !slices.Equal(keys, []string{events.VolumeKey(id), InputKey(id)}) {
+				t.Errorf("bucket holds %v, want only the volume and its input facts", keys)
 			}
 			if r.queue.len() == 0 {
 				t.Error("nothing queued")
@@ -426,4 +432,52 @@ func noGeometry(t testing.TB, ct []byte) []byte {
 	clear(b[80:92])
 	clear(b[252:256])
 	return b
+}
+
+// TestIngestRedeliveryKeepsInput: a DICOM zip's upload event delivered
+// again after the upload was deleted announces the job with the same
+// input facts (format and series included), so whichever announcement
+// the status stage applies first, the record says "dicom". A volume
+// stored before the facts were kept beside it falls back to its header.
+func TestIngestRedeliveryKeepsInput(t *testing.T) {
+	ctx := context.Background()
+	r := newIngestRig(t)
+	const id = "job-redel01"
+	ev := r.upload(t, events.UploadKey(id, "series.zip"), testdata.DICOMSeriesZip(t))
+	for i := range 2 {
+		if err := r.in.Handle(ctx, ev); err != nil {
+			t.Fatalf("delivery %d: %v", i+1, err)
+		}
+	}
+	acc := r.bus.of(events.JobAccepted)
+	if len(acc) != 2 {
+		t.Fatalf("%d Job Accepted, want 2", len(acc))
+	}
+	first, again := decode[events.Accepted](t, acc[0]), decode[events.Accepted](t, acc[1])
+	if first != again || again.Input.Format != "dicom" || again.Input.Series == "" || again.Input.File != "series.zip" {
+		t.Errorf("the redelivery announced %+v; the first delivery %+v", again.Input, first.Input)
+	}
+	// The redelivered announcement overtakes the first.
+	store := &job.Memory{}
+	st := &Status{Store: store, Blobs: r.blobs, Now: fixedClock(&r.now), Log: quiet, DropOwner: "dropbox"}
+	for _, ev := range []events.Event{acc[1], acc[0]} {
+		if err := st.Handle(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if j, err := store.Get(ctx, id); err != nil || j.Input == nil || *j.Input != first.Input {
+		t.Errorf("record's input %+v (%v), want %+v", j.Input, err, first.Input)
+	}
+	// A volume from before: no facts beside it, the header's are used.
+	if err := r.blobs.Delete(ctx, InputKey(id)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.in.Handle(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	acc = r.bus.of(events.JobAccepted)
+	old := decode[events.Accepted](t, acc[len(acc)-1]).Input
+	if old.Format != "" || old.Dims != first.Input.Dims || old.SpacingMm != first.Input.SpacingMm || old.Orientation != first.Input.Orientation || old.File != "series.zip" {
+		t.Errorf("from the volume's header alone: %+v; want the first's dims, spacing, orientation %+v", old, first.Input)
+	}
 }

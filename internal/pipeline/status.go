@@ -65,7 +65,8 @@ func (d Deadlines) stuck(s job.Status) (time.Duration, string, string) {
 	return 0, "", ""
 }
 
-// Status keeps the job records: it is their only writer. It applies the
+// Status keeps the job records (Dispatch writes only its claim on a
+// segmentation, ports.Store.Claim). It applies the
 // pipeline's events as conditional, monotonic updates (ports.Store.Advance),
 // so a stale or duplicate event is a no-op, and any order of delivery
 // ends in the same state, failures and "done" aside: whichever of those

@@ -76,9 +76,10 @@ type Segmenter interface {
 // Clock tells the time; tests fix it.
 type Clock func() time.Time
 
-// Store keeps job records. Implementations must make Create idempotent and
+// Store keeps job records. Implementations must make Create idempotent,
 // Advance a conditional, monotonic update (compare-and-set on the rank), so
-// duplicate and reordered events are harmless no-ops. internal/job/storetest
+// duplicate and reordered events are harmless no-ops, and Claim a
+// conditional write that one claimant wins. internal/job/storetest
 // checks an implementation against this contract.
 type Store interface {
 	// Create inserts j unless a job with its id exists or was deleted
@@ -92,6 +93,13 @@ type Store interface {
 	// for a stale or duplicate update. job.ErrDeleted for a deleted job,
 	// job.ErrNotFound if there is none.
 	Advance(ctx context.Context, id string, u job.Update) (applied bool, err error)
+	// Claim records r as the request for job id's segmentation if
+	// job.Claim allows it, as one conditional write: of any number of
+	// concurrent or successive claimants (different r.By), exactly one
+	// is told held, and an Advance racing with it neither loses the
+	// claim nor is lost. It returns the record as it stands after.
+	// job.ErrDeleted for a deleted job, job.ErrNotFound if there is none.
+	Claim(ctx context.Context, id string, r job.Request) (j job.Job, held bool, err error)
 	// List returns owner's jobs, newest first, at most limit, starting
 	// after cursor ("" for the first page); next is "" on the last page.
 	List(ctx context.Context, owner string, limit int, cursor string) (jobs []job.Job, next string, err error)

@@ -24,7 +24,7 @@ import (
 )
 
 // Consumer handles a batch and returns the ids of the messages to
-// redeliver (pipeline.Dispatch.HandleBatch, pipeline.Mesher.HandleBatch).
+// redeliver (dispatch.Dispatch.HandleBatch, pipeline.Mesher.HandleBatch).
 type Consumer func(ctx context.Context, msgs []ports.Message) ([]string, error)
 
 // Visibility sets when a received message comes back

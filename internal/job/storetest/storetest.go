@@ -1,5 +1,6 @@
 // Package storetest checks a ports.Store against the contract every store
-// must keep: idempotent create, monotonic conditional updates, owner-scoped
+// must keep: idempotent create, monotonic conditional updates, the
+// segmentation claim that one claimant wins, owner-scoped
 // newest-first pagination, the stuck-job query (unfinished jobs only) and
 // delete, which leaves a tombstone that late events recognise. The SQLite and
 // DynamoDB stores run the same suite.
@@ -142,6 +143,130 @@ func Run(t *testing.T, newStore func(t *testing.T) ports.Store) {
 		wg.Wait()
 		if applied != 1 {
 			t.Errorf("%d of 8 identical concurrent updates applied, want exactly 1", applied)
+		}
+	})
+
+	t.Run("ClaimIsHeldByOne", func(t *testing.T) {
+		s := newStore(t)
+		j := newJob("job-claim1", "alice", t0)
+		mustCreate(t, s, j)
+		if _, err := s.Advance(ctx, j.ID, job.Update{Status: job.Accepted, At: t0.Add(time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+		// Eight deliveries of duplicate requests at once, and the job's
+		// Segmentation Started being applied meanwhile by nobody: one wins.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var winners []string
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				by := fmt.Sprintf("message-%d", i)
+				got, held, err := s.Claim(ctx, j.ID, job.Request{By: by, At: t0.Add(2 * time.Second)})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if got.Request == nil || held != (got.Request.By == by) {
+					t.Errorf("Claim by %s: held %v, record's request %+v", by, held, got.Request)
+				}
+				if held {
+					mu.Lock()
+					winners = append(winners, by)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if len(winners) != 1 {
+			t.Fatalf("%d of 8 claimants hold the claim (%v), want exactly 1", len(winners), winners)
+		}
+		by := winners[0]
+		// The winner again (its message redelivered): still held, first
+		// time kept; then with the segmenter's answer.
+		if got, held, err := s.Claim(ctx, j.ID, job.Request{By: by, At: t0.Add(time.Minute)}); err != nil || !held || !got.Request.At.Equal(t0.Add(2*time.Second)) {
+			t.Errorf("the winner's second Claim = %+v, %v, %v; want held with the first time", got.Request, held, err)
+		}
+		st := &events.Started{JobID: j.ID, InferenceID: "inf-1", OutputLocation: "s3://b/segmentations/job-claim1/labels.nii.gz",
+			FailureLocation: "s3://b/segmentation-failures/job-claim1/inf-1-error.out", Engine: "sagemaker"}
+		if _, held, err := s.Claim(ctx, j.ID, job.Request{By: by, At: t0.Add(time.Minute), Started: st}); err != nil || !held {
+			t.Fatalf("recording the answer: %v, %v", held, err)
+		}
+		// A latecomer loses and learns who holds it and what was started.
+		got, held, err := s.Claim(ctx, j.ID, job.Request{By: "message-late", At: t0.Add(time.Hour)})
+		if err != nil || held || got.Request == nil || got.Request.By != by || got.Request.Started == nil || *got.Request.Started != *st {
+			t.Errorf("a late Claim = %+v, %v, %v; want not held, %s's request with %+v", got.Request, held, err, by, st)
+		}
+		// The claim survives status updates, which keep it.
+		if ok, err := s.Advance(ctx, j.ID, job.Update{Status: job.Segmenting, At: t0.Add(3 * time.Second), Engine: "sagemaker"}); !ok || err != nil {
+			t.Fatalf("Advance to segmenting = %v, %v", ok, err)
+		}
+		got, err = s.Get(ctx, j.ID)
+		if err != nil || got.Request == nil || got.Request.By != by || got.Request.Started == nil || got.Request.Started.InferenceID != "inf-1" {
+			t.Errorf("after Advance: request %+v, %v", got.Request, err)
+		}
+		// Past accepted nobody may claim, not even the holder.
+		if _, held, err := s.Claim(ctx, j.ID, job.Request{By: by, At: t0.Add(time.Hour)}); held || err != nil {
+			t.Errorf("Claim of a segmenting job = %v, %v; want false, nil", held, err)
+		}
+	})
+
+	t.Run("ClaimAndAdvanceRace", func(t *testing.T) {
+		// A claim made between Advance's read and its write must not be
+		// overwritten, nor the status update lost.
+		s := newStore(t)
+		for i := range 6 {
+			j := newJob(fmt.Sprintf("job-race%02d", i), "alice", t0)
+			mustCreate(t, s, j)
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				if _, err := s.Advance(ctx, j.ID, job.Update{Status: job.Accepted, At: t0.Add(time.Second), Input: &events.Input{Format: "nifti"}}); err != nil {
+					t.Error(err)
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				if _, held, err := s.Claim(ctx, j.ID, job.Request{By: "m", At: t0}); err != nil || !held {
+					t.Errorf("Claim = %v, %v", held, err)
+				}
+			}()
+			wg.Wait()
+			got, err := s.Get(ctx, j.ID)
+			if err != nil || got.Status != job.Accepted || got.Input == nil || got.Request == nil || got.Request.By != "m" {
+				t.Errorf("%s after a racing Advance and Claim: status %s, input %+v, request %+v, %v", j.ID, got.Status, got.Input, got.Request, err)
+			}
+		}
+	})
+
+	t.Run("ClaimRefused", func(t *testing.T) {
+		s := newStore(t)
+		for _, st := range []job.Status{job.Segmenting, job.Meshing, job.Done, job.Failed} {
+			j := newJob("job-clm-"+string(st)[:3], "alice", t0)
+			mustCreate(t, s, j)
+			if _, err := s.Advance(ctx, j.ID, job.Update{Status: st, At: t0.Add(time.Second)}); err != nil {
+				t.Fatal(err)
+			}
+			got, held, err := s.Claim(ctx, j.ID, job.Request{By: "m", At: t0})
+			if held || err != nil || got.Status != st || got.Request != nil {
+				t.Errorf("Claim of a %s job = %s, %+v, %v, %v; want the record unchanged, not held", st, got.Status, got.Request, held, err)
+			}
+		}
+		created := newJob("job-clmcre", "alice", t0)
+		mustCreate(t, s, created)
+		if _, held, err := s.Claim(ctx, created.ID, job.Request{By: "m", At: t0}); !held || err != nil {
+			t.Errorf("Claim of a created job (Job Accepted not yet applied) = %v, %v; want held", held, err)
+		}
+		if _, held, err := s.Claim(ctx, "job-nobody", job.Request{By: "m", At: t0}); held || !errors.Is(err, job.ErrNotFound) || errors.Is(err, job.ErrDeleted) {
+			t.Errorf("Claim of a missing job = %v, %v; want ErrNotFound", held, err)
+		}
+		if err := s.Delete(ctx, created.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, held, err := s.Claim(ctx, created.ID, job.Request{By: "m", At: t0}); held || !errors.Is(err, job.ErrDeleted) {
+			t.Errorf("Claim of a deleted job = %v, %v; want ErrDeleted", held, err)
 		}
 	})
 
