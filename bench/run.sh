@@ -9,7 +9,10 @@ cd "$(dirname "$0")/.."
 echo "== NIfTI read: Go vs nibabel =="
 bash bench/nifti/run.sh
 
-echo "== DICOM series → .nii: iris convert vs dcm2niix, both as processes writing a .nii =="
+echo "== DICOM 512×512×300 series → .nii: iris convert vs dcm2niix, JPEG 2000 / native / JPEG lossless, median of 3 =="
+bash bench/dicom/run.sh
+
+echo "== DICOM 20-slice series → .nii: iris convert vs dcm2niix, both as processes writing a .nii =="
 echo "(ConvertProcess vs Dcm2niix is like with like; ReadDir is in process, no file; ReadDirWriteNII in process, with the file)"
 go test -run '^$' -bench 'ReadDir$|ReadDirWriteNII|ConvertProcess|Dcm2niix' -benchtime 3x ./internal/dicom | grep -E '^Benchmark|ok'
 
@@ -31,3 +34,11 @@ bash bench/nnunet/run.sh
 
 echo "== Meshing: ours vs VTK vs skimage+Open3D =="
 bash bench/mesh/run.sh "$@"
+
+echo "== API under load: 200 pollers (1/s, 10/s, back to back) while jobs mesh, p99 =="
+bash bench/serve/run.sh
+
+echo "== CT upload-to-done on iris serve (300 slices), stage shares =="
+echo "(not measured by this script yet)"
+echo "== Web app: JavaScript over the wire for the first job view, time to first organ =="
+echo "(printed by the Playwright run, web/e2e; not part of this script)"
