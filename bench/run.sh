@@ -35,6 +35,19 @@ bash bench/nnunet/run.sh
 echo "== Meshing: ours vs VTK vs skimage+Open3D =="
 bash bench/mesh/run.sh "$@"
 
+echo "== Meshing a full-resolution 512×512×600 map (ours only): peak RSS against the mesher Lambda's 3008 MB =="
+big512=bench/out/big512_labels.nii.gz
+if [[ ! -f $big512 ]]; then
+	go build -o bench/out/biglabels ./bench/cmd/biglabels
+	bench/out/biglabels -src "${IRIS_SHARED_DATA:-testdata}/totalsegmentator-example/ct_3mm_seg.nii.gz" -o "$big512" -factor 3 -nx 512 -ny 512 -nz 600
+fi
+go build -o bench/out/iris ./cmd/iris
+for r in 1 2 3; do
+	rm -rf bench/out/mesh512
+	/usr/bin/time -f "run $r: %e s wall, %U+%S s CPU, peak RSS %M KB (Lambda: 3008 MB = 3080192 KB)" \
+		bench/out/iris mesh "$big512" -o bench/out/mesh512 -q 2>&1 | tail -1
+done
+
 echo "== API under load: 200 pollers (1/s, 10/s, back to back) while jobs mesh, p99 =="
 bash bench/serve/run.sh
 
