@@ -37,6 +37,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iris-oculus/iris/internal/export/manifest"
 	"github.com/iris-oculus/iris/internal/labels"
 	"github.com/iris-oculus/iris/internal/mesh"
 	"github.com/iris-oculus/iris/internal/volume"
@@ -44,7 +45,7 @@ import (
 
 // Names of the files of a model set, relative to its folder (slash-separated).
 const (
-	ManifestFile = "manifest.json"
+	ManifestFile = manifest.FileName
 	GLBFile      = "scene.glb"
 	OBJFile      = "scene.obj"
 	MTLFile      = "scene.mtl"
@@ -52,14 +53,14 @@ const (
 	STLDir       = "stl"
 )
 
-// Format is a mesh file format of a model set.
-type Format string
+// Format is a mesh file format of a model set: see manifest.Format.
+type Format = manifest.Format
 
 // The mesh formats Write knows.
 const (
-	GLB Format = "glb" // scene.glb
-	OBJ Format = "obj" // scene.obj + scene.mtl
-	STL Format = "stl" // stl/<name>.stl, one per organ
+	GLB = manifest.GLB // scene.glb
+	OBJ = manifest.OBJ // scene.obj + scene.mtl
+	STL = manifest.STL // stl/<name>.stl, one per organ
 )
 
 // allFormats lists every Format in the order Write writes them.
@@ -164,7 +165,7 @@ func Write(dir string, src Source, surfaces []mesh.Surface, table *labels.Table,
 	}
 	m.Files = slices.Clone(w.files)
 	w.syncDirs()
-	w.file(ManifestFile, m.encode)
+	w.file(ManifestFile, func(out io.Writer) error { return encodeManifest(m, out) })
 	w.syncDirs()
 	if w.err != nil {
 		return nil, fmt.Errorf("export %s: %w", dir, w.err)

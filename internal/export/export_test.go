@@ -121,7 +121,7 @@ func TestWrite(t *testing.T) {
 	if m.Source != wantSource {
 		t.Errorf("source %+v, want %+v", m.Source, wantSource)
 	}
-	if m.Units != (Units{"mm", "mL", "cm2"}) {
+	if m.Units != (Units{Length: "mm", Volume: "mL", Area: "cm2"}) {
 		t.Errorf("units %+v", m.Units)
 	}
 	if o := m.Options; o.Smooth != 0.5 || o.Reduce != 0.8 || o.MaxTriangles != 100000 || !slices.Equal(o.Formats, allFormats) {
