@@ -11,6 +11,7 @@ import (
 	"github.com/iris-oculus/iris/internal/dicom"
 	"github.com/iris-oculus/iris/internal/limits"
 	"github.com/iris-oculus/iris/internal/pipeline/dispatch"
+	"github.com/iris-oculus/iris/internal/pipeline/stage"
 	"github.com/iris-oculus/iris/internal/scan"
 	"github.com/iris-oculus/iris/internal/segment"
 	"github.com/iris-oculus/iris/internal/volume"
@@ -39,25 +40,25 @@ const (
 	CodeNoGeometry        = "no_geometry"
 
 	// Later stages.
-	CodeDispatchFailed     = dispatch.CodeFailed   // the segmenter could not be started
-	CodeSegmentationFailed = "segmentation_failed" // the segmenter reported no code of its own
+	CodeDispatchFailed     = dispatch.CodeFailed          // the segmenter could not be started
+	CodeSegmentationFailed = stage.CodeSegmentationFailed // the segmenter reported no code of its own
 	CodeInvalidLabelMap    = "invalid_label_map"
 	CodeEmptySegmentation  = "empty_segmentation"
-	CodeMeshFailed         = "mesh_failed"
-	CodeTimeout            = "timeout"
+	CodeMeshFailed         = stage.CodeMeshFailed
+	CodeTimeout            = stage.CodeTimeout
 )
 
 // NoEngine is the engine recorded for a job whose upload was a label map:
 // it goes from accepted straight to meshing.
-const NoEngine = "none (label map uploaded)"
+const NoEngine = stage.NoEngine
 
 // Stages named in failures.
 const (
-	StageIngest       = "ingest"
+	StageIngest       = stage.Ingest
 	StageDispatch     = dispatch.Stage
-	StageSegmentation = "segmentation"
-	StageMesher       = "mesher"
-	StageUpload       = "upload"
+	StageSegmentation = stage.Segmentation
+	StageMesher       = stage.Mesher
+	StageUpload       = stage.Upload
 )
 
 // rejection maps a sentinel error to a code and what the person should do.
@@ -101,7 +102,7 @@ const (
 func classify(err error, looksNIfTI bool) (code, message string) {
 	var big *errTooBig
 	if errors.As(err, &big) {
-		err = &limits.TooLarge{What: "the upload", Need: big.size, Limit: big.max}
+		err = &limits.TooLarge{What: "the upload", Need: big.Size, Limit: big.Max}
 	}
 	var over *limits.TooLarge
 	if errors.As(err, &over) {

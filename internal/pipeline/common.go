@@ -11,10 +11,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/iris-oculus/iris/events"
+	"github.com/iris-oculus/iris/internal/export"
+	"github.com/iris-oculus/iris/internal/export/manifest"
+	"github.com/iris-oculus/iris/internal/pipeline/stage"
 )
 
 // DecodeQueuedEvent decodes the body of a message that EventBridge put on a
@@ -30,65 +32,22 @@ func DecodeQueuedEvent(body []byte) (events.Event, error) {
 	return ev, nil
 }
 
-// objectCreated decodes an S3 "Object Created" event and parses its key.
+// The helpers the stages share live in package stage (see there), so
+// that the status stage, a package of its own, links no imaging code.
 func objectCreated(ev events.Event) (events.S3Object, events.Key, error) {
-	var obj events.S3Object
-	if ev.Source != events.SourceS3 || ev.DetailType != events.ObjectCreated {
-		return obj, events.Key{}, fmt.Errorf("event %s is %q from %q, not an S3 Object Created", ev.ID, ev.DetailType, ev.Source)
-	}
-	if err := ev.DecodeDetail(&obj); err != nil {
-		return obj, events.Key{}, err
-	}
-	k, err := events.ParseKey(obj.Object.Key)
-	if err != nil {
-		return obj, k, fmt.Errorf("event %s: %w", ev.ID, err)
-	}
-	return obj, k, nil
+	return stage.ObjectCreated(ev)
 }
-
-// locationKey turns a location as a segmenter reports it — a key, or an
-// s3://bucket/key URI as SageMaker returns — into a key.
-func locationKey(loc string) string {
-	if rest, ok := strings.CutPrefix(loc, "s3://"); ok {
-		if _, key, ok := strings.Cut(rest, "/"); ok {
-			return key
-		}
-		return ""
-	}
-	return loc
-}
-
-// isSegmentationOf reports whether key is the label map that job's
-// segmenter was asked for. The dispatcher records where the segmenter said
-// it would write; until that is known (events arrive unordered) only the
-// name the dispatcher asks for, segmentations/{job}/labels.nii.gz (with
-// whatever suffix the platform appends), counts. Anything else is a stray
-// file and must not move or finish the job.
+func locationKey(loc string) string { return stage.LocationKey(loc) }
 func isSegmentationOf(outputLocation, jobID, key string) bool {
-	if outputLocation != "" {
-		return locationKey(outputLocation) == key
-	}
-	return strings.HasPrefix(key, events.SegmentationKey(jobID))
+	return stage.IsSegmentationOf(outputLocation, jobID, key)
 }
 
 // defaultMaxAttempts is the default MaxAttempts of Dispatch and Mesher,
 // matching the queues' redrive maxReceiveCount.
 const defaultMaxAttempts = 5
 
-// defaults shared by the handlers.
-func logOr(l *slog.Logger) *slog.Logger {
-	if l == nil {
-		return slog.Default()
-	}
-	return l
-}
-
-func nowOr(c Clock) time.Time {
-	if c == nil {
-		return time.Now().UTC()
-	}
-	return c().UTC()
-}
+func logOr(l *slog.Logger) *slog.Logger { return stage.LogOr(l) }
+func nowOr(c Clock) time.Time           { return stage.NowOr(c) }
 
 // newEvent builds one of our events with a random id (EventBridge assigns
 // its own; the local bus keeps this one).
@@ -111,18 +70,10 @@ func publish(ctx context.Context, bus Bus, now time.Time, detailType, jobID stri
 }
 
 // errTooBig reports an object over a handler's byte limit.
-type errTooBig struct {
-	key       string
-	size, max int64
-}
+type errTooBig = stage.TooBig
 
-func (e *errTooBig) Error() string {
-	return fmt.Sprintf("%s is %s, more than the %s accepted", e.key, bytesText(e.size), bytesText(e.max))
-}
-
-// errLocal marks a failure of the local temporary folder, so that its
-// fs.ErrNotExist is not mistaken for a missing object.
-var errLocal = errors.New("temporary folder")
+// errLocal marks a failure of the local temporary folder: stage.ErrLocal.
+var errLocal = stage.ErrLocal
 
 // spool copies the object at key into a new temporary file in dir ("" for
 // the system's), refusing more than max bytes with *errTooBig, so that
@@ -137,7 +88,7 @@ func spool(ctx context.Context, blobs Blobs, key, dir, pattern string, max int64
 	}
 	defer rc.Close()
 	if info.Size > max {
-		return nil, info, &errTooBig{key, info.Size, max}
+		return nil, info, &errTooBig{Key: key, Size: info.Size, Max: max}
 	}
 	f, err := os.CreateTemp(dir, pattern)
 	if err != nil {
@@ -145,7 +96,7 @@ func spool(ctx context.Context, blobs Blobs, key, dir, pattern string, max int64
 	}
 	n, err := io.Copy(f, io.LimitReader(rc, max+1))
 	if err == nil && n > max {
-		err = &errTooBig{key, n, max}
+		err = &errTooBig{Key: key, Size: n, Max: max}
 	}
 	if err == nil {
 		_, err = f.Seek(0, io.SeekStart)
@@ -159,29 +110,9 @@ func spool(ctx context.Context, blobs Blobs, key, dir, pattern string, max int64
 	return f, info, nil
 }
 
-// missing reports an object that is not there (and not a local failure).
-func missing(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errLocal)
-}
-
-// readSmall reads a small object whole, refusing more than max bytes.
+func missing(err error) bool { return stage.Missing(err) }
 func readSmall(ctx context.Context, blobs Blobs, key string, max int64) ([]byte, error) {
-	rc, info, err := blobs.Get(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	if info.Size > max {
-		return nil, &errTooBig{key, info.Size, max}
-	}
-	b, err := io.ReadAll(io.LimitReader(rc, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
-	}
-	if int64(len(b)) > max {
-		return nil, &errTooBig{key, int64(len(b)), max}
-	}
-	return b, nil
+	return stage.ReadSmall(ctx, blobs, key, max)
 }
 
 // exists reports whether key is stored.
@@ -196,33 +127,18 @@ func exists(ctx context.Context, blobs Blobs, key string) (bool, error) {
 	return false, fmt.Errorf("head %s: %w", key, err)
 }
 
-// bytesText writes a byte count for people: "512 MB", "2 GB".
-func bytesText(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d bytes", n)
-	}
-	v, i := float64(n), -1
-	for v >= unit && i < 3 {
-		v /= unit
-		i++
-	}
-	return fmt.Sprintf("%.3g %cB", v, "kMGT"[i])
+func durationText(d time.Duration) string { return stage.DurationText(d) }
+
+// purge deletes every object under the job's folders: see stage.Purge.
+func purge(ctx context.Context, blobs Blobs, id string, folders ...string) error {
+	return stage.Purge(ctx, blobs, id, folders...)
 }
 
-// durationText writes a deadline for people: "2 hours", "30 minutes".
-func durationText(d time.Duration) string {
-	plural := func(n int64, unit string) string {
-		if n == 1 {
-			return "1 " + unit
-		}
-		return fmt.Sprintf("%d %ss", n, unit)
+// readManifest reads and checks a manifest.json from the bucket.
+func readManifest(ctx context.Context, blobs Blobs, key string) (*export.Manifest, error) {
+	b, err := readSmall(ctx, blobs, key, 64<<20)
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case d >= time.Hour && d%time.Hour == 0:
-		return plural(int64(d/time.Hour), "hour")
-	case d >= time.Minute && d%time.Minute == 0:
-		return plural(int64(d/time.Minute), "minute")
-	}
-	return d.String()
+	return manifest.Decode(b, key)
 }

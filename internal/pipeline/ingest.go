@@ -268,7 +268,7 @@ func (in *Ingest) ingest(ctx context.Context, log *slog.Logger, id, upKey, name 
 	case missing(err):
 		return in.resume(ctx, log, id, name, "", eventSize, nil)
 	case errors.As(err, &big):
-		code, msg := classify(&limits.TooLarge{What: "the upload", Need: big.size, Limit: big.max}, false)
+		code, msg := classify(&limits.TooLarge{What: "the upload", Need: big.Size, Limit: big.Max}, false)
 		return in.reject(ctx, log, id, deleteKeys(in.Blobs, upKey), code, msg)
 	case err != nil:
 		return fmt.Errorf("ingest job %s: %w", id, err)

@@ -18,15 +18,15 @@ import (
 	"github.com/iris-oculus/iris/internal/labels"
 	"github.com/iris-oculus/iris/internal/limits"
 	"github.com/iris-oculus/iris/internal/mesh"
+	"github.com/iris-oculus/iris/internal/pipeline/stage"
 	"github.com/iris-oculus/iris/internal/ports"
 	"github.com/iris-oculus/iris/internal/volume"
 )
 
 // DefaultOrphanGrace is how long an event for a job with no record is
-// retried before it is dropped (Status.OrphanGrace, Mesher.OrphanGrace).
-// A dropped file's record is created by the status stage from "Job
-// Accepted", which may be delivered after the events that follow it.
-const DefaultOrphanGrace = 15 * time.Minute
+// retried before it is dropped (Status.OrphanGrace, Mesher.OrphanGrace):
+// see stage.DefaultOrphanGrace.
+const DefaultOrphanGrace = stage.DefaultOrphanGrace
 
 // Mesher turns a label map into the job's model set. It consumes the mesh
 // queue, whose messages are the S3 "Object Created" events of
@@ -201,12 +201,9 @@ func segmentationOf(j job.Job) string {
 }
 
 // orphaned reports whether an event for a job without a record is old
-// enough to give up on. An event without a time counts as new.
+// enough to give up on: see stage.Orphaned.
 func orphaned(ev events.Event, now time.Time, grace time.Duration) bool {
-	if grace <= 0 {
-		grace = DefaultOrphanGrace
-	}
-	return !ev.Time.IsZero() && now.Sub(ev.Time) > grace
+	return stage.Orphaned(ev, now, grace)
 }
 
 // failure is a problem with the label map itself: the job fails.
@@ -247,7 +244,7 @@ func (m *Mesher) build(ctx context.Context, id, key, dir, segmentation string) (
 	f, _, err := spool(ctx, m.Blobs, key, dir, "labels-*.nii.gz", lim.Upload)
 	var big *errTooBig
 	if errors.As(err, &big) {
-		return nil, tooLarge(&limits.TooLarge{What: "the segmentation file", Need: big.size, Limit: big.max})
+		return nil, tooLarge(&limits.TooLarge{What: "the segmentation file", Need: big.Size, Limit: big.Max})
 	}
 	if err != nil {
 		return nil, err

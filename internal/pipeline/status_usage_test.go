@@ -57,7 +57,7 @@ func TestStatusRecordsUsage(t *testing.T) {
 	r.s.Rates = rates
 	id := "job-use002"
 	newJob(t, r.store, id, "alice", job.Segmenting, t0)
-	r.now = t0.Add(r.s.Deadlines.withDefaults().Segmenting + time.Minute)
+	r.now = t0.Add(DefaultDeadlines().Segmenting + time.Minute)
 	if n, err := r.s.Sweep(context.Background()); n != 1 || err != nil {
 		t.Fatalf("sweep failed %d jobs (%v), want 1", n, err)
 	}
@@ -81,7 +81,7 @@ func TestStatusLogsCodes(t *testing.T) {
 	r.deliver(t, evs["accepted"], evs["started"], evs["labels"], evs["failed"])
 	stuck := "job-log002"
 	newJob(t, r.store, stuck, "alice", job.Meshing, t0)
-	r.now = t0.Add(r.s.Deadlines.withDefaults().Meshing + time.Minute)
+	r.now = t0.Add(DefaultDeadlines().Meshing + time.Minute)
 	if _, err := r.s.Sweep(context.Background()); err != nil {
 		t.Fatal(err)
 	}
