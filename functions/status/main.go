@@ -1,7 +1,7 @@
 // Command status is the status Lambda: EventBridge invokes it with the
 // pipeline's events, the S3 "Object Created" events of segmentations/ and
 // segmentation-failures/, and the sweep schedule's "Scheduled Event"; it
-// runs pipeline.Status, which keeps the job records (dispatch writes only
+// runs status.Status, which keeps the job records (dispatch writes only
 // its claim on a segmentation). Wiring only.
 package main
 
@@ -14,12 +14,12 @@ import (
 	"github.com/iris-oculus/iris/functions/config"
 	"github.com/iris-oculus/iris/functions/internal/boot"
 	"github.com/iris-oculus/iris/internal/cost"
-	"github.com/iris-oculus/iris/internal/pipeline"
+	"github.com/iris-oculus/iris/internal/pipeline/status"
 )
 
 func main() {
 	f := boot.Start("status", config.EnvBucket, config.EnvTable)
-	st := &pipeline.Status{
+	st := &status.Status{
 		Store:     f.Store(),
 		Blobs:     f.Blobs(),
 		Log:       f.Log,
