@@ -84,7 +84,7 @@ var rejections = []rejection{
 	{dicom.ErrDuplicateSlices, CodeDuplicateSlices, "Several images share one slice position, as happens when two series are mixed. Upload one series only."},
 	{dicom.ErrCorrupt, CodeCorrupt, "The image data is damaged. Export the series again and upload it."},
 	{volume.ErrNoGeometry, CodeNoGeometry, "The NIfTI file does not state its voxel size (pixdim is 0 and there is no sform), so the organs' sizes cannot be known. Convert the scan again with a tool that writes its geometry (dcm2niix, or nibabel with the affine set), or upload the DICOM series."},
-	{segment.ErrNotCT, CodeNotCT, "The volume does not look like a CT scan of a body in Hounsfield units (it may be an MR image or a segmentation). Upload the CT scan itself."},
+	{segment.ErrNotCT, CodeNotCT, "The volume is neither a CT scan of a body in Hounsfield units nor a label map (it may be an MR image, or a map of measured values rather than labels). Upload the CT scan itself, or a NIfTI label map that holds one whole number per structure."},
 	{scan.ErrUnknownFormat, CodeUnknownFormat, "The file is neither a NIfTI volume nor a zip of a DICOM series. Upload a .nii or .nii.gz file, or zip the folder of the CT series and upload the zip."},
 }
 

@@ -311,7 +311,7 @@ func TestEndToEndFailures(t *testing.T) {
 		segmentation bool // the segmenter was started
 	}{
 		{"corrupt file", ct[:len(ct)*2/3], labelMapOutcome, StageIngest, CodeCorrupt, "damaged", false},
-		{"not a CT", mrLike(t), labelMapOutcome, StageIngest, CodeNotCT, "does not look like a CT", false},
+		{"not a CT", mrLike(t), labelMapOutcome, StageIngest, CodeNotCT, "neither a CT scan of a body in Hounsfield units nor a label map", false},
 		{"segmenter fails", ct, failureOutcome, StageSegmentation, "gpu_oom", "ran out of memory", true},
 	}
 	for _, tt := range tests {

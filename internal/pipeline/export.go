@@ -77,7 +77,7 @@ func (m *Mesher) HandleExport(ctx context.Context, req events.ExportRequest) err
 		return fmt.Errorf("export %s of job %s: %w", eid, id, err)
 	}
 	for _, name := range files {
-		if err := m.putFile(ctx, prefix+name, filepath.Join(dir, "set", filepath.FromSlash(name))); err != nil {
+		if err := putFile(ctx, m.Blobs, prefix+name, filepath.Join(dir, "set", filepath.FromSlash(name)), contentType(name)); err != nil {
 			return fmt.Errorf("export %s of job %s: %w", eid, id, err)
 		}
 	}

@@ -520,7 +520,7 @@ func (in *Ingest) accept(ctx context.Context, log *slog.Logger, id string, input
 func (in *Ingest) acceptLabelMap(ctx context.Context, log *slog.Logger, id string, input events.Input, lmFile string, done cleanup) error {
 	if lmFile != "" {
 		key := events.SegmentationKey(id)
-		if err := in.putFile(ctx, key, lmFile); err != nil {
+		if err := putFile(ctx, in.Blobs, key, lmFile, "application/gzip"); err != nil {
 			return fmt.Errorf("ingest job %s: %w", id, err)
 		}
 	}
@@ -530,22 +530,6 @@ func (in *Ingest) acceptLabelMap(ctx context.Context, log *slog.Logger, id strin
 		}
 	}
 	log.Info("ingest: accepted a label map; no segmentation", "labels", input.Labels, "dims", input.Dims, "spacingMm", input.SpacingMm, "bytes", input.Bytes)
-	return nil
-}
-
-func (in *Ingest) putFile(ctx context.Context, key, file string) error {
-	f, err := os.Open(file)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if err := in.Blobs.Put(ctx, key, f, st.Size(), "application/gzip"); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
-	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"path"
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
@@ -58,11 +59,13 @@ func TestIngestSecondUploadKeepsVolume(t *testing.T) {
 			if now, _ := r.blobs.data(events.VolumeKey(id)); !bytes.Equal(now, vol) {
 				t.Error("the second upload replaced the job's volume")
 			}
-			if puts := r.blobs.putsUnder(events.PrefixVolumes); len(puts) != 1 {
+			if puts := r.blobs.putsUnder(events.VolumeKey(id)); len(puts) != 1 {
 				t.Errorf("volume written %d times, want once", len(puts))
 			}
-			if keys := r.blobs.keys(""); len(keys) != 1 || keys[0] != events.VolumeKey(id) {
-				t.Errorf("bucket holds %v, want only the volume (the second upload deleted)", keys)
+			// The volume and its input facts (inputFile) stay; the second upload is deleted.
+			facts := path.Dir(events.VolumeKey(id)) + "/" + inputFile
+			if keys := r.blobs.keys(""); len(keys) != 2 || keys[0] != events.VolumeKey(id) || keys[1] != facts {
+				t.Errorf("bucket holds %v, want only the volume and %s (the second upload deleted)", keys, facts)
 			}
 			if n := len(r.bus.of(events.JobRejected)); n != 0 {
 				t.Errorf("%d Job Rejected: the second upload failed the job", n)

@@ -218,7 +218,7 @@ func TestIngestRejects(t *testing.T) {
 		{name: "truncated gzip", data: ct[:len(ct)/2], code: CodeCorrupt, says: "damaged"},
 		{name: "altered gzip", data: flip(ct, 1000, 100), code: CodeCorrupt, says: "damaged"},
 		{name: "bad gzip checksum", data: flip(ct, len(ct)-6, 1), code: CodeCorrupt, says: "damaged"},
-		{name: "MR-like volume", data: mrLike(t), code: CodeNotCT, says: "MR image"},
+		{name: "MR-like volume", data: mrLike(t), code: CodeNotCT, says: "nor a label map (it may be an MR image"},
 		{name: "one DICOM file", data: oneDICOMFile(t), code: CodeTooFewSlices, says: "single image"},
 		{name: "zip without DICOM", data: zipOf(t, map[string][]byte{"readme.txt": []byte("hello")}), code: CodeNoDICOM, says: "no DICOM"},
 		{name: "zip escaping its folder", data: zipOf(t, map[string][]byte{"../../etc/x.dcm": oneDICOMFile(t)}), code: CodeUnsafeZip, says: "unsafe"},

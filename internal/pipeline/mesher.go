@@ -351,14 +351,15 @@ func (m *Mesher) upload(ctx context.Context, id, dir string, man *export.Manifes
 		names = append(names, f.Name)
 	}
 	for _, name := range append(names, export.ManifestFile) {
-		if err := m.putFile(ctx, events.ResultsPrefix(id)+name, filepath.Join(dir, filepath.FromSlash(name))); err != nil {
+		if err := putFile(ctx, m.Blobs, events.ResultsPrefix(id)+name, filepath.Join(dir, filepath.FromSlash(name)), contentType(name)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (m *Mesher) putFile(ctx context.Context, key, file string) error {
+// putFile stores the file at key with the given media type.
+func putFile(ctx context.Context, blobs Blobs, key, file, ctype string) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
@@ -368,7 +369,7 @@ func (m *Mesher) putFile(ctx context.Context, key, file string) error {
 	if err != nil {
 		return err
 	}
-	if err := m.Blobs.Put(ctx, key, f, st.Size(), contentType(key)); err != nil {
+	if err := blobs.Put(ctx, key, f, st.Size(), ctype); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	return nil

@@ -124,10 +124,36 @@ try {
   // 1. The label map through the upload panel.
   await page.goto(base, { waitUntil: 'load' })
   const t0 = Date.now()
+  // The stage list while the job runs (the results replace it once done).
+  const stageLog = []
+  const stagesTimer = setInterval(async () => {
+    const now = await page
+      .evaluate(() => {
+        const items = [...document.querySelectorAll('[data-testid="stages"] [data-stage]')]
+        return {
+          s: items.map((e) => `${e.dataset.stage}:${e.dataset.state}`).join(' '),
+          note: document.querySelector('[data-stage="segmenting"] [data-testid="stage-note"]')?.textContent ?? '',
+        }
+      })
+      .catch(() => null)
+    if (now?.s && (stageLog.at(-1)?.s !== now.s || stageLog.at(-1)?.note !== now.note)) stageLog.push(now)
+  }, 100)
   await page.setInputFiles('[data-testid="file-input"]', labelMap)
   await page.waitForURL(/\/jobs\/[A-Za-z0-9_-]+$/, { timeout: 60_000 })
   const jobId = page.url().split('/').pop()
   await page.locator('[data-organ]').first().waitFor({ timeout: DONE_TIMEOUT })
+  clearInterval(stagesTimer)
+  // Once accepted the job is known to be a label map: segmentation is skipped, not still to come.
+  console.log(`     stage list seen: ${stageLog.map((l) => l.s.replace(/(\w+):(\w+)/g, (_, st, state) => `${st.slice(0, 3)}=${state}`)).join(' | ')}`)
+  // A label map meshes in well under a second, so the page's poll may go from created straight to the
+  // results; the rule itself is pinned by StageTimeline.test.ts. Here: whatever the page showed after
+  // acceptance never had segmentation still to come, and the stage list was on screen at all.
+  const accepted = stageLog.filter((l) => /accepted:(done|current)/.test(l.s))
+  check('the stage list was shown while the label map job ran', stageLog.length > 0, 'the stage list was never seen')
+  check('the stage list never showed "Finding the organs" as waiting once the label map was accepted',
+    accepted.every((l) => /segmenting:skipped/.test(l.s) && l.note === 'Skipped. No segmentation: label map uploaded.'),
+    stageLog.map((l) => `${l.s} [${l.note}]`).join(' | '))
+  if (accepted.length === 0) console.log('     (the job finished between two polls: no accepted state was on screen)')
   console.log(`     label map job ${jobId} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
   const job = await (await fetch(`${base}/api/jobs/${jobId}`)).json()
   check('the label map job is done', job.status === 'done', `${job.status} ${JSON.stringify(job.error)}`)

@@ -8,7 +8,9 @@ import { formatDuration } from '../format'
 export interface Stage {
   status: JobStatus
   label: string
-  state: 'done' | 'current' | 'waiting' | 'failed'
+  state: 'done' | 'current' | 'waiting' | 'failed' | 'skipped'
+  /** Why a skipped stage did not run. */
+  note?: string
   /** Time spent in the stage so far (or in all, once left); null if not reached. */
   ms: number | null
 }
@@ -32,7 +34,16 @@ const FAILED_STEP: Record<string, Exclude<JobStatus, 'failed'>> = {
   mesher: 'meshing',
 }
 
-/** stages lays out the pipeline for job at time now (ms). */
+// Why segmentation is skipped for a label map upload: the upload is the segmentation.
+export const LABEL_MAP_SKIP = 'No segmentation: label map uploaded'
+
+/** isLabelMap says whether the job's upload was a label map, meshed as it is. */
+export function isLabelMap(job: Job): boolean {
+  return job.input?.kind === 'labelmap'
+}
+
+/** stages lays out the pipeline for job at time now (ms). A label map's
+ * job skips segmentation, and says so. */
 export function stages(job: Job, now: number): Stage[] {
   const at = (s: JobStatus) => {
     const t = job.stages[s]
@@ -55,12 +66,13 @@ export function stages(job: Job, now: number): Stage[] {
     if (s === failedStep) state = 'failed'
     else if (s === job.status) state = s === 'done' ? 'done' : 'current'
     else if (!Number.isNaN(start)) state = 'done'
+    else if (s === 'segmenting' && isLabelMap(job)) state = 'skipped'
     let ms: number | null = null
     if (!Number.isNaN(start)) {
       const end = next ?? (failed ? failedAt : job.status === s && s !== 'done' ? now : NaN)
       ms = s === 'done' ? 0 : Number.isNaN(end) ? null : Math.max(0, end - start)
     }
-    return { status: s, label: LABELS[s], state, ms }
+    return state === 'skipped' ? { status: s, label: LABELS[s], state, ms, note: LABEL_MAP_SKIP } : { status: s, label: LABELS[s], state, ms }
   })
 }
 
@@ -71,7 +83,7 @@ export function stageNote(job: Job, now: number): string | null {
     case 'created':
       return 'Waiting for the upload to arrive and be checked.'
     case 'accepted':
-      return 'Queued for segmentation.'
+      return isLabelMap(job) ? 'Queued for meshing: the uploaded label map is used as it is.' : 'Queued for segmentation.'
     case 'segmenting': {
       const t = since('segmenting')
       const remote = (job.engine ?? '').toLowerCase().includes('sagemaker')
@@ -109,15 +121,18 @@ export function StageTimeline({ job }: { job: Job }) {
                     ? 'animate-pulse bg-sky-500 text-white'
                     : s.state === 'failed'
                       ? 'bg-red-600 text-white'
-                      : 'bg-slate-800 text-slate-400'
+                      : s.state === 'skipped'
+                        ? 'border border-slate-600 text-slate-400'
+                        : 'bg-slate-800 text-slate-400'
               }`}
             >
-              {s.state === 'done' ? '✓' : s.state === 'failed' ? '!' : ''}
+              {s.state === 'done' ? '✓' : s.state === 'failed' ? '!' : s.state === 'skipped' ? '–' : ''}
             </span>
-            <span className={s.state === 'waiting' ? 'text-slate-400' : ''}>
+            <span className={s.state === 'waiting' || s.state === 'skipped' ? 'text-slate-400' : ''}>
               {s.label}
               {s.state === 'current' && <span className="sr-only"> (in progress)</span>}
               {s.state === 'failed' && <span className="sr-only"> (failed)</span>}
+              {s.note && <span className="block text-xs text-slate-400" data-testid="stage-note">Skipped. {s.note}.</span>}
             </span>
             {s.ms !== null && s.status !== 'done' && <span className="ml-auto tabular-nums text-xs text-slate-400">{formatDuration(s.ms)}</span>}
           </li>

@@ -24,7 +24,7 @@ describe('jobTitle', () => {
 
 describe('plainError', () => {
   it.each([
-    [{ stage: 'ingest', code: 'not_ct', message: 'values span 0..117; sizeof_hdr 348' }, 'The file is not a CT scan.'],
+    [{ stage: 'ingest', code: 'not_ct', message: 'values span 0..117; sizeof_hdr 348' }, 'The file is neither a CT scan nor a label map.'],
     [{ stage: 'ingest', code: 'something_new', message: 'x' }, 'The file could not be read as a CT scan.'],
     [{ stage: 'segmentation', code: 'gpu_oom', message: 'CUDA out of memory' }, 'The scan is too large for the GPU.'],
     [{ stage: 'status', code: 'weird', message: 'x' }, 'The job failed.'],
@@ -37,12 +37,17 @@ describe('plainError', () => {
 
 describe('advice', () => {
   it.each([
-    [{ stage: 'ingest', code: 'not_ct', message: '' }, /Try another file/],
+    [{ stage: 'ingest', code: 'not_ct', message: '' }, /^Try another file: the CT scan itself .* or a NIfTI label map with one whole number per structure/],
+    [{ stage: 'ingest', code: 'corrupt', message: '' }, /^Try another file: .* or a NIfTI label map\./],
     [{ stage: 'segmentation', code: 'gpu_oom', message: '' }, /Crop the scan/],
     [{ stage: 'segmentation', code: 'segmentation_failed', message: '' }, /usually temporary/],
     [{ stage: 'mesher', code: 'mesh_failed', message: '' }, /models could not be made/],
     [{ stage: 'status', code: 'timeout', message: '' }, /smaller scan goes faster/],
   ])('%j', (e, want) => expect(advice(e)).toMatch(want))
+  it('never calls a refused file a possible segmentation: label maps are accepted', () => {
+    const e = { stage: 'ingest', code: 'not_ct', message: '' }
+    expect(`${plainError(e)} ${advice(e)}`).not.toMatch(/segmentation/i)
+  })
   it('never repeats the plain sentence', () => {
     for (const e of [{ stage: 'ingest', code: 'not_ct', message: '' }, { stage: 'mesher', code: 'mesh_failed', message: '' }]) {
       expect(advice(e)).not.toContain(plainError(e))

@@ -15,7 +15,7 @@ const PLAIN: Record<string, string> = {
   unknown_format: 'The file is neither a NIfTI volume nor a zip of DICOM files.',
   invalid_nifti: 'The file looks like NIfTI but cannot be read.',
   corrupt: 'The file is damaged and cannot be read.',
-  not_ct: 'The file is not a CT scan.',
+  not_ct: 'The file is neither a CT scan nor a label map.',
   no_dicom: 'The zip holds no DICOM images.',
   no_ct_series: 'The zip holds no CT series.',
   too_few_slices: 'The series has too few slices to make 3D models.',
@@ -53,10 +53,13 @@ export function plainError(e: JobError): string {
 export function advice(e: JobError): string {
   if (e.code === 'gpu_oom') return 'Crop the scan to the region you need, or resample it to thicker slices, and try again.'
   if (e.code === 'too_large') return 'Crop or resample the scan, or compress it as .nii.gz, and try again.'
+  // A label map is recognised by its content, so a file refused as not CT is not one either.
+  if (e.code === 'not_ct')
+    return 'Try another file: the CT scan itself (NIfTI, or a .zip of its DICOM series), or a NIfTI label map with one whole number per structure, as TotalSegmentator, 3D Slicer or nnU-Net write them. An MR image is not accepted. The details say what was found.'
   switch (e.stage) {
     case 'upload':
     case 'ingest':
-      return 'Try another file: a NIfTI CT volume (.nii or .nii.gz) or a .zip of one DICOM CT series. The details say exactly what was wrong.'
+      return 'Try another file: a NIfTI CT volume (.nii or .nii.gz), a .zip of one DICOM CT series, or a NIfTI label map. The details say exactly what was wrong.'
     case 'dispatch':
     case 'segmentation':
       return 'This is usually temporary: upload the scan again in a few minutes. If it fails again, the scan may be one the segmenter cannot read.'
