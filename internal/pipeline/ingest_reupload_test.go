@@ -3,7 +3,6 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"path"
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
@@ -62,8 +61,8 @@ func TestIngestSecondUploadKeepsVolume(t *testing.T) {
 			if puts := r.blobs.putsUnder(events.VolumeKey(id)); len(puts) != 1 {
 				t.Errorf("volume written %d times, want once", len(puts))
 			}
-			// The volume and its input facts (inputFile) stay; the second upload is deleted.
-			facts := path.Dir(events.VolumeKey(id)) + "/" + inputFile
+			// The volume and its input facts (InputKey) stay; the second upload is deleted.
+			facts := InputKey(id)
 			if keys := r.blobs.keys(""); len(keys) != 2 || keys[0] != events.VolumeKey(id) || keys[1] != facts {
 				t.Errorf("bucket holds %v, want only the volume and %s (the second upload deleted)", keys, facts)
 			}

@@ -6,17 +6,15 @@ package dispatch
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"time"
 
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/pipeline/stage"
 	"github.com/iris-oculus/iris/internal/ports"
 )
 
@@ -99,7 +97,7 @@ func (d *Dispatch) HandleBatch(ctx context.Context, msgs []ports.Message) ([]str
 }
 
 func (d *Dispatch) handleMessage(ctx context.Context, m ports.Message) error {
-	log := logOr(d.Log).With("stage", Stage, "message", m.ID, "attempt", m.ReceiveCount)
+	log := stage.LogOr(d.Log).With("stage", Stage, "message", m.ID, "attempt", m.ReceiveCount)
 	req, err := DecodeRequest(m.Body)
 	if err != nil {
 		log.Error("dispatch: dropping malformed message", "err", err)
@@ -120,7 +118,7 @@ func (d *Dispatch) handleMessage(ctx context.Context, m ports.Message) error {
 		msg = "The segmentation could not be started: the job's record was never made. Try again later."
 	}
 	f := events.Failure{JobID: req.JobID, Stage: Stage, Code: CodeFailed, Message: msg}
-	return publish(ctx, d.Bus, nowOr(d.Now), events.JobFailed, req.JobID, f)
+	return stage.Publish(ctx, d.Bus, stage.NowOr(d.Now), events.JobFailed, req.JobID, f)
 }
 
 func (d *Dispatch) maxAttempts() int {
@@ -135,8 +133,8 @@ func (d *Dispatch) maxAttempts() int {
 // done. Errors wrapping job.ErrNotFound mean the job has no record (yet);
 // others are transient.
 func (d *Dispatch) Handle(ctx context.Context, by string, req Request) error {
-	log := logOr(d.Log).With("stage", Stage, "job", req.JobID, "claimant", by)
-	j, held, err := d.claim(ctx, req.JobID, job.Request{By: by, At: nowOr(d.Now)})
+	log := stage.LogOr(d.Log).With("stage", Stage, "job", req.JobID, "claimant", by)
+	j, held, err := d.claim(ctx, req.JobID, job.Request{By: by, At: stage.NowOr(d.Now)})
 	if errors.Is(err, job.ErrDeleted) {
 		log.Info("dispatch: job deleted; not starting its segmentation")
 		return nil
@@ -156,7 +154,7 @@ func (d *Dispatch) Handle(ctx context.Context, by string, req Request) error {
 		// This claimant started it and died (or failed to announce it)
 		// before: announce it again.
 		log.Info("dispatch: segmentation started before; announcing it again", "inference", st.InferenceID)
-		return publish(ctx, d.Bus, nowOr(d.Now), events.SegmentationStarted, req.JobID, *st)
+		return stage.Publish(ctx, d.Bus, stage.NowOr(d.Now), events.SegmentationStarted, req.JobID, *st)
 	}
 	if done, err := d.segmented(ctx, req.JobID); err != nil || done {
 		if done {
@@ -172,10 +170,10 @@ func (d *Dispatch) Handle(ctx context.Context, by string, req Request) error {
 	// Recorded before it is announced: a redelivery after a failed
 	// announcement must not start the segmentation again. If the record
 	// fails, the announcement still goes out (and moves the job on).
-	if _, _, err := d.Store.Claim(ctx, req.JobID, job.Request{By: by, At: nowOr(d.Now), Started: &st}); err != nil {
+	if _, _, err := d.Store.Claim(ctx, req.JobID, job.Request{By: by, At: stage.NowOr(d.Now), Started: &st}); err != nil {
 		log.Warn("dispatch: could not record the started segmentation", "inference", st.InferenceID, "err", err)
 	}
-	if err := publish(ctx, d.Bus, nowOr(d.Now), events.SegmentationStarted, req.JobID, st); err != nil {
+	if err := stage.Publish(ctx, d.Bus, stage.NowOr(d.Now), events.SegmentationStarted, req.JobID, st); err != nil {
 		return err
 	}
 	log.Info("dispatch: segmentation started", "engine", st.Engine, "output", st.OutputLocation, "inference", st.InferenceID)
@@ -211,7 +209,7 @@ func (d *Dispatch) claim(ctx context.Context, id string, r job.Request) (job.Job
 // segmented reports whether a segmentation of the job already left its
 // label map or a failure behind.
 func (d *Dispatch) segmented(ctx context.Context, id string) (bool, error) {
-	if ok, err := exists(ctx, d.Blobs, events.SegmentationKey(id)); err != nil || ok {
+	if ok, err := stage.Exists(ctx, d.Blobs, events.SegmentationKey(id)); err != nil || ok {
 		return ok, err
 	}
 	fails, err := d.Blobs.List(ctx, events.SegmentationFailurePrefix(id))
@@ -229,44 +227,4 @@ const (
 
 // defaultMaxAttempts is Dispatch.MaxAttempts when it is 0: the jobs
 // queue's maxReceiveCount.
-const defaultMaxAttempts = 5
-
-func logOr(l *slog.Logger) *slog.Logger {
-	if l == nil {
-		return slog.Default()
-	}
-	return l
-}
-
-func nowOr(c ports.Clock) time.Time {
-	if c == nil {
-		return time.Now().UTC()
-	}
-	return c().UTC()
-}
-
-// publish emits one event with a random id and names it in the error.
-func publish(ctx context.Context, bus ports.Bus, now time.Time, detailType, jobID string, detail any) error {
-	var b [16]byte
-	rand.Read(b[:])
-	ev, err := events.New(hex.EncodeToString(b[:]), detailType, detail, now)
-	if err != nil {
-		return err
-	}
-	if err := bus.Publish(ctx, ev); err != nil {
-		return fmt.Errorf("publish %s for job %s: %w", detailType, jobID, err)
-	}
-	return nil
-}
-
-// exists reports whether key is stored.
-func exists(ctx context.Context, blobs ports.Blobs, key string) (bool, error) {
-	_, err := blobs.Head(ctx, key)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, fs.ErrNotExist):
-		return false, nil
-	}
-	return false, fmt.Errorf("head %s: %w", key, err)
-}
+const defaultMaxAttempts = stage.DefaultMaxAttempts

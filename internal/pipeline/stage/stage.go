@@ -35,6 +35,7 @@ const (
 	CodeSegmentationFailed = "segmentation_failed" // the segmenter reported no code of its own
 	CodeMeshFailed         = "mesh_failed"
 	CodeTimeout            = "timeout"
+	CodeTooLarge           = "too_large" // an upload or a label map over the limits
 )
 
 // NoEngine is the engine recorded for a job whose upload was a label map:

@@ -279,7 +279,7 @@ func (s *Status) awaitAccepted(ctx context.Context, ev events.Event, id string) 
 
 // ErrEarly is wrapped by Status.Handle's error for an event that must wait
 // for an earlier one (the platform redelivers it).
-var ErrEarly = errors.New("event arrived before the one it follows")
+var ErrEarly = stage.ErrEarly
 
 // orphan handles an event for a job without a record: for a deleted job
 // it clears the job's objects; otherwise it is retried while young,
@@ -312,7 +312,7 @@ func (s *Status) meshesReady(ctx context.Context, ev events.Event, d events.Read
 		return nil
 	}
 	key := events.ManifestKey(d.JobID)
-	man, err := readManifest(ctx, s.Blobs, key)
+	man, err := stage.ReadManifest(ctx, s.Blobs, key)
 	if stage.Missing(err) {
 		log.Warn("status: Meshes Ready but no manifest; ignoring", "key", key)
 		return nil
@@ -325,16 +325,6 @@ func (s *Status) meshesReady(ctx context.Context, ev events.Event, d events.Read
 		return err
 	}
 	return s.advance(ctx, ev, d.JobID, job.Update{Status: job.Done, Organs: organs(man), Artifacts: artifacts})
-}
-
-// readManifest reads and checks a manifest.json from the bucket (as
-// manifest.Read does from a file).
-func readManifest(ctx context.Context, blobs ports.Blobs, key string) (*manifest.Manifest, error) {
-	b, err := stage.ReadSmall(ctx, blobs, key, 64<<20)
-	if err != nil {
-		return nil, err
-	}
-	return manifest.Decode(b, key)
 }
 
 func organs(m *manifest.Manifest) []job.Organ {

@@ -32,4 +32,3 @@ func TestParseFailure(t *testing.T) {
 		}
 	}
 }
-

@@ -1,4 +1,4 @@
-package pipeline
+package ingest
 
 import (
 	"bytes"
@@ -18,6 +18,8 @@ import (
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/labels"
 	"github.com/iris-oculus/iris/internal/limits"
+	"github.com/iris-oculus/iris/internal/pipeline/dispatch"
+	"github.com/iris-oculus/iris/internal/pipeline/stage"
 	"github.com/iris-oculus/iris/internal/ports"
 	"github.com/iris-oculus/iris/internal/scan"
 	"github.com/iris-oculus/iris/internal/segment"
@@ -27,7 +29,7 @@ import (
 // Ingest turns an upload into the pipeline's input. For each S3 "Object
 // Created" event under uploads/ it reads the file (recognised by content),
 // checks that it is a CT, writes the de-identified volume to
-// volumes/{job}/ct.nii.gz, emits "Job Accepted", sends a DispatchRequest
+// volumes/{job}/ct.nii.gz, emits "Job Accepted", sends a dispatch.Request
 // to the jobs queue and only then deletes the upload, which may carry
 // patient data. Input it cannot use gets "Job Rejected" with a code and a
 // message a person can act on, and the upload is deleted too: a rejected
@@ -46,16 +48,16 @@ import (
 // Every step is safe to repeat, and the upload is deleted last, so the
 // platform's redelivery after a crash or a transient error (the handler
 // returns it) finishes the job: a redelivered event whose upload is gone
-// but whose volume exists emits "Job Accepted" and the DispatchRequest
+// but whose volume exists emits "Job Accepted" and the dispatch.Request
 // again, both idempotent downstream.
 //
 // Ingest writes no job record: for a file dropped without a job folder the
 // status stage creates it from "Job Accepted" or "Job Rejected".
 type Ingest struct {
-	Blobs Blobs
-	Bus   Bus
-	Queue Queue // the jobs queue
-	Now   Clock
+	Blobs ports.Blobs
+	Bus   ports.Bus
+	Queue ports.Queue // the jobs queue
+	Now   ports.Clock
 	Log   *slog.Logger
 	// Groups carries the settle checks of dropped folders, delayed. nil
 	// means no grouping: each file of a folder is ingested alone.
@@ -72,7 +74,7 @@ type Ingest struct {
 	// small upload never waits behind large ones. nil: every upload is
 	// ingested where its event arrives (on AWS each invocation has a
 	// function instance of its own).
-	Large      Queue
+	Large      ports.Queue
 	LargeBytes int64
 	// TempDir holds the upload and the volume while they are worked on;
 	// "" means os.TempDir().
@@ -112,7 +114,7 @@ var apiJobIDRe = regexp.MustCompile(`^[0-9a-v]{26}$`)
 func (in *Ingest) Handle(ctx context.Context, ev events.Event) error {
 	obj, err := uploadCreated(ev)
 	if err != nil {
-		logOr(in.Log).Warn("ingest: ignoring event", "event", ev.ID, "detailType", ev.DetailType, "err", err)
+		stage.LogOr(in.Log).Warn("ingest: ignoring event", "event", ev.ID, "detailType", ev.DetailType, "err", err)
 		return nil
 	}
 	if in.Large != nil && obj.Object.Size > in.LargeBytes {
@@ -131,20 +133,20 @@ func (in *Ingest) Handle(ctx context.Context, ev events.Event) error {
 // HandleLargeBatch ingests the events Handle passed to the Large queue,
 // with SQS partial batch semantics: it returns the ids of the messages to
 // retry.
-func (in *Ingest) HandleLargeBatch(ctx context.Context, msgs []Message) ([]string, error) {
+func (in *Ingest) HandleLargeBatch(ctx context.Context, msgs []ports.Message) ([]string, error) {
 	var failed []string
 	for _, m := range msgs {
-		ev, err := DecodeQueuedEvent(m.Body)
+		ev, err := stage.DecodeQueuedEvent(m.Body)
 		var obj events.S3Object
 		if err == nil {
 			obj, err = uploadCreated(ev)
 		}
 		if err != nil {
-			logOr(in.Log).Warn("ingest: ignoring a large-upload message", "message", m.ID, "err", err)
+			stage.LogOr(in.Log).Warn("ingest: ignoring a large-upload message", "message", m.ID, "err", err)
 			continue
 		}
 		if err := in.handle(ctx, obj); err != nil {
-			logOr(in.Log).Warn("ingest: large upload failed; will retry", "message", m.ID, "attempt", m.ReceiveCount, "err", err)
+			stage.LogOr(in.Log).Warn("ingest: large upload failed; will retry", "message", m.ID, "attempt", m.ReceiveCount, "err", err)
 			failed = append(failed, m.ID)
 		}
 	}
@@ -164,7 +166,7 @@ func (in *Ingest) handle(ctx context.Context, obj events.S3Object) error {
 		if !single {
 			kind, err := in.sniff(ctx, key)
 			switch {
-			case missing(err):
+			case stage.Missing(err):
 				single = true // gone: resume as a job folder would
 			case err != nil:
 				return fmt.Errorf("ingest %s: %w", key, err)
@@ -177,7 +179,7 @@ func (in *Ingest) handle(ctx context.Context, obj events.S3Object) error {
 		}
 	}
 	if in.Groups == nil {
-		logOr(in.Log).Warn("ingest: a file in a dropped folder, and no groups queue to gather the folder; ignoring", "key", key)
+		stage.LogOr(in.Log).Warn("ingest: a file in a dropped folder, and no groups queue to gather the folder; ignoring", "key", key)
 		return nil
 	}
 	// The check carries the folder as it is now: if nothing changed when
@@ -193,7 +195,7 @@ func (in *Ingest) handle(ctx context.Context, obj events.S3Object) error {
 }
 
 func (in *Ingest) jobLog(id, key string) *slog.Logger {
-	return logOr(in.Log).With("stage", StageIngest, "job", id, "key", key)
+	return stage.LogOr(in.Log).With("stage", stage.Ingest, "job", id, "key", key)
 }
 
 // uploadCreated decodes an S3 "Object Created" event for a key under
@@ -254,7 +256,7 @@ func (in *Ingest) ingest(ctx context.Context, log *slog.Logger, id, upKey, name 
 	// A label map's job has its segmentation, stored by the ingest, and
 	// no volume: that stands the same way.
 	for _, k := range []string{events.VolumeKey(id), events.SegmentationKey(id)} {
-		if ok, err := exists(ctx, in.Blobs, k); err != nil {
+		if ok, err := stage.Exists(ctx, in.Blobs, k); err != nil {
 			return fmt.Errorf("ingest job %s: %w", id, err)
 		} else if ok {
 			format, _ := in.sniff(ctx, upKey)
@@ -262,13 +264,13 @@ func (in *Ingest) ingest(ctx context.Context, log *slog.Logger, id, upKey, name 
 		}
 	}
 	lim := in.limits().Limits()
-	f, info, err := spool(ctx, in.Blobs, upKey, in.TempDir, "iris-upload-*", lim.Upload)
-	var big *errTooBig
+	f, info, err := stage.Spool(ctx, in.Blobs, upKey, in.TempDir, "iris-upload-*", lim.Upload)
+	var big *stage.TooBig
 	switch {
-	case missing(err):
+	case stage.Missing(err):
 		return in.resume(ctx, log, id, name, "", eventSize, nil)
 	case errors.As(err, &big):
-		code, msg := classify(&limits.TooLarge{What: "the upload", Need: big.Size, Limit: big.Max}, false)
+		code, msg := Classify(&limits.TooLarge{What: "the upload", Need: big.Size, Limit: big.Max}, false)
 		return in.reject(ctx, log, id, deleteKeys(in.Blobs, upKey), code, msg)
 	case err != nil:
 		return fmt.Errorf("ingest job %s: %w", id, err)
@@ -288,7 +290,7 @@ func (in *Ingest) ingest(ctx context.Context, log *slog.Logger, id, upKey, name 
 		if ctx.Err() != nil || errors.Is(err, errTransient) {
 			return fmt.Errorf("ingest job %s: %w", id, err)
 		}
-		code, msg := classify(err, looksNIfTI(f))
+		code, msg := Classify(err, looksNIfTI(f))
 		return in.reject(ctx, log, id, deleteKeys(in.Blobs, upKey), code, msg)
 	}
 	input.File, input.Bytes = name, info.Size
@@ -423,8 +425,8 @@ func (in *Ingest) putInput(ctx context.Context, id string, input events.Input) e
 // there are none (a volume stored before they were kept).
 func (in *Ingest) storedInput(ctx context.Context, id string) (input events.Input, ok bool, err error) {
 	key := InputKey(id)
-	b, err := readSmall(ctx, in.Blobs, key, 64<<10)
-	if missing(err) {
+	b, err := stage.ReadSmall(ctx, in.Blobs, key, 64<<10)
+	if stage.Missing(err) {
 		return input, false, nil
 	}
 	if err != nil {
@@ -467,10 +469,10 @@ func (in *Ingest) putVolume(ctx context.Context, id string, ct *volume.CT) error
 type cleanup func(ctx context.Context) error
 
 // deleteKeys deletes keys in order; a key already gone is fine.
-func deleteKeys(blobs Blobs, keys ...string) cleanup {
+func deleteKeys(blobs ports.Blobs, keys ...string) cleanup {
 	return func(ctx context.Context) error {
 		for _, k := range keys {
-			if err := blobs.Delete(ctx, k); err != nil && !missing(err) {
+			if err := blobs.Delete(ctx, k); err != nil && !stage.Missing(err) {
 				return fmt.Errorf("delete upload %s: %w", k, err)
 			}
 		}
@@ -487,19 +489,19 @@ func deleteKeys(blobs Blobs, keys ...string) cleanup {
 // they see a segmenter's output. lmFile is "" when it was stored before
 // (a redelivery).
 func (in *Ingest) accept(ctx context.Context, log *slog.Logger, id string, input events.Input, lmFile string, done cleanup) error {
-	now := nowOr(in.Now)
+	now := stage.NowOr(in.Now)
 	vk := events.VolumeKey(id)
 	a := events.Accepted{JobID: id, VolumeKey: vk, Input: input}
 	if input.Kind == events.KindLabelMap {
 		a.VolumeKey, a.SegmentationKey = "", events.SegmentationKey(id)
 	}
-	if err := publish(ctx, in.Bus, now, events.JobAccepted, id, a); err != nil {
+	if err := stage.Publish(ctx, in.Bus, now, events.JobAccepted, id, a); err != nil {
 		return err
 	}
 	if input.Kind == events.KindLabelMap {
 		return in.acceptLabelMap(ctx, log, id, input, lmFile, done)
 	}
-	body, err := json.Marshal(DispatchRequest{JobID: id, VolumeKey: vk})
+	body, err := json.Marshal(dispatch.Request{JobID: id, VolumeKey: vk})
 	if err != nil {
 		return fmt.Errorf("encode dispatch request: %w", err)
 	}
@@ -520,7 +522,7 @@ func (in *Ingest) accept(ctx context.Context, log *slog.Logger, id string, input
 func (in *Ingest) acceptLabelMap(ctx context.Context, log *slog.Logger, id string, input events.Input, lmFile string, done cleanup) error {
 	if lmFile != "" {
 		key := events.SegmentationKey(id)
-		if err := putFile(ctx, in.Blobs, key, lmFile, "application/gzip"); err != nil {
+		if err := stage.PutFile(ctx, in.Blobs, key, lmFile, "application/gzip"); err != nil {
 			return fmt.Errorf("ingest job %s: %w", id, err)
 		}
 	}
@@ -535,8 +537,8 @@ func (in *Ingest) acceptLabelMap(ctx context.Context, log *slog.Logger, id strin
 
 // reject announces why the upload cannot be used, then deletes it.
 func (in *Ingest) reject(ctx context.Context, log *slog.Logger, id string, done cleanup, code, msg string) error {
-	f := events.Failure{JobID: id, Stage: StageIngest, Code: code, Message: msg}
-	if err := publish(ctx, in.Bus, nowOr(in.Now), events.JobRejected, id, f); err != nil {
+	f := events.Failure{JobID: id, Stage: stage.Ingest, Code: code, Message: msg}
+	if err := stage.Publish(ctx, in.Bus, stage.NowOr(in.Now), events.JobRejected, id, f); err != nil {
 		return err
 	}
 	if err := done(ctx); err != nil {
@@ -563,7 +565,7 @@ func (in *Ingest) reject(ctx context.Context, log *slog.Logger, id string, done 
 func (in *Ingest) resume(ctx context.Context, log *slog.Logger, id, name, format string, size int64, done cleanup) error {
 	vk := events.VolumeKey(id)
 	rc, _, err := in.Blobs.Get(ctx, vk)
-	if missing(err) {
+	if stage.Missing(err) {
 		return in.resumeLabelMap(ctx, log, id, name, size, done)
 	}
 	if err != nil {
@@ -594,7 +596,7 @@ func (in *Ingest) resume(ctx context.Context, log *slog.Logger, id, name, format
 func (in *Ingest) resumeLabelMap(ctx context.Context, log *slog.Logger, id, name string, size int64, done cleanup) error {
 	sk := events.SegmentationKey(id)
 	rc, _, err := in.Blobs.Get(ctx, sk)
-	if missing(err) {
+	if stage.Missing(err) {
 		log.Info("ingest: no volume and no label map (the upload was rejected, or the job deleted): handled before")
 		if done != nil {
 			return done(ctx)

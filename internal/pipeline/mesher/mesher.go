@@ -1,4 +1,4 @@
-package pipeline
+package mesher
 
 import (
 	"context"
@@ -23,11 +23,6 @@ import (
 	"github.com/iris-oculus/iris/internal/volume"
 )
 
-// DefaultOrphanGrace is how long an event for a job with no record is
-// retried before it is dropped (Status.OrphanGrace, Mesher.OrphanGrace):
-// see stage.DefaultOrphanGrace.
-const DefaultOrphanGrace = stage.DefaultOrphanGrace
-
 // Mesher turns a label map into the job's model set. It consumes the mesh
 // queue, whose messages are the S3 "Object Created" events of
 // segmentations/{job}/…: it reads the label map, names its labels (from
@@ -45,9 +40,9 @@ const DefaultOrphanGrace = stage.DefaultOrphanGrace
 // overwrites.
 type Mesher struct {
 	Store ports.Store // read only
-	Blobs Blobs
-	Bus   Bus
-	Now   Clock
+	Blobs ports.Blobs
+	Bus   ports.Bus
+	Now   ports.Clock
 	Log   *slog.Logger
 	// Mesh are the meshing options; the zero value means
 	// mesh.DefaultOptions().
@@ -68,7 +63,7 @@ type Mesher struct {
 	// failing is given up, with "Job Failed"; set it to the queue's
 	// maxReceiveCount. 0 means 5.
 	MaxAttempts int
-	// OrphanGrace: see DefaultOrphanGrace; 0 means that.
+	// OrphanGrace: see stage.DefaultOrphanGrace; 0 means that.
 	OrphanGrace time.Duration
 	// TempDir holds the label map and the model set while they are worked
 	// on; "" means os.TempDir().
@@ -78,7 +73,7 @@ type Mesher struct {
 // HandleBatch handles a batch of mesh-queue messages with SQS partial-batch
 // semantics: it returns the ids of the messages to redeliver. Malformed
 // messages are logged and dropped. The error is always nil.
-func (m *Mesher) HandleBatch(ctx context.Context, msgs []Message) ([]string, error) {
+func (m *Mesher) HandleBatch(ctx context.Context, msgs []ports.Message) ([]string, error) {
 	var failed []string
 	for _, msg := range msgs {
 		if err := m.handleMessage(ctx, msg); err != nil {
@@ -88,12 +83,12 @@ func (m *Mesher) HandleBatch(ctx context.Context, msgs []Message) ([]string, err
 	return failed, nil
 }
 
-func (m *Mesher) handleMessage(ctx context.Context, msg Message) error {
-	log := logOr(m.Log).With("stage", StageMesher, "message", msg.ID, "attempt", msg.ReceiveCount)
+func (m *Mesher) handleMessage(ctx context.Context, msg ports.Message) error {
+	log := stage.LogOr(m.Log).With("stage", stage.Mesher, "message", msg.ID, "attempt", msg.ReceiveCount)
 	if req, ok, err := events.DecodeExportRequest(msg.Body); ok {
 		return m.handleExportMessage(ctx, log, msg, req, err)
 	}
-	ev, err := DecodeQueuedEvent(msg.Body)
+	ev, err := stage.DecodeQueuedEvent(msg.Body)
 	if err != nil {
 		log.Error("mesher: dropping malformed message", "err", err)
 		return nil
@@ -103,25 +98,25 @@ func (m *Mesher) handleMessage(ctx context.Context, msg Message) error {
 		return nil
 	}
 	var id string
-	if _, k, kerr := objectCreated(ev); kerr == nil {
+	if _, k, kerr := stage.ObjectCreated(ev); kerr == nil {
 		id = k.JobID
 	}
 	maxA := m.MaxAttempts
 	if maxA <= 0 {
-		maxA = defaultMaxAttempts
+		maxA = stage.DefaultMaxAttempts
 	}
 	if msg.ReceiveCount < maxA || ctx.Err() != nil || id == "" || errors.Is(err, job.ErrNotFound) {
 		log.Warn("mesher: failed; will retry", "job", id, "err", err)
 		return err
 	}
 	log.Error("mesher: giving up", "job", id, "err", err)
-	return m.fail(ctx, id, CodeMeshFailed, "The 3D models could not be made ("+err.Error()+"). Try again later.")
+	return m.fail(ctx, id, stage.CodeMeshFailed, "The 3D models could not be made ("+err.Error()+"). Try again later.")
 }
 
 // handleExportMessage runs a print export from the mesh queue, with the
 // attempts of a mesh run; the last failed attempt is recorded as the
 // export's error.
-func (m *Mesher) handleExportMessage(ctx context.Context, log *slog.Logger, msg Message, req events.ExportRequest, err error) error {
+func (m *Mesher) handleExportMessage(ctx context.Context, log *slog.Logger, msg ports.Message, req events.ExportRequest, err error) error {
 	if err != nil {
 		log.Error("mesher: dropping malformed export request", "err", err)
 		return nil
@@ -132,42 +127,42 @@ func (m *Mesher) handleExportMessage(ctx context.Context, log *slog.Logger, msg 
 	}
 	maxA := m.MaxAttempts
 	if maxA <= 0 {
-		maxA = defaultMaxAttempts
+		maxA = stage.DefaultMaxAttempts
 	}
 	if msg.ReceiveCount < maxA || ctx.Err() != nil {
 		log.Warn("mesher: export failed; will retry", "job", req.JobID, "export", req.ExportID, "err", err)
 		return err
 	}
 	log.Error("mesher: giving up on an export", "job", req.JobID, "export", req.ExportID, "err", err)
-	return m.exportFailed(ctx, log, req.JobID, req.ExportID, CodeMeshFailed, "The print export could not be made. Try again later.")
+	return m.exportFailed(ctx, log, req.JobID, req.ExportID, stage.CodeMeshFailed, "The print export could not be made. Try again later.")
 }
 
 // Handle meshes the label map an S3 "Object Created" event announces. It
 // returns an error only for what a redelivery may cure; a label map that
 // cannot be used fails the job and returns nil.
 func (m *Mesher) Handle(ctx context.Context, ev events.Event) error {
-	obj, key, err := objectCreated(ev)
+	obj, key, err := stage.ObjectCreated(ev)
 	if err != nil || key.Prefix != events.PrefixSegmentations {
-		logOr(m.Log).Warn("mesher: ignoring event", "event", ev.ID, "detailType", ev.DetailType, "err", err, "key", key)
+		stage.LogOr(m.Log).Warn("mesher: ignoring event", "event", ev.ID, "detailType", ev.DetailType, "err", err, "key", key)
 		return nil
 	}
 	id, k := key.JobID, obj.Object.Key
-	log := logOr(m.Log).With("stage", StageMesher, "job", id, "key", k)
+	log := stage.LogOr(m.Log).With("stage", stage.Mesher, "job", id, "key", k)
 	j, err := m.Store.Get(ctx, id)
 	if errors.Is(err, job.ErrDeleted) {
 		// A label map that came after its job was deleted: clear it and
 		// any models a run before the deletion left.
 		log.Info("mesher: job deleted; deleting its label map and models")
-		return purge(ctx, m.Blobs, id, events.PrefixSegmentations+id+"/", events.ResultsPrefix(id))
+		return stage.Purge(ctx, m.Blobs, id, events.PrefixSegmentations+id+"/", events.ResultsPrefix(id))
 	}
-	if errors.Is(err, job.ErrNotFound) && orphaned(ev, nowOr(m.Now), m.OrphanGrace) {
+	if errors.Is(err, job.ErrNotFound) && stage.Orphaned(ev, stage.NowOr(m.Now), m.OrphanGrace) {
 		log.Warn("mesher: no such job; dropping the label map's event")
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("mesh job %s: %w", id, err)
 	}
-	if !isSegmentationOf(j.OutputLocation, id, k) {
+	if !stage.IsSegmentationOf(j.OutputLocation, id, k) {
 		log.Warn("mesher: not the job's segmentation output; ignoring", "outputLocation", j.OutputLocation)
 		return nil
 	}
@@ -179,14 +174,14 @@ func (m *Mesher) Handle(ctx context.Context, ev events.Event) error {
 		// An uploaded label map's job is announced just before its label
 		// map is stored; the record says what the input was once the
 		// announcement is applied.
-		return fmt.Errorf("mesh job %s: the job is not accepted yet: %w", id, ErrEarly)
+		return fmt.Errorf("mesh job %s: the job is not accepted yet: %w", id, stage.ErrEarly)
 	}
-	man, err := readManifest(ctx, m.Blobs, events.ManifestKey(id))
+	man, err := stage.ReadManifest(ctx, m.Blobs, events.ManifestKey(id))
 	switch {
 	case err == nil:
 		log.Info("mesher: model set already made; announcing again")
 		return m.announce(ctx, id, man)
-	case !missing(err):
+	case !stage.Missing(err):
 		return fmt.Errorf("mesh job %s: %w", id, err)
 	}
 	return m.mesh(ctx, log, id, k, segmentationOf(j))
@@ -200,11 +195,12 @@ func segmentationOf(j job.Job) string {
 	return j.Engine
 }
 
-// orphaned reports whether an event for a job without a record is old
-// enough to give up on: see stage.Orphaned.
-func orphaned(ev events.Event, now time.Time, grace time.Duration) bool {
-	return stage.Orphaned(ev, now, grace)
-}
+// The mesher's own failure codes (with stage.CodeMeshFailed and
+// stage.CodeTooLarge). They are stable: programs key on them.
+const (
+	CodeInvalidLabelMap   = "invalid_label_map"
+	CodeEmptySegmentation = "empty_segmentation"
+)
 
 // failure is a problem with the label map itself: the job fails.
 type failure struct{ code, message string }
@@ -223,7 +219,7 @@ func (m *Mesher) mesh(ctx context.Context, log *slog.Logger, id, key, segmentati
 	case errors.As(err, &f):
 		log.Info("mesher: label map unusable; failing the job", "code", f.code, "message", f.message)
 		return m.fail(ctx, id, f.code, f.message)
-	case missing(err):
+	case stage.Missing(err):
 		log.Warn("mesher: label map gone; nothing to mesh")
 		return nil
 	case err != nil:
@@ -241,8 +237,8 @@ func (m *Mesher) mesh(ctx context.Context, log *slog.Logger, id, key, segmentati
 // be collected before the upload begins.
 func (m *Mesher) build(ctx context.Context, id, key, dir, segmentation string) (*export.Manifest, error) {
 	lim := m.limits()
-	f, _, err := spool(ctx, m.Blobs, key, dir, "labels-*.nii.gz", lim.Upload)
-	var big *errTooBig
+	f, _, err := stage.Spool(ctx, m.Blobs, key, dir, "labels-*.nii.gz", lim.Upload)
+	var big *stage.TooBig
 	if errors.As(err, &big) {
 		return nil, tooLarge(&limits.TooLarge{What: "the segmentation file", Need: big.Size, Limit: big.Max})
 	}
@@ -276,11 +272,11 @@ func (m *Mesher) build(ctx context.Context, id, key, dir, segmentation string) (
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		return nil, &failure{CodeMeshFailed, "The organ surfaces could not be built from the segmentation (" + err.Error() + "). Report the job id."}
+		return nil, &failure{stage.CodeMeshFailed, "The organ surfaces could not be built from the segmentation (" + err.Error() + "). Report the job id."}
 	}
 	man, err := export.Write(filepath.Join(dir, "set"), export.Source{File: path.Base(key), LabelMap: lm, Segmentation: segmentation}, surfaces, table, export.Options{
 		Formats:      m.Formats,
-		Created:      nowOr(m.Now),
+		Created:      stage.NowOr(m.Now),
 		Generator:    m.Generator,
 		Smooth:       opt.Smooth,
 		Reduce:       opt.Reduce,
@@ -302,7 +298,7 @@ func (m *Mesher) limits() limits.Limits {
 
 // tooLarge fails a job whose label map is over a limit, naming it.
 func tooLarge(over *limits.TooLarge) *failure {
-	return &failure{CodeTooLarge, "The segmentation is larger than this service can make models of (" + over.Error() + "). Try a scan with fewer or thicker slices."}
+	return &failure{stage.CodeTooLarge, "The segmentation is larger than this service can make models of (" + over.Error() + "). Try a scan with fewer or thicker slices."}
 }
 
 func readLabelMap(f *os.File, maxBytes int64) (*volume.LabelMap, error) {
@@ -351,26 +347,9 @@ func (m *Mesher) upload(ctx context.Context, id, dir string, man *export.Manifes
 		names = append(names, f.Name)
 	}
 	for _, name := range append(names, export.ManifestFile) {
-		if err := putFile(ctx, m.Blobs, events.ResultsPrefix(id)+name, filepath.Join(dir, filepath.FromSlash(name)), contentType(name)); err != nil {
+		if err := stage.PutFile(ctx, m.Blobs, events.ResultsPrefix(id)+name, filepath.Join(dir, filepath.FromSlash(name)), contentType(name)); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// putFile stores the file at key with the given media type.
-func putFile(ctx context.Context, blobs Blobs, key, file, ctype string) error {
-	f, err := os.Open(file)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if err := blobs.Put(ctx, key, f, st.Size(), ctype); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
 	}
 	return nil
 }
@@ -404,10 +383,10 @@ func (m *Mesher) announce(ctx context.Context, id string, man *export.Manifest) 
 		r.Artifacts = append(r.Artifacts, events.ResultsPrefix(id)+f.Name)
 	}
 	r.Artifacts = append(r.Artifacts, r.ManifestKey)
-	return publish(ctx, m.Bus, nowOr(m.Now), events.MeshesReady, id, r)
+	return stage.Publish(ctx, m.Bus, stage.NowOr(m.Now), events.MeshesReady, id, r)
 }
 
 func (m *Mesher) fail(ctx context.Context, id, code, msg string) error {
-	f := events.Failure{JobID: id, Stage: StageMesher, Code: code, Message: msg}
-	return publish(ctx, m.Bus, nowOr(m.Now), events.JobFailed, id, f)
+	f := events.Failure{JobID: id, Stage: stage.Mesher, Code: code, Message: msg}
+	return stage.Publish(ctx, m.Bus, stage.NowOr(m.Now), events.JobFailed, id, f)
 }

@@ -1,4 +1,4 @@
-package pipeline
+package ingest
 
 import (
 	"errors"
@@ -10,7 +10,6 @@ import (
 
 	"github.com/iris-oculus/iris/internal/dicom"
 	"github.com/iris-oculus/iris/internal/limits"
-	"github.com/iris-oculus/iris/internal/pipeline/dispatch"
 	"github.com/iris-oculus/iris/internal/pipeline/stage"
 	"github.com/iris-oculus/iris/internal/scan"
 	"github.com/iris-oculus/iris/internal/segment"
@@ -20,9 +19,8 @@ import (
 // Failure codes. They are stable: programs (the web app, alarms) key on
 // them; the messages that come with them are for people.
 const (
-	// Ingest rejections.
 	CodeEmpty             = "empty"
-	CodeTooLarge          = "too_large"
+	CodeTooLarge          = stage.CodeTooLarge
 	CodeUnknownFormat     = "unknown_format"
 	CodeInvalidNIfTI      = "invalid_nifti"
 	CodeCorrupt           = "corrupt"
@@ -38,27 +36,6 @@ const (
 	CodeIrregularSpacing  = "irregular_spacing"
 	CodeDuplicateSlices   = "duplicate_slices"
 	CodeNoGeometry        = "no_geometry"
-
-	// Later stages.
-	CodeDispatchFailed     = dispatch.CodeFailed          // the segmenter could not be started
-	CodeSegmentationFailed = stage.CodeSegmentationFailed // the segmenter reported no code of its own
-	CodeInvalidLabelMap    = "invalid_label_map"
-	CodeEmptySegmentation  = "empty_segmentation"
-	CodeMeshFailed         = stage.CodeMeshFailed
-	CodeTimeout            = stage.CodeTimeout
-)
-
-// NoEngine is the engine recorded for a job whose upload was a label map:
-// it goes from accepted straight to meshing.
-const NoEngine = stage.NoEngine
-
-// Stages named in failures.
-const (
-	StageIngest       = stage.Ingest
-	StageDispatch     = dispatch.Stage
-	StageSegmentation = stage.Segmentation
-	StageMesher       = stage.Mesher
-	StageUpload       = stage.Upload
 )
 
 // rejection maps a sentinel error to a code and what the person should do.
@@ -95,12 +72,12 @@ const (
 	emptyAdvice    = "The uploaded file is empty. Upload the scan again."
 )
 
-// classify turns a content error of the ingest into a failure code and a
+// Classify turns a content error of the ingest into a failure code and a
 // message a person can act on: what to do, then the reader's own words.
 // looksNIfTI says whether the upload began like a NIfTI file, for errors
 // that carry no sentinel.
-func classify(err error, looksNIfTI bool) (code, message string) {
-	var big *errTooBig
+func Classify(err error, looksNIfTI bool) (code, message string) {
+	var big *stage.TooBig
 	if errors.As(err, &big) {
 		err = &limits.TooLarge{What: "the upload", Need: big.Size, Limit: big.Max}
 	}

@@ -1,4 +1,4 @@
-package pipeline
+package ingest
 
 import (
 	"context"
@@ -18,6 +18,8 @@ import (
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/dicom"
 	"github.com/iris-oculus/iris/internal/limits"
+	"github.com/iris-oculus/iris/internal/pipeline/stage"
+	"github.com/iris-oculus/iris/internal/ports"
 	"github.com/iris-oculus/iris/internal/scan"
 )
 
@@ -71,11 +73,11 @@ func (in *Ingest) sendCheck(ctx context.Context, c groupCheck, delay time.Durati
 // HandleGroupBatch handles Groups-queue messages as a Lambda with SQS
 // partial batch responses does: it returns the ids of the messages to
 // retry. A message that cannot be decoded is logged and dropped.
-func (in *Ingest) HandleGroupBatch(ctx context.Context, msgs []Message) ([]string, error) {
+func (in *Ingest) HandleGroupBatch(ctx context.Context, msgs []ports.Message) ([]string, error) {
 	var failed []string
 	for _, m := range msgs {
 		if err := in.HandleGroupCheck(ctx, m.Body); err != nil {
-			logOr(in.Log).Warn("ingest: folder check failed; will retry", "message", m.ID, "attempt", m.ReceiveCount, "err", err)
+			stage.LogOr(in.Log).Warn("ingest: folder check failed; will retry", "message", m.ID, "attempt", m.ReceiveCount, "err", err)
 			failed = append(failed, m.ID)
 		}
 	}
@@ -87,10 +89,10 @@ func (in *Ingest) HandleGroupBatch(ctx context.Context, msgs []Message) ([]strin
 func (in *Ingest) HandleGroupCheck(ctx context.Context, body []byte) error {
 	var c groupCheck
 	if err := json.Unmarshal(body, &c); err != nil || !validGroup(c) {
-		logOr(in.Log).Warn("ingest: ignoring a malformed folder check", "err", err, "body", len(body))
+		stage.LogOr(in.Log).Warn("ingest: ignoring a malformed folder check", "err", err, "body", len(body))
 		return nil
 	}
-	log := logOr(in.Log).With("stage", StageIngest, "folder", c.Prefix)
+	log := stage.LogOr(in.Log).With("stage", stage.Ingest, "folder", c.Prefix)
 	members, err := in.Blobs.List(ctx, c.Prefix)
 	if err != nil {
 		return fmt.Errorf("list %s: %w", c.Prefix, err)
@@ -118,7 +120,7 @@ func (in *Ingest) HandleGroupCheck(ctx context.Context, body []byte) error {
 	// Accepted before a crash: announce again and finish deleting. (A label
 	// map's job has its segmentation, stored by the ingest, and no volume.)
 	for _, k := range []string{events.VolumeKey(id), events.SegmentationKey(id)} {
-		if ok, err := exists(ctx, in.Blobs, k); err != nil {
+		if ok, err := stage.Exists(ctx, in.Blobs, k); err != nil {
 			return fmt.Errorf("ingest folder %s: %w", c.Prefix, err)
 		} else if ok {
 			return in.resume(ctx, log, id, name, scan.DICOM, total, done)
@@ -135,14 +137,14 @@ func (in *Ingest) HandleGroupCheck(ctx context.Context, body []byte) error {
 }
 
 // ingestGroup reads a quiet folder as one upload.
-func (in *Ingest) ingestGroup(ctx context.Context, log *slog.Logger, id, name, prefix string, members []BlobInfo, total int64, done cleanup) error {
+func (in *Ingest) ingestGroup(ctx context.Context, log *slog.Logger, id, name, prefix string, members []ports.BlobInfo, total int64, done cleanup) error {
 	lim := in.limits().Limits()
 	if len(members) > maxGroupFiles {
 		return in.reject(ctx, log, id, done, CodeTooLarge, tooLargeAdvice+
 			fmt.Sprintf(" (the folder holds %d files; the limit is %d)", len(members), maxGroupFiles))
 	}
 	if err := limits.Check("the folder", total, lim.Upload); err != nil {
-		code, msg := classify(err, false)
+		code, msg := Classify(err, false)
 		return in.reject(ctx, log, id, done, code, msg)
 	}
 	dir, err := os.MkdirTemp(in.TempDir, "iris-folder-*")
@@ -158,7 +160,7 @@ func (in *Ingest) ingestGroup(ctx context.Context, log *slog.Logger, id, name, p
 			return fmt.Errorf("ingest folder %s: %w", prefix, err)
 		}
 		if err := in.fetch(ctx, m.Key, p, lim.Upload); err != nil {
-			if missing(err) {
+			if stage.Missing(err) {
 				return fmt.Errorf("ingest folder %s: %s vanished while it was read: %w", prefix, m.Key, err)
 			}
 			return fmt.Errorf("ingest folder %s: %w", prefix, err)
@@ -179,7 +181,7 @@ func (in *Ingest) ingestGroup(ctx context.Context, log *slog.Logger, id, name, p
 		if ctx.Err() != nil || errors.Is(err, errTransient) {
 			return fmt.Errorf("ingest folder %s: %w", prefix, err)
 		}
-		code, msg := classify(err, false)
+		code, msg := Classify(err, false)
 		if errors.Is(err, dicom.ErrNotDICOM) {
 			msg = folderAdvice
 		}
@@ -195,7 +197,7 @@ const folderAdvice = "A dropped folder is read as one DICOM series, and this one
 // fetch copies the object at key into a new file at p, refusing more than
 // max bytes.
 func (in *Ingest) fetch(ctx context.Context, key, p string, max int64) error {
-	f, _, err := spool(ctx, in.Blobs, key, filepath.Dir(p), ".fetch-*", max)
+	f, _, err := stage.Spool(ctx, in.Blobs, key, filepath.Dir(p), ".fetch-*", max)
 	if err != nil {
 		return err
 	}
@@ -209,7 +211,7 @@ func (in *Ingest) fetch(ctx context.Context, key, p string, max int64) error {
 
 // checkLeftovers gives files that arrived while the folder was read a
 // check of their own: the greatest of them leads a new group.
-func (in *Ingest) checkLeftovers(ctx context.Context, prefix string, read []BlobInfo) error {
+func (in *Ingest) checkLeftovers(ctx context.Context, prefix string, read []ports.BlobInfo) error {
 	now, err := in.Blobs.List(ctx, prefix)
 	if err != nil {
 		return fmt.Errorf("list %s: %w", prefix, err)
@@ -241,7 +243,7 @@ func validGroup(c groupCheck) bool {
 }
 
 // fingerprint identifies a sorted listing: its keys, ETags and sizes.
-func fingerprint(ms []BlobInfo) string {
+func fingerprint(ms []ports.BlobInfo) string {
 	h := sha256.New()
 	for _, m := range ms {
 		fmt.Fprintf(h, "%s\x00%s\x00%d\n", m.Key, m.ETag, m.Size)

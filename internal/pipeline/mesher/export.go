@@ -1,4 +1,4 @@
-package pipeline
+package mesher
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/labels"
 	"github.com/iris-oculus/iris/internal/mesh"
+	"github.com/iris-oculus/iris/internal/pipeline/stage"
 )
 
 // Export failure codes (error.json of an export).
@@ -37,11 +38,11 @@ const (
 func (m *Mesher) HandleExport(ctx context.Context, req events.ExportRequest) error {
 	id, eid := req.JobID, req.ExportID
 	prefix := events.ExportPrefix(id, eid)
-	log := logOr(m.Log).With("stage", StageMesher, "job", id, "export", eid)
+	log := stage.LogOr(m.Log).With("stage", stage.Mesher, "job", id, "export", eid)
 	j, err := m.Store.Get(ctx, id)
 	if errors.Is(err, job.ErrDeleted) {
 		log.Info("mesher: export of a deleted job; deleting what is left of its models")
-		return purge(ctx, m.Blobs, id, events.ResultsPrefix(id))
+		return stage.Purge(ctx, m.Blobs, id, events.ResultsPrefix(id))
 	}
 	if errors.Is(err, job.ErrNotFound) {
 		log.Warn("mesher: export of a job with no record; dropping it")
@@ -51,7 +52,7 @@ func (m *Mesher) HandleExport(ctx context.Context, req events.ExportRequest) err
 		return fmt.Errorf("export %s of job %s: %w", eid, id, err)
 	}
 	for _, f := range []string{events.ExportDoneFile, events.ExportErrorFile} {
-		if ok, err := exists(ctx, m.Blobs, prefix+f); err != nil || ok {
+		if ok, err := stage.Exists(ctx, m.Blobs, prefix+f); err != nil || ok {
 			if ok {
 				log.Info("mesher: export already finished")
 			}
@@ -71,13 +72,13 @@ func (m *Mesher) HandleExport(ctx context.Context, req events.ExportRequest) err
 	switch {
 	case errors.As(err, &f):
 		return m.exportFailed(ctx, log, id, eid, f.code, f.message)
-	case missing(err):
+	case stage.Missing(err):
 		return m.exportFailed(ctx, log, id, eid, CodeExportNotReady, "The job's label map is gone; upload the scan again.")
 	case err != nil:
 		return fmt.Errorf("export %s of job %s: %w", eid, id, err)
 	}
 	for _, name := range files {
-		if err := putFile(ctx, m.Blobs, prefix+name, filepath.Join(dir, "set", filepath.FromSlash(name)), contentType(name)); err != nil {
+		if err := stage.PutFile(ctx, m.Blobs, prefix+name, filepath.Join(dir, "set", filepath.FromSlash(name)), contentType(name)); err != nil {
 			return fmt.Errorf("export %s of job %s: %w", eid, id, err)
 		}
 	}
@@ -95,7 +96,7 @@ func (m *Mesher) buildExport(ctx context.Context, j job.Job, req events.ExportRe
 	st := req.Settings
 	key := events.ResultsPrefix(j.ID) + export.LabelsFile
 	lim := m.limits()
-	f, _, err := spool(ctx, m.Blobs, key, dir, "labels-*.nii.gz", lim.Upload)
+	f, _, err := stage.Spool(ctx, m.Blobs, key, dir, "labels-*.nii.gz", lim.Upload)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -110,7 +111,7 @@ func (m *Mesher) buildExport(ctx context.Context, j job.Job, req events.ExportRe
 	var pieces map[uint16]mesh.Pieces
 	if !rule.Zero() {
 		if lm, pieces, err = mesh.DropPieces(lm, rule); err != nil {
-			return nil, nil, &failure{CodeMeshFailed, "The pieces could not be sorted (" + err.Error() + ")."}
+			return nil, nil, &failure{stage.CodeMeshFailed, "The pieces could not be sorted (" + err.Error() + ")."}
 		}
 	}
 	opt := mesh.Options{Smooth: st.Smooth, MaxTriangles: st.MaxTriangles, Workers: runtime.GOMAXPROCS(0)}
@@ -129,12 +130,12 @@ func (m *Mesher) buildExport(ctx context.Context, j job.Job, req events.ExportRe
 		if ctx.Err() != nil {
 			return nil, nil, err
 		}
-		return nil, nil, &failure{CodeMeshFailed, "The surfaces could not be built with these settings (" + err.Error() + ")."}
+		return nil, nil, &failure{stage.CodeMeshFailed, "The surfaces could not be built with these settings (" + err.Error() + ")."}
 	}
 	if len(surfaces) == 0 {
 		return nil, nil, &failure{CodeExportEmpty, "None of the chosen organs is in the label map. Choose organs the job found."}
 	}
-	created := nowOr(m.Now)
+	created := stage.NowOr(m.Now)
 	man, err := export.Write(filepath.Join(dir, "set"), export.Source{File: export.LabelsFile, LabelMap: lm, Segmentation: segmentationOf(j)}, surfaces, table, export.Options{
 		Formats:      []export.Format{export.GLB, export.STL},
 		Created:      created,
