@@ -5,25 +5,40 @@ package functions
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
 
 const mod = "github.com/iris-oculus/iris/"
 
-// imaging is the code that reads, segments and meshes volumes, and the
-// codec modules behind it, with the stage handlers that use it
-// (internal/pipeline, not its light dispatch package). The API Lambda
-// serves JSON and signs URLs, dispatch starts segmentations over ports,
-// and status keeps the job records (reading manifests through the leaf
-// package export/manifest, which internal/export is matched exactly to
-// allow): they must link none of it.
-var imaging = []string{
-	mod + "internal/volume", mod + "internal/dicom", mod + "internal/scan", mod + "internal/segment",
-	mod + "internal/mesh", mod + "internal/export\x00", mod + "internal/labels", mod + "internal/pipeline\x00",
-	"github.com/suyashkumar/dicom", "github.com/cocosip/", "github.com/qmuntal/gltf",
-	"github.com/klauspost/pgzip",
-}
+// The imaging code: what reads, segments and meshes volumes, the codec
+// modules behind it, and the stage handlers that use it. Each Lambda may
+// link only the groups it runs (allowed below): the API serves JSON and
+// signs URLs, dispatch starts segmentations over ports and status keeps
+// the job records (reading manifests through the leaf package
+// export/manifest, which internal/export is matched exactly to allow), so
+// they link none of it; ingest reads and checks scans but meshes nothing;
+// the mesher reads label maps (NIfTI) and meshes them, and decodes no
+// DICOM and segments nothing.
+var (
+	// volumes: the NIfTI reader and the label tables, which ingest and
+	// the mesher both need.
+	volumes = []string{mod + "internal/volume", mod + "internal/labels", "github.com/klauspost/pgzip"}
+	// reading: the DICOM reader and its codecs, the scan reader over it,
+	// the CT check of package segment, and the ingest stage.
+	reading = []string{
+		mod + "internal/dicom", mod + "internal/scan", mod + "internal/segment", mod + "internal/pipeline/ingest",
+		"github.com/suyashkumar/dicom", "github.com/cocosip/",
+	}
+	// meshing: the mesher, the model writers and the mesher stage.
+	meshing = []string{
+		mod + "internal/mesh", mod + "internal/export\x00", "github.com/qmuntal/gltf", mod + "internal/pipeline/mesher",
+	}
+	// all is internal/pipeline itself, which re-exports every stage for
+	// iris serve: no Lambda links it.
+	all = []string{mod + "internal/pipeline\x00"}
+)
 
 // never is what no Lambda runs: the local adapters and SQLite, the CDK,
 // the endpoint control plane (iris endpoint's), the CLI.
@@ -33,16 +48,27 @@ var never = []string{
 	mod + "infra", "github.com/schollz/progressbar", "github.com/fsnotify/fsnotify", "github.com/johannesboyne/gofakes3",
 }
 
+// forbid is never and every imaging group but the allowed ones.
+func forbid(allowed ...*[]string) []string {
+	out := append([]string{}, never...)
+	for _, g := range []*[]string{&volumes, &reading, &meshing, &all} {
+		if !slices.Contains(allowed, g) {
+			out = append(out, *g...)
+		}
+	}
+	return out
+}
+
 func TestLambdaDependencies(t *testing.T) {
 	for _, fn := range []struct {
 		name      string
 		forbidden []string
 	}{
-		{"api", append(append([]string{}, never...), imaging...)},
-		{"dispatch", append(append([]string{}, never...), imaging...)},
-		{"ingest", never},
-		{"mesher", never},
-		{"status", append(append([]string{}, never...), imaging...)},
+		{"api", forbid()},
+		{"dispatch", forbid()},
+		{"ingest", forbid(&volumes, &reading)},
+		{"mesher", forbid(&volumes, &meshing)},
+		{"status", forbid()},
 	} {
 		t.Run(fn.name, func(t *testing.T) {
 			out, err := exec.Command("go", "list", "-deps", "./"+fn.name).CombinedOutput()

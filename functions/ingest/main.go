@@ -1,8 +1,8 @@
 // Command ingest is the ingest Lambda. EventBridge invokes it with the S3
 // "Object Created" events of uploads/, and the Groups queue's event source
-// with the delayed re-checks of dropped folders (pipeline.Ingest's
+// with the delayed re-checks of dropped folders (ingest.Ingest's
 // HandleGroupBatch); it tells the two payloads apart by their shape.
-// Wiring only; see internal/pipeline for the behaviour and functions/config
+// Wiring only; see internal/pipeline/ingest for the behaviour and functions/config
 // for the environment. The job's limits come from the function's memory
 // (limits.Machine reads AWS_LAMBDA_FUNCTION_MEMORY_SIZE).
 package main
@@ -22,13 +22,13 @@ import (
 	"github.com/iris-oculus/iris/functions/internal/sqsbatch"
 	iaws "github.com/iris-oculus/iris/internal/aws"
 	"github.com/iris-oculus/iris/internal/limits"
-	"github.com/iris-oculus/iris/internal/pipeline"
+	"github.com/iris-oculus/iris/internal/pipeline/ingest"
 )
 
 func main() {
 	f := boot.Start("ingest", config.EnvBucket, config.EnvJobsQueueURL, config.EnvGroupsQueueURL)
 	client := sqs.NewFromConfig(f.AWS)
-	in := &pipeline.Ingest{
+	in := &ingest.Ingest{
 		Blobs:  f.Blobs(),
 		Bus:    f.Bus(),
 		Queue:  iaws.NewSQSQueue(client, f.Env.JobsQueueURL),
