@@ -1,4 +1,4 @@
-package pipeline
+package dispatch_test
 
 import (
 	"context"
@@ -13,11 +13,14 @@ import (
 
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/job"
+	"github.com/iris-oculus/iris/internal/pipeline/dispatch"
+	"github.com/iris-oculus/iris/internal/pipeline/status"
+	"github.com/iris-oculus/iris/internal/ports"
 )
 
 func requestBody(t testing.TB, id string) []byte {
 	t.Helper()
-	b, err := json.Marshal(DispatchRequest{JobID: id, VolumeKey: events.VolumeKey(id)})
+	b, err := json.Marshal(dispatch.Request{JobID: id, VolumeKey: events.VolumeKey(id)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +52,7 @@ func TestDispatch(t *testing.T) {
 			b.put(events.SegmentationFailurePrefix(id)+"abc-error.out", []byte("x"))
 		}},
 		{name: "no record yet", attempt: 1, retry: true},
-		{name: "no record at last", attempt: 5, failCode: CodeDispatchFailed},
+		{name: "no record at last", attempt: 5, failCode: dispatch.CodeFailed},
 		{name: "deleted", status: "deleted"},
 		{name: "malformed JSON", body: []byte("{"), attempt: 1},
 		{name: "bad job id", body: []byte(`{"jobId":"../x","volumeKey":"volumes/../x/ct.nii.gz"}`), attempt: 1},
@@ -57,7 +60,7 @@ func TestDispatch(t *testing.T) {
 		{name: "segmenter down", status: job.Accepted, attempt: 1, retry: true, setup: func(_ *memBlobs, s *fakeSegmenter, _ *recBus) {
 			s.err = errors.New("endpoint throttled")
 		}},
-		{name: "segmenter down at last attempt", status: job.Accepted, attempt: 5, failCode: CodeDispatchFailed, setup: func(_ *memBlobs, s *fakeSegmenter, _ *recBus) {
+		{name: "segmenter down at last attempt", status: job.Accepted, attempt: 5, failCode: dispatch.CodeFailed, setup: func(_ *memBlobs, s *fakeSegmenter, _ *recBus) {
 			s.err = errors.New("endpoint throttled")
 		}},
 		{name: "blob store down", status: job.Accepted, attempt: 2, retry: true, setup: func(b *memBlobs, _ *fakeSegmenter, _ *recBus) {
@@ -85,8 +88,8 @@ func TestDispatch(t *testing.T) {
 			if body == nil {
 				body = requestBody(t, id)
 			}
-			d := &Dispatch{Store: store, Blobs: blobs, Segmenter: seg, Bus: bus, Log: quiet, RecordWait: -1}
-			failed, err := d.HandleBatch(context.Background(), []Message{{ID: "m1", Body: body, ReceiveCount: tt.attempt}})
+			d := &dispatch.Dispatch{Store: store, Blobs: blobs, Segmenter: seg, Bus: bus, Log: quiet, RecordWait: -1}
+			failed, err := d.HandleBatch(context.Background(), []ports.Message{{ID: "m1", Body: body, ReceiveCount: tt.attempt}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,7 +115,7 @@ func TestDispatch(t *testing.T) {
 				if tt.status == "" {
 					want = "record was never made"
 				}
-				if f := decode[events.Failure](t, fails[0]); f.Stage != StageDispatch || !strings.Contains(f.Message, want) {
+				if f := decode[events.Failure](t, fails[0]); f.Stage != dispatch.Stage || !strings.Contains(f.Message, want) {
 					t.Errorf("failure %+v", f)
 				}
 			}
@@ -126,8 +129,8 @@ func TestDispatchBatch(t *testing.T) {
 	newJob(t, store, "job-batch1", "alice", job.Accepted, t0)
 	newJob(t, store, "job-batch2", "alice", job.Segmenting, t0)
 	newJob(t, store, "job-batch3", "alice", job.Accepted, t0)
-	d := &Dispatch{Store: store, Blobs: newMemBlobs(), Segmenter: seg, Bus: bus, Log: quiet, RecordWait: -1}
-	failed, _ := d.HandleBatch(context.Background(), []Message{
+	d := &dispatch.Dispatch{Store: store, Blobs: newMemBlobs(), Segmenter: seg, Bus: bus, Log: quiet, RecordWait: -1}
+	failed, _ := d.HandleBatch(context.Background(), []ports.Message{
 		{ID: "a", Body: requestBody(t, "job-batch1"), ReceiveCount: 1},
 		{ID: "b", Body: requestBody(t, "job-batch2"), ReceiveCount: 1},
 		{ID: "c", Body: []byte("garbage"), ReceiveCount: 1},
@@ -177,13 +180,13 @@ func TestDispatchStartsOnce(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			store, seg, bus := &job.Memory{}, &fakeSegmenter{}, &recBus{}
 			newJob(t, store, id, "alice", job.Accepted, t0)
-			d := &Dispatch{Store: store, Blobs: newMemBlobs(), Segmenter: seg, Bus: bus, Log: quiet, RecordWait: -1}
+			d := &dispatch.Dispatch{Store: store, Blobs: newMemBlobs(), Segmenter: seg, Bus: bus, Log: quiet, RecordWait: -1}
 			var wg sync.WaitGroup
 			for i := range tc.concurrent {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					if failed, _ := d.HandleBatch(ctx, []Message{{ID: fmt.Sprintf("m%d", i), Body: requestBody(t, id), ReceiveCount: 1}}); len(failed) != 0 {
+					if failed, _ := d.HandleBatch(ctx, []ports.Message{{ID: fmt.Sprintf("m%d", i), Body: requestBody(t, id), ReceiveCount: 1}}); len(failed) != 0 {
 						t.Errorf("message m%d returned", i)
 					}
 				}()
@@ -202,7 +205,7 @@ func TestDispatchStartsOnce(t *testing.T) {
 					seg.err = errors.New("endpoint throttled")
 				}
 				seg.mu.Unlock()
-				failed, _ := d.HandleBatch(ctx, []Message{{ID: dl.msg, Body: requestBody(t, id), ReceiveCount: 1}})
+				failed, _ := d.HandleBatch(ctx, []ports.Message{{ID: dl.msg, Body: requestBody(t, id), ReceiveCount: 1}})
 				if (len(failed) == 1) != dl.retry {
 					t.Errorf("delivery %d (%s): returned %v, want retry %v", i, dl.msg, failed, dl.retry)
 				}
@@ -228,7 +231,7 @@ func TestDispatchStartsOnce(t *testing.T) {
 // record exists exactly one segmentation starts.
 func TestDispatchBeforeRecord(t *testing.T) {
 	ctx := context.Background()
-	accepted := func(t *testing.T, st *Status, id string) {
+	accepted := func(t *testing.T, st *status.Status, id string) {
 		ev, err := events.New("acc-"+id, events.JobAccepted, events.Accepted{JobID: id, VolumeKey: events.VolumeKey(id), Input: events.Input{Format: "nifti"}}, t0)
 		if err != nil {
 			t.Fatal(err)
@@ -239,10 +242,10 @@ func TestDispatchBeforeRecord(t *testing.T) {
 	}
 	t.Run("redelivered", func(t *testing.T) {
 		store, seg, bus := &job.Memory{}, &fakeSegmenter{}, &recBus{}
-		d := &Dispatch{Store: store, Blobs: newMemBlobs(), Segmenter: seg, Bus: bus, Log: quiet, RecordWait: -1}
-		st := &Status{Store: store, Blobs: newMemBlobs(), Log: quiet, DropOwner: "dropbox", Now: func() time.Time { return t0 }}
+		d := &dispatch.Dispatch{Store: store, Blobs: newMemBlobs(), Segmenter: seg, Bus: bus, Log: quiet, RecordWait: -1}
+		st := &status.Status{Store: store, Blobs: newMemBlobs(), Log: quiet, DropOwner: "dropbox", Now: func() time.Time { return t0 }}
 		const id = "job-early1"
-		msgs := []Message{{ID: "a", Body: requestBody(t, id), ReceiveCount: 1}, {ID: "b", Body: requestBody(t, id), ReceiveCount: 1}}
+		msgs := []ports.Message{{ID: "a", Body: requestBody(t, id), ReceiveCount: 1}, {ID: "b", Body: requestBody(t, id), ReceiveCount: 1}}
 		if failed, _ := d.HandleBatch(ctx, msgs); !slices.Equal(failed, []string{"a", "b"}) {
 			t.Fatalf("before the record: returned %v, want both", failed)
 		}
@@ -251,7 +254,7 @@ func TestDispatchBeforeRecord(t *testing.T) {
 			msgs[i].ReceiveCount++
 		}
 		// Redelivered in the other order: b claims first.
-		if failed, _ := d.HandleBatch(ctx, []Message{msgs[1], msgs[0]}); len(failed) != 0 {
+		if failed, _ := d.HandleBatch(ctx, []ports.Message{msgs[1], msgs[0]}); len(failed) != 0 {
 			t.Fatalf("after the record: returned %v", failed)
 		}
 		if len(seg.starts) != 1 || len(bus.of(events.SegmentationStarted)) != 1 || len(bus.of(events.JobFailed)) != 0 {
@@ -260,15 +263,15 @@ func TestDispatchBeforeRecord(t *testing.T) {
 	})
 	t.Run("waited for within the delivery", func(t *testing.T) {
 		store, seg, bus := &job.Memory{}, &fakeSegmenter{}, &recBus{}
-		d := &Dispatch{Store: store, Blobs: newMemBlobs(), Segmenter: seg, Bus: bus, Log: quiet, RecordWait: 5 * time.Second}
-		st := &Status{Store: store, Blobs: newMemBlobs(), Log: quiet, DropOwner: "dropbox", Now: func() time.Time { return t0 }}
+		d := &dispatch.Dispatch{Store: store, Blobs: newMemBlobs(), Segmenter: seg, Bus: bus, Log: quiet, RecordWait: 5 * time.Second}
+		st := &status.Status{Store: store, Blobs: newMemBlobs(), Log: quiet, DropOwner: "dropbox", Now: func() time.Time { return t0 }}
 		const id = "job-early2"
 		go func() {
 			time.Sleep(300 * time.Millisecond)
 			accepted(t, st, id)
 		}()
 		t1 := time.Now()
-		failed, _ := d.HandleBatch(ctx, []Message{{ID: "a", Body: requestBody(t, id), ReceiveCount: 1}})
+		failed, _ := d.HandleBatch(ctx, []ports.Message{{ID: "a", Body: requestBody(t, id), ReceiveCount: 1}})
 		if len(failed) != 0 || len(seg.starts) != 1 {
 			t.Fatalf("returned %v, %d starts; want the delivery to wait for the record and start", failed, len(seg.starts))
 		}
