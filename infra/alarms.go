@@ -14,7 +14,7 @@ import (
 )
 
 // The status function's log lines that metric filters count
-// (internal/pipeline/status.go writes them, as JSON, through slog):
+// (internal/pipeline/status/status.go writes them, as JSON, through slog):
 // StuckJobMessage when the sweep fails a stuck job, AdvancedMessage when
 // an event moves a job on. Both carry "status" and, for a failure, "code".
 const (

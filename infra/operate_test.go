@@ -99,13 +99,13 @@ func TestDashboard(t *testing.T) {
 		s.tpl.HasResourceProperties(jsii.String("AWS::Logs::MetricFilter"), map[string]any{
 			"MetricTransformations": []any{map[string]any{"MetricName": MetricJobsFailed, "Dimensions": []any{map[string]any{"Key": DimensionCode, "Value": "$.code"}}}}})
 	})
-	src, err := os.ReadFile("../internal/pipeline/status.go")
+	src, err := os.ReadFile("../internal/pipeline/status/status.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range []string{`"` + AdvancedMessage + `", attrs...`, `"status", u.Status`, `"code", u.Error.Code`, `"status", job.Failed, "code", CodeTimeout`} {
+	for _, line := range []string{`"` + AdvancedMessage + `", attrs...`, `"status", u.Status`, `"code", u.Error.Code`, `"status", job.Failed, "code", stage.CodeTimeout`} {
 		if !strings.Contains(string(src), line) {
-			t.Errorf("internal/pipeline/status.go no longer logs %s, which the metric filters count", line)
+			t.Errorf("internal/pipeline/status/status.go no longer logs %s, which the metric filters count", line)
 		}
 	}
 }

@@ -695,12 +695,12 @@ func TestAlarms(t *testing.T) {
 			"FilterPattern": `{ $.msg = "` + StuckJobMessage + `" }`})
 	})
 	// The filter counts a line the sweep really writes.
-	src, err := os.ReadFile("../internal/pipeline/status.go")
+	src, err := os.ReadFile("../internal/pipeline/status/status.go")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(src), `"`+StuckJobMessage+`"`) {
-		t.Errorf("internal/pipeline/status.go no longer logs %q: update StuckJobMessage", StuckJobMessage)
+		t.Errorf("internal/pipeline/status/status.go no longer logs %q: update StuckJobMessage", StuckJobMessage)
 	}
 }
 
@@ -732,7 +732,7 @@ func TestImageAsset(t *testing.T) {
 			t.Errorf("image source %+v", img.Source)
 		}
 		dir := filepath.Join(outdir, img.Source.Directory)
-		for _, f := range []string{"go.mod", "go.sum", dockerfile, dockerignore, "internal/pipeline/ingest.go", "gpuworker/cmd/gpuworker/main.go"} {
+		for _, f := range []string{"go.mod", "go.sum", dockerfile, dockerignore, "internal/pipeline/ingest/ingest.go", "gpuworker/cmd/gpuworker/main.go"} {
 			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 				t.Errorf("staged context lacks %s", f)
 			}

@@ -35,7 +35,7 @@ import (
 )
 
 // Codes of failures that happen outside what the pipeline names (see
-// internal/pipeline/codes.go for the rest, which the CLI shares).
+// internal/pipeline/common.go for the rest, which the CLI shares).
 const (
 	codeWriteFailed = "write_failed" // the output could not be written (disk full, permissions)
 	codeCanceled    = "canceled"     // the run was interrupted (Ctrl-C) before this input finished
