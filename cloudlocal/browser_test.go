@@ -18,7 +18,6 @@ import (
 	iaws "github.com/iris-oculus/iris/internal/aws"
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/testdata"
-	"github.com/iris-oculus/iris/tools"
 )
 
 // TestCloudLocalBrowser is scenario 1 of issue 10 in a real browser: the
@@ -83,33 +82,9 @@ func TestCloudLocalBrowser(t *testing.T) {
 	siteAddr := ln.Addr().String()
 	ln.Close()
 	issuer := startProviderFor(t, "https://"+siteAddr)
-	logs, err := os.Create(filepath.Join(work, "cloud.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, dynalite := tools.Dynalite(t)
-	t1 := time.Now()
-	c, err := cloudlocal.Start(ctx, cloudlocal.Config{
-		Template: tpl, Bin: bin, Goaws: tools.Goaws(t), Dynalite: dynalite, Work: work, Logs: logs,
-		Chaos:           cloudlocal.Chaos{Duplicate: true, MaxDelay: time.Second},
-		AsyncRetryDelay: 2 * time.Second, ScheduleEvery: -1, MaxEnvironments: 1, RetryBackoff: retryBackoff,
-		OIDC:     cloudlocal.OIDC{Issuer: issuer, Audience: []string{"iris-api", "iris-web"}, ClientID: "iris-web"},
-		Assembly: assembly, SiteAddr: siteAddr,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("figure: start with the site %.1f s", time.Since(t1).Seconds())
-	t.Cleanup(func() {
-		c.Close()
-		logs.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logs.Name())
-			if len(b) > 20000 {
-				b = b[len(b)-20000:]
-			}
-			t.Logf("last of the deployment's log:\n%s", b)
-		}
+	c := startDeployment(t, ctx, cloudlocal.Config{
+		Template: tpl, Bin: bin, Work: work, Assembly: assembly, SiteAddr: siteAddr,
+		OIDC: cloudlocal.OIDC{Issuer: issuer, Audience: []string{"iris-api", "iris-web"}, ClientID: "iris-web"},
 	})
 
 	t.Run("the site, its config.json and CORS as the template declares them", func(t *testing.T) {

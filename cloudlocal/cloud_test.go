@@ -77,19 +77,30 @@ func start(t *testing.T) (*cloudlocal.Cloud, string, string) {
 		t.Fatal(err)
 	}
 	t.Logf("figure: build + synth %.1f s", time.Since(t0).Seconds())
-	logs, err := os.Create(filepath.Join(work, "cloud.log"))
+	issuer := startProvider(t)
+	c := startDeployment(t, ctx, cloudlocal.Config{
+		Template: tpl, Bin: bin, Work: work,
+		OIDC: cloudlocal.OIDC{Issuer: issuer, Audience: []string{"iris-api", "iris-web"}},
+	})
+	return c, bin, issuer
+}
+
+// startDeployment starts the deployment cfg describes on the test's
+// emulators, with the scenarios' chaos (every delivery twice, reordered
+// within a second), short retries and no scheduled sweep, its log in
+// cfg.Work/cloud.log, shown when the test fails.
+func startDeployment(t *testing.T, ctx context.Context, cfg cloudlocal.Config) *cloudlocal.Cloud {
+	t.Helper()
+	logs, err := os.Create(filepath.Join(cfg.Work, "cloud.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, dynalite := tools.Dynalite(t)
-	issuer := startProvider(t)
+	_, cfg.Dynalite = tools.Dynalite(t)
+	cfg.Goaws, cfg.Logs = tools.Goaws(t), logs
+	cfg.Chaos = cloudlocal.Chaos{Duplicate: true, MaxDelay: time.Second}
+	cfg.AsyncRetryDelay, cfg.ScheduleEvery, cfg.MaxEnvironments, cfg.RetryBackoff = 2*time.Second, -1, 1, retryBackoff
 	t1 := time.Now()
-	c, err := cloudlocal.Start(ctx, cloudlocal.Config{
-		Template: tpl, Bin: bin, Goaws: tools.Goaws(t), Dynalite: dynalite, Work: work, Logs: logs,
-		Chaos:           cloudlocal.Chaos{Duplicate: true, MaxDelay: time.Second},
-		AsyncRetryDelay: 2 * time.Second, ScheduleEvery: -1, MaxEnvironments: 1, RetryBackoff: retryBackoff,
-		OIDC: cloudlocal.OIDC{Issuer: issuer, Audience: []string{"iris-api", "iris-web"}},
-	})
+	c, err := cloudlocal.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +116,7 @@ func start(t *testing.T) (*cloudlocal.Cloud, string, string) {
 			t.Logf("last of the deployment's log:\n%s", b)
 		}
 	})
-	return c, bin, issuer
+	return c
 }
 
 // TestCloudLocal runs the scenarios of issue 10 on one deployment:

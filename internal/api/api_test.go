@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,36 +20,47 @@ import (
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/ports"
+	"github.com/iris-oculus/iris/internal/ports/blobstest"
 )
 
-// memBlobs is a map-backed ports.Blobs.
+// memBlobs is a map-backed ports.Blobs that keeps the Blobs contract
+// (TestMemBlobsContract).
 type memBlobs struct {
 	mu   sync.Mutex
-	objs map[string][]byte
+	objs map[string]memObject
 }
 
-func (m *memBlobs) Put(_ context.Context, key string, r io.Reader, _ int64, _ string) error {
+type memObject struct {
+	data []byte
+	info ports.BlobInfo
+}
+
+func (m *memBlobs) Put(_ context.Context, key string, r io.Reader, size int64, _ string) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
-		return err
+		return fmt.Errorf("put %s: %w", key, err)
 	}
+	if int64(len(b)) != size {
+		return fmt.Errorf("put %s: %d bytes, size says %d", key, len(b), size)
+	}
+	sum := md5.Sum(b)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.objs == nil {
-		m.objs = map[string][]byte{}
+		m.objs = map[string]memObject{}
 	}
-	m.objs[key] = b
+	m.objs[key] = memObject{b, ports.BlobInfo{Key: key, Size: size, ETag: hex.EncodeToString(sum[:]), Modified: time.Now().UTC()}}
 	return nil
 }
 
 func (m *memBlobs) Get(_ context.Context, key string) (io.ReadCloser, ports.BlobInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	b, ok := m.objs[key]
+	o, ok := m.objs[key]
 	if !ok {
-		return nil, ports.BlobInfo{}, fs.ErrNotExist
+		return nil, ports.BlobInfo{}, fmt.Errorf("get %s: %w", key, fs.ErrNotExist)
 	}
-	return io.NopCloser(bytes.NewReader(b)), ports.BlobInfo{Key: key, Size: int64(len(b))}, nil
+	return io.NopCloser(bytes.NewReader(o.data)), o.info, nil
 }
 
 func (m *memBlobs) Head(ctx context.Context, key string) (ports.BlobInfo, error) {
@@ -66,9 +79,9 @@ func (m *memBlobs) List(_ context.Context, prefix string) ([]ports.BlobInfo, err
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []ports.BlobInfo
-	for k, b := range m.objs {
+	for k, o := range m.objs {
 		if strings.HasPrefix(k, prefix) {
-			out = append(out, ports.BlobInfo{Key: k, Size: int64(len(b))})
+			out = append(out, o.info)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
@@ -307,4 +320,10 @@ func TestJobIDsSortByTime(t *testing.T) {
 		}
 		prev = id
 	}
+}
+
+// TestMemBlobsContract holds the tests' in-memory bucket to the contract
+// the real ones keep, so no API test passes on a behaviour S3 lacks.
+func TestMemBlobsContract(t *testing.T) {
+	blobstest.Run(t, func(*testing.T) ports.Blobs { return &memBlobs{} })
 }

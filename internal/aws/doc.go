@@ -19,9 +19,10 @@
 // into the binary that needs it.
 //
 // The tests run over HTTP against real local servers (see awstest):
-// gofakes3 for S3, dynalite for DynamoDB (the ports.Store conformance suite
-// storetest runs there), goaws for SQS, and protocol-level httptest
-// servers decoding the SDK's real requests for EventBridge and the
+// gofakes3 for S3 (the ports.Blobs conformance suite blobstest runs
+// there), dynalite for DynamoDB (storetest, for ports.Store), goaws for SQS
+// (queuetest, for ports.Queue), and protocol-level httptest servers
+// decoding the SDK's real requests for EventBridge and the
 // SageMaker runtime. What only real AWS can verify: signature, expiry and
 // POST-policy enforcement by S3 (the tests check that Content-Length is
 // covered by the signature by recomputing it, but gofakes3 checks

@@ -30,6 +30,8 @@ import (
 
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/aws/awstest"
+	"github.com/iris-oculus/iris/internal/ports"
+	"github.com/iris-oculus/iris/internal/ports/blobstest"
 	"github.com/iris-oculus/iris/internal/testdata"
 )
 
@@ -469,4 +471,13 @@ func BenchmarkS3BlobsPutStream(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestS3BlobsContract runs the Blobs conformance suite on S3Blobs against
+// the S3 emulator, over HTTPS as the Lambdas reach S3.
+func TestS3BlobsContract(t *testing.T) {
+	blobstest.Run(t, func(t *testing.T) ports.Blobs {
+		srv := awstest.StartS3(t, testBucket, true)
+		return NewS3Blobs(srv.Client, testBucket)
+	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -32,14 +31,11 @@ func NewSQSQueue(client SQSAPI, queueURL string) *SQSQueue {
 	return &SQSQueue{client: client, url: queueURL}
 }
 
-// Send implements ports.Queue. SQS bodies are text: body must be UTF-8
-// (the pipeline sends JSON), and SQS refuses what exceeds its size limit.
+// Send implements ports.Queue. SQS bodies are text: body must pass
+// ports.CheckMessage (the pipeline sends JSON), checked before sending.
 func (q *SQSQueue) Send(ctx context.Context, body []byte) error {
-	if len(body) == 0 {
-		return fmt.Errorf("send to %s: empty message body", q.url)
-	}
-	if !utf8.Valid(body) {
-		return fmt.Errorf("send to %s: message body is not UTF-8 text", q.url)
+	if err := ports.CheckMessage(body); err != nil {
+		return fmt.Errorf("send to %s: %w", q.url, err)
 	}
 	s := string(body)
 	if _, err := q.client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &q.url, MessageBody: &s}); err != nil {
@@ -54,8 +50,8 @@ func (q *SQSQueue) SendDelayed(ctx context.Context, body []byte, delay time.Dura
 	if delay > ports.MaxDelay {
 		return fmt.Errorf("send to %s: delay %v is over SQS's %v", q.url, delay, ports.MaxDelay)
 	}
-	if len(body) == 0 || !utf8.Valid(body) {
-		return fmt.Errorf("send to %s: message body is empty or not UTF-8 text", q.url)
+	if err := ports.CheckMessage(body); err != nil {
+		return fmt.Errorf("send to %s: %w", q.url, err)
 	}
 	s := string(body)
 	secs := int32((max(delay, 0) + time.Second - 1) / time.Second)

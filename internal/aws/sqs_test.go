@@ -3,6 +3,7 @@ package aws
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/aws/awstest"
 	"github.com/iris-oculus/iris/internal/pipeline"
+	"github.com/iris-oculus/iris/internal/ports/queuetest"
 )
 
 func TestSQSQueueSend(t *testing.T) {
@@ -114,4 +116,33 @@ func TestSQSQueueSendDelayed(t *testing.T) {
 			t.Fatal("the delayed message never arrived")
 		}
 	}
+}
+
+// TestSQSQueueContract runs the Queue conformance suite on SQSQueue
+// against goaws, received as Lambda's event source mapping receives.
+func TestSQSQueueContract(t *testing.T) {
+	client := awstest.StartGoaws(t, 200*time.Millisecond)
+	n := 0
+	queuetest.Run(t, func(t *testing.T) queuetest.Fixture {
+		ctx := context.Background()
+		n++
+		created, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: awssdk.String(fmt.Sprintf("iris-contract-%d", n))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return queuetest.Fixture{Queue: NewSQSQueue(client, *created.QueueUrl), Receive: func(ctx context.Context) ([][]byte, error) {
+			out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: created.QueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 30})
+			if err != nil {
+				return nil, err
+			}
+			var bodies [][]byte
+			for _, m := range out.Messages {
+				if _, err := client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: created.QueueUrl, ReceiptHandle: m.ReceiptHandle}); err != nil {
+					return nil, err
+				}
+				bodies = append(bodies, []byte(awssdk.ToString(m.Body)))
+			}
+			return bodies, nil
+		}}
+	})
 }

@@ -19,6 +19,8 @@ import (
 
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/local/pattern"
+	"github.com/iris-oculus/iris/internal/ports"
+	"github.com/iris-oculus/iris/internal/ports/blobstest"
 )
 
 func newBlobs(t *testing.T) (*DirBlobs, *recorder) {
@@ -375,4 +377,10 @@ func TestDirBlobsPutReportsALostEvent(t *testing.T) {
 	if _, err := b.Head(ctx, "uploads/job123/ct.nii.gz"); err != nil {
 		t.Errorf("the object itself was not stored: %v", err)
 	}
+}
+
+// TestDirBlobsContract runs the Blobs conformance suite on the directory
+// blobs, wired to a real bus as iris serve wires them.
+func TestDirBlobsContract(t *testing.T) {
+	blobstest.Run(t, func(t *testing.T) ports.Blobs { return busBlobs(t, openDB(t), t.TempDir()) })
 }

@@ -144,7 +144,11 @@ func TestConsumeHeartbeatKeepsLongHandlerClaim(t *testing.T) {
 	db := openDB(t) // real clock: the heartbeat runs on real timers
 	q := db.Queue("mesh")
 	mustSend(t, q, "mesh-30s")
-	const vis = 300 * time.Millisecond
+	// The heartbeat renews every vis/2, so the claim has vis/2 of slack.
+	// A second of visibility keeps that slack far above the scheduling and
+	// SQLite delays of a loaded CI machine (300 ms failed there once),
+	// while the handler still outlives four visibility timeouts.
+	const vis = time.Second
 	started := make(chan struct{})
 	var cs calls
 	c := &Consumer{Queue: q, Batch: 1, Visibility: vis, PollInterval: 5 * time.Millisecond,

@@ -121,8 +121,17 @@ func uploadServer(t *testing.T, signer *URLSigner, blobs *DirBlobs) *httptest.Se
 }
 
 func send(t *testing.T, method, url string, body io.Reader) (int, string) {
+	return sendWith(t, method, url, body, nil)
+}
+
+// sendWith sends a request with the given headers and returns the status
+// and the body; a transport error is status 0 with its text.
+func sendWith(t *testing.T, method, url string, body io.Reader, header http.Header) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, body)
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err.Error()
@@ -130,6 +139,21 @@ func send(t *testing.T, method, url string, body io.Reader) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// storedUpload is the CT file uploaded to job id, as stored.
+func storedUpload(t *testing.T, blobs *DirBlobs, id string) string {
+	t.Helper()
+	rc, _, err := blobs.Get(context.Background(), events.UploadKey(id, "ct.nii.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(got)
 }
 
 // TestUploadURLIsGoodForOneUpload: a second PUT is refused, a PUT after
@@ -164,13 +188,7 @@ func TestUploadURLIsGoodForOneUpload(t *testing.T) {
 	if code, body := send(t, "PUT", sign("jobaaaaa"), strings.NewReader("HELLO")); code != 409 {
 		t.Errorf("PUT with a new link to a job that has its file = %d %s, want 409", code, body)
 	}
-	rc, _, err := blobs.Get(ctx, events.UploadKey("jobaaaaa", "ct.nii.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(rc)
-	rc.Close()
-	if string(got) != "hello" {
+	if got := storedUpload(t, blobs, "jobaaaaa"); got != "hello" {
 		t.Errorf("the upload is %q, want the first one, %q", got, "hello")
 	}
 	if n := queued(t, db, events.TargetIngest); n != 1 {

@@ -2,7 +2,6 @@ package local
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -30,20 +29,14 @@ func TestUploadURLTakesIfNoneMatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	put := func(body string, cond bool) (int, string) {
-		req, _ := http.NewRequest(http.MethodPut, srv.URL+up.URL, strings.NewReader(body))
+		h := http.Header{}
 		for k, v := range up.Headers {
-			req.Header.Set(k, v)
+			h.Set(k, v)
 		}
 		if cond {
-			req.Header.Set("If-None-Match", "*")
+			h.Set("If-None-Match", "*")
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return sendWith(t, http.MethodPut, srv.URL+up.URL, strings.NewReader(body), h)
 	}
 	if code, body := put("hello", true); code != http.StatusOK {
 		t.Fatalf("first PUT with If-None-Match: * = %d %s, want 200", code, body)
@@ -54,13 +47,7 @@ func TestUploadURLTakesIfNoneMatch(t *testing.T) {
 	if code, body := put("HELLO", false); code != http.StatusConflict {
 		t.Errorf("second PUT without it = %d %s, want 409", code, body)
 	}
-	rc, _, err := blobs.Get(ctx, events.UploadKey("jobinmatch", "ct.nii.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(rc)
-	rc.Close()
-	if string(got) != "hello" {
+	if got := storedUpload(t, blobs, "jobinmatch"); got != "hello" {
 		t.Errorf("the upload is %q, want the first, %q", got, "hello")
 	}
 }

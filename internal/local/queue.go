@@ -100,6 +100,7 @@ func (q *Queue) EventTarget() EventHandler {
 }
 
 // Send implements ports.Queue: the message is durable once Send returns.
+// A body SQS would refuse (ports.CheckMessage) is refused here too.
 func (q *Queue) Send(ctx context.Context, body []byte) error {
 	_, err := q.SendID(ctx, body)
 	return err
@@ -109,6 +110,9 @@ func (q *Queue) Send(ctx context.Context, body []byte) error {
 func (q *Queue) SendID(ctx context.Context, body []byte) (string, error) {
 	if err := q.check("send"); err != nil {
 		return "", err
+	}
+	if err := ports.CheckMessage(body); err != nil {
+		return "", fmt.Errorf("send to queue %s: %w", q.name, err)
 	}
 	id := newID()
 	if err := sendExec(ctx, q.db.sql, q.name, id, body, q.db.now()); err != nil {
@@ -123,6 +127,12 @@ func (q *Queue) SendID(ctx context.Context, body []byte) (string, error) {
 func (q *Queue) SendDelayed(ctx context.Context, body []byte, delay time.Duration) error {
 	if err := q.check("send"); err != nil {
 		return err
+	}
+	if err := ports.CheckMessage(body); err != nil {
+		return fmt.Errorf("send to queue %s: %w", q.name, err)
+	}
+	if delay > ports.MaxDelay {
+		return fmt.Errorf("send to queue %s: delay %v is over SQS's %v", q.name, delay, ports.MaxDelay)
 	}
 	now := q.db.now()
 	if err := sendExecAt(ctx, q.db.sql, q.name, newID(), body, now, now.Add(max(delay, 0))); err != nil {
@@ -143,7 +153,7 @@ func sendExec(ctx context.Context, ex execer, queue, id string, body []byte, now
 
 func sendExecAt(ctx context.Context, ex execer, queue, id string, body []byte, now, visible time.Time) error {
 	if body == nil {
-		body = []byte{} // the column is NOT NULL; an empty body is still a message
+		body = []byte{} // the column is NOT NULL
 	}
 	_, err := ex.ExecContext(ctx,
 		`INSERT INTO queue_messages (queue, id, body, sent_at, visible_at) VALUES (?, ?, ?, ?, ?)`,

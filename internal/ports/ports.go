@@ -10,8 +10,11 @@ package ports
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"time"
+	"unicode/utf8"
 
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/job"
@@ -53,6 +56,31 @@ type DelayedQueue interface {
 
 // MaxDelay is the longest delay SQS accepts.
 const MaxDelay = 15 * time.Minute
+
+// MaxMessageBytes is the largest message body a Queue takes: SQS's
+// default MaximumMessageSize (262,144 bytes), which the stack keeps.
+const MaxMessageBytes = 256 << 10
+
+// CheckMessage says why SQS would refuse body, or nil: it must be 1 to
+// MaxMessageBytes of UTF-8 text of the characters SQS allows (#x9, #xA,
+// #xD, #x20 to #xD7FF, #xE000 to #xFFFD, #x10000 to #x10FFFF). Every
+// Queue checks it, so a message iris serve queues is one SQS takes.
+func CheckMessage(body []byte) error {
+	switch {
+	case len(body) == 0:
+		return errors.New("empty message body")
+	case len(body) > MaxMessageBytes:
+		return fmt.Errorf("message body of %d bytes is over the %d SQS takes", len(body), MaxMessageBytes)
+	case !utf8.Valid(body):
+		return errors.New("message body is not UTF-8 text")
+	}
+	for i, r := range string(body) {
+		if !(r == 0x9 || r == 0xA || r == 0xD || (r >= 0x20 && r <= 0xD7FF) || (r >= 0xE000 && r <= 0xFFFD) || r >= 0x10000) {
+			return fmt.Errorf("message body has %U at byte %d, which SQS refuses", r, i)
+		}
+	}
+	return nil
+}
 
 // Message is one delivered queue message.
 type Message struct {

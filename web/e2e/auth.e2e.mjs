@@ -15,18 +15,16 @@
 import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium } from 'playwright-core'
+import { chromiumPath, freePort, launch, tally } from './lib.mjs'
 import { startProvider } from './oidc-provider.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const repo = resolve(here, '../..')
 const bin = resolve(process.env.IRIS_BIN ?? join(repo, 'bin/iris'))
 const scan = join(process.env.IRIS_SHARED_DATA ?? join(repo, 'testdata'), 'totalsegmentator-example', 'ct_3mm.nii.gz')
-const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium'
 const TTL = 75 // seconds an access token lives
 const DONE_TIMEOUT = 240_000
 const OVERALL = 9 * 60_000
@@ -47,27 +45,9 @@ const overall = setTimeout(() => {
 }, OVERALL)
 overall.unref()
 
-let passed = 0
-let failed = 0
-function check(name, ok, detail = '') {
-  if (ok) {
-    passed++
-    console.log(`ok   ${name}`)
-  } else {
-    failed++
-    console.log(`FAIL ${name}${detail ? `: ${detail}` : ''}`)
-  }
-}
+const t = tally()
+const check = t.check
 
-const freePort = () =>
-  new Promise((res, rej) => {
-    const s = createServer()
-    s.once('error', rej)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => res(port))
-    })
-  })
 
 async function waitFor(what, fn, timeout = 30_000, every = 200) {
   const until = Date.now() + timeout
@@ -114,17 +94,10 @@ async function stopServe() {
   serve = null
 }
 
-const browserArgs = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--use-angle=swiftshader', '--enable-unsafe-swiftshader']
 const contexts = []
 async function browser(name) {
   const profile = mkdtempSync(join(work, `chromium-${name}-`))
-  const context = await chromium.launchPersistentContext(profile, {
-    viewport: { width: 1280, height: 800 },
-    executablePath: chromiumPath,
-    headless: true,
-    args: browserArgs,
-  })
+  const context = await launch(profile)
   contexts.push(context)
   const page = context.pages()[0] ?? (await context.newPage())
   const seen = { api: [], refreshes: 0, offsite: [], errors: [] }
@@ -283,8 +256,7 @@ try {
     check(`${who}’s page raised no error`, s.errors.length === 0, s.errors.slice(0, 3).join(' | '))
   }
 } catch (err) {
-  failed++
-  console.log(`FAIL ${err instanceof Error ? err.stack : String(err)}`)
+  t.fail(err)
   for (const c of contexts) {
     const p = c.pages()[0]
     const text = await p?.evaluate(() => document.body.innerText).catch(() => '')
@@ -294,8 +266,7 @@ try {
   for (const c of contexts) await c.close().catch(() => {})
   await stopServe()
   await provider.close()
-  if (failed) console.log(`iris serve log (tail):\n${serveLog.split('\n').slice(-30).join('\n')}`)
+  if (t.failed) console.log(`iris serve log (tail):\n${serveLog.split('\n').slice(-30).join('\n')}`)
   rmSync(work, { recursive: true, force: true })
 }
-console.log(`auth e2e: ${passed} passed, ${failed} failed`)
-process.exit(failed > 0 ? 1 : 0)
+process.exit(t.summary('auth e2e'))

@@ -20,7 +20,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { chromium } from 'playwright-core'
+import { launch, tally } from './lib.mjs'
 
 const env = (k) => {
   const v = process.env[k]
@@ -47,33 +47,19 @@ const overall = setTimeout(() => {
 }, OVERALL)
 overall.unref()
 
-let passed = 0
-let failed = 0
-function check(name, ok, detail = '') {
-  if (ok) {
-    passed++
-    console.log(`ok   ${name}`)
-  } else {
-    failed++
-    console.log(`FAIL ${name}${detail ? `: ${detail}` : ''}`)
-  }
-}
+const t = tally()
+const check = t.check
 const figure = (s) => console.log(`figure: ${s}`)
 const secs = (ms) => `${(ms / 1000).toFixed(1)} s`
 
 const work = mkdtempSync(join(tmpdir(), 'iris-cloud-e2e-'))
 const contexts = []
 async function browser(name) {
-  const context = await chromium.launchPersistentContext(mkdtempSync(join(work, `chromium-${name}-`)), {
-    viewport: { width: 1280, height: 800 },
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
+  const context = await launch(mkdtempSync(join(work, `chromium-${name}-`)), {
     acceptDownloads: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
-      // The site and S3 serve the emulators' self-signed certificate:
-      // trusted by its key, and nothing else is.
-      `--ignore-certificate-errors-spki-list=${pins}`],
+    // The site and S3 serve the emulators' self-signed certificate:
+    // trusted by its key, and nothing else is.
+    args: [`--ignore-certificate-errors-spki-list=${pins}`],
   })
   contexts.push(context)
   const page = context.pages()[0] ?? (await context.newPage())
@@ -285,8 +271,7 @@ try {
       s.api.filter((r) => r.method !== 'OPTIONS' && r.path !== '/api/health').every((r) => r.auth.startsWith('Bearer ')))
   }
 } catch (err) {
-  failed++
-  console.log(`FAIL ${err instanceof Error ? err.stack : String(err)}`)
+  t.fail(err)
   mkdirSync(outDir, { recursive: true })
   for (const [i, c] of contexts.entries()) {
     const p = c.pages()[0]
@@ -299,6 +284,6 @@ try {
   for (const c of contexts) await c.close().catch(() => {})
   rmSync(work, { recursive: true, force: true })
 }
-console.log(`cloud e2e: ${passed} passed, ${failed} failed`)
+const code = t.summary('cloud e2e')
 console.log(`RESULT ${JSON.stringify(result)}`)
-process.exit(failed > 0 ? 1 : 0)
+process.exit(code)

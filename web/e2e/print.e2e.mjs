@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { unzipSync } from 'fflate'
-import { chromium } from 'playwright-core'
+import { launch, tally } from './lib.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const webDir = resolve(here, '..')
@@ -26,17 +26,8 @@ const out = resolve(process.env.E2E_OUT ?? join(here, 'out'))
 const DONE_TIMEOUT = 180_000
 const JS_BUDGET = 600_000 // bytes of JavaScript on the wire for the first job view
 
-let passed = 0
-let failed = 0
-function check(name, ok, detail = '') {
-  if (ok) {
-    passed++
-    console.log(`ok   ${name}`)
-  } else {
-    failed++
-    console.log(`FAIL ${name}${detail ? `: ${detail}` : ''}`)
-  }
-}
+const t = tally()
+const check = t.check
 
 const base = process.env.IRIS_URL?.replace(/\/+$/, '')
 if (!base) {
@@ -93,29 +84,10 @@ export function stlShape(bytes) {
   return { triangles: n, closed, pieces: roots.size }
 }
 
-const launch = (profile) =>
-  chromium.launchPersistentContext(profile, {
-    viewport: { width: 1280, height: 800 },
-    acceptDownloads: true,
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--use-angle=swiftshader',
-      '--enable-unsafe-swiftshader',
-    ],
-  })
-
 const profiles = [mkdtempSync(join(tmpdir(), 'iris-print-a-')), mkdtempSync(join(tmpdir(), 'iris-print-b-'))]
 const work = mkdtempSync(join(tmpdir(), 'iris-print-files-'))
 mkdirSync(out, { recursive: true })
-let context = await launch(profiles[0])
+let context = await launch(profiles[0], { acceptDownloads: true })
 const pageErrors = []
 try {
   let page = context.pages()[0] ?? (await context.newPage())
@@ -172,7 +144,7 @@ try {
   await context.close()
 
   // 2. The first job view in a fresh browser: JavaScript on the wire.
-  context = await launch(profiles[1])
+  context = await launch(profiles[1], { acceptDownloads: true })
   page = context.pages()[0] ?? (await context.newPage())
   page.on('pageerror', (e) => pageErrors.push(e.message))
   const scripts = []
@@ -250,13 +222,11 @@ try {
   check('the job\'s first set is unchanged', JSON.stringify(m2) === JSON.stringify(manifest))
   check('the pages raised no error', pageErrors.length === 0, pageErrors.slice(0, 5).join(' | '))
 } catch (err) {
-  failed++
-  console.log(`FAIL ${err instanceof Error ? err.stack : String(err)}`)
+  t.fail(err)
   await context.pages()[0]?.screenshot({ path: join(out, 'print-failure.png') }).then(() => console.log(`     screenshot ${join(out, 'print-failure.png')}`), () => {})
 } finally {
   await context.close()
   for (const p of profiles) rmSync(p, { recursive: true, force: true })
   rmSync(work, { recursive: true, force: true })
 }
-console.log(`print e2e: ${passed} passed, ${failed} failed`)
-process.exit(failed > 0 ? 1 : 0)
+process.exit(t.summary('print e2e'))

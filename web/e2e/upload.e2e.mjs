@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { unzipSync, zipSync } from 'fflate'
-import { chromium } from 'playwright-core'
+import { launch, tally } from './lib.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const webDir = resolve(here, '..')
@@ -35,17 +35,8 @@ const OPENS_HIDDEN = new Set(['subcutaneous_fat', 'skeletal_muscle'])
 const SMALL_ML = 0.5
 const DONE_TIMEOUT = 180_000
 
-let passed = 0
-let failed = 0
-function check(name, ok, detail = '') {
-  if (ok) {
-    passed++
-    console.log(`ok   ${name}`)
-  } else {
-    failed++
-    console.log(`FAIL ${name}${detail ? `: ${detail}` : ''}`)
-  }
-}
+const t = tally()
+const check = t.check
 
 /** axe runs axe-core in the page and checks for no serious or critical violation. */
 async function axe(page, where) {
@@ -127,24 +118,7 @@ const origin = new URL(base).origin
 const profile = mkdtempSync(join(tmpdir(), 'iris-e2e-chromium-'))
 const work = mkdtempSync(join(tmpdir(), 'iris-e2e-files-'))
 // A fresh profile each run (playwright passes it as --user-data-dir).
-const context = await chromium.launchPersistentContext(profile, {
-  viewport: { width: 1280, height: 800 },
-  acceptDownloads: true,
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    // WebGL without a GPU: SwiftShader, so three.js and NiiVue draw.
-    '--use-angle=swiftshader',
-    '--enable-unsafe-swiftshader',
-  ],
-})
+const context = await launch(profile, { acceptDownloads: true })
 
 const offsite = []
 const pageErrors = []
@@ -463,8 +437,7 @@ try {
   check('the page made no request outside its origin', offsite.length === 0, offsite.slice(0, 5).join(', '))
   check('the page raised no error', pageErrors.length === 0, pageErrors.slice(0, 5).join(' | '))
 } catch (err) {
-  failed++
-  console.log(`FAIL ${err instanceof Error ? err.stack : String(err)}`)
+  t.fail(err)
   // What the page showed when it failed (kept by the test workflow).
   const failShot = shot.replace(/\.png$/, '-failure.png')
   mkdirSync(dirname(failShot), { recursive: true })
@@ -475,5 +448,4 @@ try {
   rmSync(profile, { recursive: true, force: true })
   rmSync(work, { recursive: true, force: true })
 }
-console.log(`e2e: ${passed} passed, ${failed} failed`)
-process.exit(failed > 0 ? 1 : 0)
+process.exit(t.summary('e2e'))
