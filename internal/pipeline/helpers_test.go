@@ -23,6 +23,7 @@ import (
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/internal/job"
 	"github.com/iris-oculus/iris/internal/ports"
+	"github.com/iris-oculus/iris/internal/ports/blobstest"
 	"github.com/iris-oculus/iris/internal/testdata"
 	"github.com/iris-oculus/iris/internal/volume"
 )
@@ -79,7 +80,7 @@ func (b *memBlobs) Put(ctx context.Context, key string, r io.Reader, size int64,
 		return fmt.Errorf("put %s: %d bytes, size says %d", key, len(data), size)
 	}
 	sum := md5.Sum(data)
-	info := BlobInfo{Key: key, Size: int64(len(data)), ETag: `"` + hex.EncodeToString(sum[:]) + `"`, Modified: t0}
+	info := BlobInfo{Key: key, Size: int64(len(data)), ETag: hex.EncodeToString(sum[:]), Modified: t0}
 	b.mu.Lock()
 	b.objs[key] = memObject{data, info}
 	b.puts = append(b.puts, key)
@@ -442,4 +443,10 @@ func getJob(t testing.TB, store ports.Store, id string) job.Job {
 		t.Fatalf("get job %s: %v", id, err)
 	}
 	return j
+}
+
+// TestMemBlobsContract holds the in-memory bucket the stage tests run on
+// to the contract the real ones keep.
+func TestMemBlobsContract(t *testing.T) {
+	blobstest.Run(t, func(*testing.T) ports.Blobs { return newMemBlobs() })
 }

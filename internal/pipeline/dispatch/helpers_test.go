@@ -74,7 +74,7 @@ func (b *memBlobs) Put(ctx context.Context, key string, r io.Reader, size int64,
 		return fmt.Errorf("put %s: %d bytes, size says %d", key, len(data), size)
 	}
 	sum := md5.Sum(data)
-	info := ports.BlobInfo{Key: key, Size: int64(len(data)), ETag: `"` + hex.EncodeToString(sum[:]) + `"`, Modified: t0}
+	info := ports.BlobInfo{Key: key, Size: int64(len(data)), ETag: hex.EncodeToString(sum[:]), Modified: t0}
 	b.mu.Lock()
 	b.objs[key] = memObject{data, info}
 	b.puts = append(b.puts, key)

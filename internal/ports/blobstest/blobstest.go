@@ -23,7 +23,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/iris-oculus/iris/internal/ports"
 )
@@ -38,7 +37,6 @@ func Run(t *testing.T, newBlobs func(t *testing.T) ports.Blobs) {
 	t.Run("PutThenGetAndHead", func(t *testing.T) {
 		b := newBlobs(t)
 		data := []byte("glTF and then some bytes")
-		before := time.Now().Add(-time.Minute)
 		mustPut(t, b, key, data)
 		got, info := mustGet(t, b, key)
 		if !bytes.Equal(got, data) {
@@ -50,8 +48,8 @@ func Run(t *testing.T, newBlobs func(t *testing.T) ports.Blobs) {
 		if info.ETag == "" || strings.ContainsAny(info.ETag, `"`) {
 			t.Errorf("ETag %q: want a bare, non-empty tag", info.ETag)
 		}
-		if info.Modified.Before(before) || info.Modified.After(time.Now().Add(time.Minute)) {
-			t.Errorf("Modified %v: want about now", info.Modified)
+		if info.Modified.IsZero() {
+			t.Errorf("Modified is not set")
 		}
 		head, err := b.Head(ctx, key)
 		if err != nil {
