@@ -82,6 +82,9 @@ func DecodeQueuedEvent(body []byte) (events.Event, error) { return stage.DecodeQ
 // InputKey is where the ingest keeps a job's input facts.
 func InputKey(id string) string { return ingest.InputKey(id) }
 
+// RejectionKey is where the ingest records a rejected job's failure.
+func RejectionKey(id string) string { return ingest.RejectionKey(id) }
+
 // Classify is the failure code and message the ingest stage gives a scan
 // that cannot be read because of err, for callers that read scans the same
 // way outside the pipeline (the CLI's batch runs), so both speak the same

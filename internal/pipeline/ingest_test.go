@@ -252,11 +252,32 @@ func TestIngestRejects(t *testing.T) {
 			if r.queue.len() != 0 {
 				t.Error("a rejected upload was queued")
 			}
-			if keys := r.blobs.keys(""); len(keys) != 0 {
-				t.Errorf("left %v; the upload must be deleted (it may carry patient data) and no volume written", keys)
+			if keys := r.blobs.keys(""); !slices.Equal(keys, []string{RejectionKey(id)}) {
+				t.Errorf("left %v; the upload must be deleted (it may carry patient data), no volume written, and the rejection recorded", keys)
 			}
 			if j := r.statusOf(t, id); j.Status != job.Failed || j.Error == nil || j.Error.Code != tt.code || j.Owner != "dropbox" {
 				t.Errorf("status made %+v", j)
+			}
+
+			// A second upload to the rejected job, a valid CT this time
+			// (the URL works again on S3 once the first upload is
+			// deleted): nothing of it is read or kept, and the job stays
+			// failed with the first rejection.
+			if err := r.in.Handle(context.Background(), r.upload(t, upKey, testdata.Read(t, "totalsegmentator-example", "ct_3mm.nii.gz"))); err != nil {
+				t.Fatalf("Handle of a second upload = %v", err)
+			}
+			if keys := r.blobs.keys(""); !slices.Equal(keys, []string{RejectionKey(id)}) {
+				t.Errorf("after a second upload left %v; want only the rejection", keys)
+			}
+			if r.queue.len() != 0 {
+				t.Error("a second upload to a rejected job was queued")
+			}
+			evs = r.bus.all()
+			if last := decode[events.Failure](t, evs[len(evs)-1]); evs[len(evs)-1].DetailType != events.JobRejected || last != f {
+				t.Errorf("the second upload announced %s %+v, want the first rejection again", evs[len(evs)-1].DetailType, last)
+			}
+			if j := r.statusOf(t, id); j.Status != job.Failed || j.Error == nil || j.Error.Code != tt.code {
+				t.Errorf("after a second upload the job is %+v", j)
 			}
 		})
 	}

@@ -255,6 +255,15 @@ func (in *Ingest) ingest(ctx context.Context, log *slog.Logger, id, upKey, name 
 	// from the upload's first bytes; a DICOM series' description is lost.
 	// A label map's job has its segmentation, stored by the ingest, and
 	// no volume: that stands the same way.
+	if f, ok, err := in.storedRejection(ctx, id); err != nil {
+		return fmt.Errorf("ingest job %s: %w", id, err)
+	} else if ok {
+		// The job failed at ingest: it is over. Another upload (the
+		// same URL once the rejected upload was deleted, or a redelivery)
+		// is deleted unread and the rejection announced again.
+		log.Info("ingest: the job was rejected already: announcing it again and deleting the upload, unread", "code", f.Code)
+		return in.announceRejection(ctx, log, id, deleteKeys(in.Blobs, upKey), f)
+	}
 	for _, k := range []string{events.VolumeKey(id), events.SegmentationKey(id)} {
 		if ok, err := stage.Exists(ctx, in.Blobs, k); err != nil {
 			return fmt.Errorf("ingest job %s: %w", id, err)
@@ -535,17 +544,57 @@ func (in *Ingest) acceptLabelMap(ctx context.Context, log *slog.Logger, id strin
 	return nil
 }
 
-// reject announces why the upload cannot be used, then deletes it.
+// reject records why the upload cannot be used (RejectionKey), announces
+// it, then deletes the upload. The record comes first, so that a later
+// upload to the job, or this event redelivered after a crash, finds the
+// job over and announces the same rejection without reading anything.
 func (in *Ingest) reject(ctx context.Context, log *slog.Logger, id string, done cleanup, code, msg string) error {
 	f := events.Failure{JobID: id, Stage: stage.Ingest, Code: code, Message: msg}
-	if err := stage.Publish(ctx, in.Bus, stage.NowOr(in.Now), events.JobRejected, id, f); err != nil {
-		return err
+	b, err := json.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("encode the rejection of job %s: %w", id, err)
 	}
-	if err := done(ctx); err != nil {
+	key := RejectionKey(id)
+	if err := in.Blobs.Put(ctx, key, bytes.NewReader(b), int64(len(b)), "application/json"); err != nil {
+		return fmt.Errorf("ingest job %s: put %s: %w", id, key, err)
+	}
+	if err := in.announceRejection(ctx, log, id, done, f); err != nil {
 		return err
 	}
 	log.Info("ingest: rejected", "code", code, "message", msg)
 	return nil
+}
+
+// announceRejection publishes Job Rejected with f, then runs done.
+func (in *Ingest) announceRejection(ctx context.Context, log *slog.Logger, id string, done cleanup, f events.Failure) error {
+	if err := stage.Publish(ctx, in.Bus, stage.NowOr(in.Now), events.JobRejected, id, f); err != nil {
+		return err
+	}
+	return done(ctx)
+}
+
+// RejectionKey is where ingest records a rejected job's failure
+// (events.Failure, as JSON), in the job's volume folder, which deleting
+// the job removes.
+func RejectionKey(id string) string { return events.PrefixVolumes + id + "/" + rejectionFile }
+
+const rejectionFile = "rejected.json"
+
+// storedRejection reads what reject recorded; ok is false when the job
+// was not rejected.
+func (in *Ingest) storedRejection(ctx context.Context, id string) (f events.Failure, ok bool, err error) {
+	key := RejectionKey(id)
+	b, err := stage.ReadSmall(ctx, in.Blobs, key, 64<<10)
+	if stage.Missing(err) {
+		return f, false, nil
+	}
+	if err != nil {
+		return f, false, fmt.Errorf("read %s: %w", key, err)
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return f, false, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return f, true, nil
 }
 
 // resume handles a redelivered event whose upload is gone, or an upload
