@@ -26,7 +26,8 @@ import (
 // updated_at the time it expires; Delete clears the expired ones.
 type Store struct {
 	db    *DB
-	owned bool // Close closes db
+	owned bool     // Close closes db
+	cache jobCache // GetVersioned's decoded records
 }
 
 var _ ports.Store = (*Store)(nil)
@@ -63,6 +64,7 @@ const tombstone = "deleted"
 
 // Create implements ports.Store.
 func (s *Store) Create(ctx context.Context, j job.Job) (bool, error) {
+	defer s.db.wroteJobs()
 	if j.ID == "" {
 		return false, errors.New("create job: empty id")
 	}
@@ -117,6 +119,7 @@ func (s *Store) Advance(ctx context.Context, id string, u job.Update) (bool, err
 }
 
 func (s *Store) advanceOnce(ctx context.Context, id string, u job.Update) (applied, conflict bool, err error) {
+	defer s.db.wroteJobs()
 	tx, err := s.db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return false, false, fmt.Errorf("advance job %s: %w", id, err)
@@ -165,6 +168,7 @@ func (s *Store) advanceOnce(ctx context.Context, id string, u job.Update) (appli
 // Claim implements ports.Store: read, job.Claim and write in one
 // immediate transaction, which no other write interleaves with.
 func (s *Store) Claim(ctx context.Context, id string, r job.Request) (job.Job, bool, error) {
+	defer s.db.wroteJobs()
 	tx, err := s.db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return job.Job{}, false, fmt.Errorf("claim job %s: %w", id, err)
@@ -308,6 +312,7 @@ func (s *Store) Unfinished(ctx context.Context, before time.Time) ([]job.Job, er
 // Delete implements ports.Store: the row becomes a tombstone until
 // job.TombstoneTTL from now, and the tombstones expired by then go.
 func (s *Store) Delete(ctx context.Context, id string) error {
+	defer s.db.wroteJobs()
 	now := s.db.now()
 	tx, err := s.db.sql.BeginTx(ctx, nil)
 	if err != nil {
