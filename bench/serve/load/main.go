@@ -10,7 +10,9 @@
 // the last one returns (a closed loop: throughput at saturation, latency
 // then mostly queueing); with -interval d each poller sends one request
 // every d, the pollers spread evenly over d: the load a crowd of browsers
-// makes.
+// makes. With -etag each poller sends back the ETag of its last answer for
+// the job in If-None-Match, as a client that keeps what it was sent may,
+// and takes 304 Not Modified as "unchanged".
 package main
 
 import (
@@ -44,6 +46,7 @@ type config struct {
 	jsonOut   string
 	label     string
 	reqTimout time.Duration
+	etag      bool
 }
 
 func main() {
@@ -58,6 +61,7 @@ func main() {
 	flag.StringVar(&c.jsonOut, "json", "", "also write the result as JSON to this file")
 	flag.StringVar(&c.label, "label", "", "name of this run in the report")
 	flag.DurationVar(&c.reqTimout, "timeout", 10*time.Second, "per-request timeout")
+	flag.BoolVar(&c.etag, "etag", false, "send each job's last ETag in If-None-Match (304: unchanged)")
 	flag.Parse()
 	if err := run(context.Background(), c, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
@@ -79,6 +83,8 @@ type result struct {
 	P99Ms       float64        `json:"p99Ms"`
 	MaxMs       float64        `json:"maxMs"`
 	Statuses    map[string]int `json:"jobStatusesSeen"`
+	NotModified int            `json:"notModified"`
+	ETag        bool           `json:"ifNoneMatch"`
 	Uploaded    int            `json:"jobsUploaded"`
 	Finished    int            `json:"jobsFinished"`
 	FirstError  string         `json:"firstError,omitempty"`
@@ -138,7 +144,7 @@ func run(ctx context.Context, c config, stdout io.Writer) error {
 	elapsed := time.Since(measureFrom).Seconds()
 
 	res := summarize(stats, elapsed)
-	res.Label, res.Pollers, res.Interval = c.label, c.pollers, c.interval.String()
+	res.Label, res.Pollers, res.Interval, res.ETag = c.label, c.pollers, c.interval.String(), c.etag
 	res.Uploaded, res.Finished = int(up.uploaded.Load()), int(up.finished.Load())
 	res.LoadAverage = loadAverage()
 	report(stdout, res)
@@ -189,11 +195,15 @@ func (s *jobSet) pick(i int) string {
 }
 
 type pollerStats struct {
-	lat      []time.Duration
-	errors   int
-	firstErr string
-	statuses map[string]int
+	lat         []time.Duration
+	errors      int
+	firstErr    string
+	statuses    map[string]int
+	notModified int
 }
+
+// seen is what a poller keeps of a job's last full answer, with -etag.
+type seen struct{ etag, status string }
 
 func (s *pollerStats) fail(err error) {
 	s.errors++
@@ -210,6 +220,10 @@ func poll(ctx context.Context, client *http.Client, c config, jobs *jobSet, n in
 	if c.pollers > 0 {
 		next = next.Add(c.interval * time.Duration(n) / time.Duration(c.pollers))
 	}
+	var last map[string]seen
+	if c.etag {
+		last = map[string]seen{}
+	}
 	for k := n; ctx.Err() == nil; k++ {
 		if c.interval > 0 {
 			next = next.Add(c.interval)
@@ -223,7 +237,7 @@ func poll(ctx context.Context, client *http.Client, c config, jobs *jobSet, n in
 		}
 		id := jobs.pick(k)
 		t0 := time.Now()
-		status, err := getStatus(ctx, client, c.base, id)
+		status, fresh, err := poll1(ctx, client, c.base, id, last)
 		d := time.Since(t0)
 		if ctx.Err() != nil {
 			return // cut off by the end of the run, not by the server
@@ -237,7 +251,48 @@ func poll(ctx context.Context, client *http.Client, c config, jobs *jobSet, n in
 		}
 		s.lat = append(s.lat, d)
 		s.statuses[status]++
+		if !fresh {
+			s.notModified++
+		}
 	}
+}
+
+// poll1 is one poll: with last (-etag), a conditional GET that answers
+// from last on 304; fresh is false then.
+func poll1(ctx context.Context, client *http.Client, base, id string, last map[string]seen) (status string, fresh bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/jobs/"+id, nil)
+	if err != nil {
+		return "", false, err
+	}
+	prev, had := last[id]
+	if had {
+		req.Header.Set("If-None-Match", prev.etag)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", false, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", false, err
+	}
+	if resp.StatusCode == http.StatusNotModified && had {
+		return prev.status, false, nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", false, fmt.Errorf("GET /api/jobs/%s: %s: %.200s", id, resp.Status, body)
+	}
+	var v struct {
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		return "", false, fmt.Errorf("GET /api/jobs/%s: %w", id, err)
+	}
+	if last != nil && resp.Header.Get("ETag") != "" {
+		last[id] = seen{etag: resp.Header.Get("ETag"), status: v.Status}
+	}
+	return v.Status, true, nil
 }
 
 func getStatus(ctx context.Context, client *http.Client, base, id string) (string, error) {
@@ -376,6 +431,7 @@ func summarize(stats []*pollerStats, seconds float64) result {
 		for k, v := range s.statuses {
 			res.Statuses[k] += v
 		}
+		res.NotModified += s.notModified
 	}
 	slices.Sort(all)
 	res.Requests = len(all)
@@ -423,6 +479,9 @@ func report(w io.Writer, r result) {
 	fmt.Fprintf(w, "  | %d | %.0f | %.2f | %.2f | %.2f | %.1f | %d | %d/%d | %s |\n",
 		r.Requests, r.PerSecond, r.P50Ms, r.P95Ms, r.P99Ms, r.MaxMs, r.Errors, r.Uploaded, r.Finished, r.LoadAverage)
 	fmt.Fprintf(w, "  job statuses seen: %v\n", r.Statuses)
+	if r.ETag {
+		fmt.Fprintf(w, "  with If-None-Match: %d of %d answers were 304 Not Modified\n", r.NotModified, r.Requests)
+	}
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "  first error: %s\n", r.FirstError)
 	}
