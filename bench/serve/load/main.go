@@ -47,6 +47,7 @@ type config struct {
 	label     string
 	reqTimout time.Duration
 	etag      bool
+	rounds    int
 }
 
 func main() {
@@ -61,12 +62,61 @@ func main() {
 	flag.StringVar(&c.jsonOut, "json", "", "also write the result as JSON to this file")
 	flag.StringVar(&c.label, "label", "", "name of this run in the report")
 	flag.DurationVar(&c.reqTimout, "timeout", 10*time.Second, "per-request timeout")
+	flag.IntVar(&c.rounds, "rounds", 1, "measured rounds back to back (each with its warmup); more than one prints the median and range")
 	flag.BoolVar(&c.etag, "etag", false, "send each job's last ETag in If-None-Match (304: unchanged)")
 	flag.Parse()
-	if err := run(context.Background(), c, os.Stdout); err != nil {
+	if err := rounds(context.Background(), c, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
+}
+
+// rounds runs c.rounds measured rounds, reports each, and with more than
+// one the median and range of their percentiles; -json gets them all.
+func rounds(ctx context.Context, c config, stdout io.Writer) error {
+	n := max(c.rounds, 1)
+	var rs []result
+	label := c.label
+	for i := range n {
+		if n > 1 {
+			c.label = fmt.Sprintf("%s, round %d of %d", label, i+1, n)
+		}
+		r, err := run(ctx, c, stdout)
+		if err != nil {
+			return err
+		}
+		rs = append(rs, r)
+	}
+	if n > 1 {
+		fmt.Fprintf(stdout, "%s, %d rounds: median (range)", label, n)
+		for _, q := range []struct {
+			name string
+			f    func(result) float64
+		}{
+			{"req/s", func(r result) float64 { return r.PerSecond }},
+			{"p50 ms", func(r result) float64 { return r.P50Ms }},
+			{"p99 ms", func(r result) float64 { return r.P99Ms }},
+		} {
+			v := make([]float64, n)
+			for i, r := range rs {
+				v[i] = q.f(r)
+			}
+			slices.Sort(v)
+			fmt.Fprintf(stdout, " | %s %.1f (%.1f–%.1f)", q.name, v[(n-1)/2], v[0], v[n-1])
+		}
+		fmt.Fprintln(stdout)
+	}
+	if c.jsonOut != "" {
+		var out any = rs
+		if n == 1 {
+			out = rs[0]
+		}
+		b, _ := json.MarshalIndent(out, "", "  ")
+		if err := os.WriteFile(c.jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // result is what one run measured.
@@ -91,19 +141,19 @@ type result struct {
 	LoadAverage string         `json:"loadAverage"`
 }
 
-func run(ctx context.Context, c config, stdout io.Writer) error {
+func run(ctx context.Context, c config, stdout io.Writer) (result, error) {
 	if err := checkLoopback(c.base); err != nil {
-		return err
+		return result{}, err
 	}
 	c.base = strings.TrimRight(c.base, "/")
 	if c.pollers < 0 || c.duration <= 0 || c.inFlight < 1 {
-		return errors.New("need -pollers ≥ 0, -duration > 0 and -jobs ≥ 1")
+		return result{}, errors.New("need -pollers ≥ 0, -duration > 0 and -jobs ≥ 1")
 	}
 	var scan []byte
 	if c.upload != "" {
 		b, err := os.ReadFile(c.upload)
 		if err != nil {
-			return err
+			return result{}, err
 		}
 		scan = b
 	}
@@ -120,7 +170,7 @@ func run(ctx context.Context, c config, stdout io.Writer) error {
 	// The pollers need a job to poll from the start.
 	id, err := createJob(ctx, client, c.base, "load.nii.gz", scan)
 	if err != nil {
-		return err
+		return result{}, err
 	}
 	jobs.add(id)
 
@@ -148,16 +198,10 @@ func run(ctx context.Context, c config, stdout io.Writer) error {
 	res.Uploaded, res.Finished = int(up.uploaded.Load()), int(up.finished.Load())
 	res.LoadAverage = loadAverage()
 	report(stdout, res)
-	if c.jsonOut != "" {
-		b, _ := json.MarshalIndent(res, "", "  ")
-		if err := os.WriteFile(c.jsonOut, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
-	}
 	if c.pollers > 0 && res.Requests == 0 {
-		return errors.New("no request completed")
+		return res, errors.New("no request completed")
 	}
-	return nil
+	return res, nil
 }
 
 // checkLoopback refuses URLs beyond this machine.
