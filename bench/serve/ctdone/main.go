@@ -98,7 +98,7 @@ func run(iris, dir, file, engine string, rounds int, timeout, target time.Durati
 		fmt.Print(" in the median, not in every round")
 	}
 	fmt.Println()
-	fmt.Println("| step | median s | range s | share of the median round |")
+	fmt.Println("| step | median s | range s | share: step median / total median |")
 	fmt.Println("| --- | ---: | ---: | ---: |")
 	for k, s := range stages {
 		m, l, h := spread(rs, func(r round) time.Duration { return r.steps[k] })
