@@ -79,6 +79,14 @@ func (s *Store) GetVersioned(ctx context.Context, id string) (job.Job, uint64, e
 	if status == tombstone {
 		return job.Job{}, 0, fmt.Errorf("get job %s: %w", id, job.ErrDeleted)
 	}
+	return c.fromRecord(id, rec, gen, now)
+}
+
+// fromRecord is the job and version of id's record rec, read at now with
+// the DB at generation gen: the kept ones if rec's bytes are those kept,
+// else rec decoded (a copy: rec may be SQLite's buffer) under a new
+// version.
+func (c *jobCache) fromRecord(id string, rec []byte, gen uint64, now time.Time) (job.Job, uint64, error) {
 	c.mu.Lock()
 	if e := c.jobs[id]; e != nil && bytes.Equal(e.rec, rec) {
 		if gen >= e.gen {

@@ -104,3 +104,60 @@ func TestGetVersioned(t *testing.T) {
 		t.Errorf("missing job: err = %v, want ErrNotFound", err)
 	}
 }
+
+// TestListVersioned: the list's jobs and versions are GetVersioned's for
+// the same records (equal to List's jobs), pages and cursors are List's,
+// and a job advanced since gets a new version in the next list.
+func TestListVersioned(t *testing.T) {
+	ctx := context.Background()
+	s := openDB(t).Store()
+	for i, id := range []string{"job-l1", "job-l2", "job-l3"} {
+		j := newJob(id)
+		j.CreatedAt = t0.Add(time.Duration(i) * time.Minute)
+		if _, err := s.Create(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(what string) map[string]uint64 {
+		t.Helper()
+		got := map[string]uint64{}
+		cursor := ""
+		for {
+			js, vs, next, err := s.ListVersioned(ctx, "alice", 2, cursor)
+			if err != nil {
+				t.Fatalf("%s: ListVersioned: %v", what, err)
+			}
+			plain, plainNext, err := s.List(ctx, "alice", 2, cursor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(js, plain) || next != plainNext || len(vs) != len(js) {
+				t.Fatalf("%s: ListVersioned = %v %q (%d versions), List = %v %q", what, js, next, len(vs), plain, plainNext)
+			}
+			for i, j := range js {
+				gj, gv, err := s.GetVersioned(ctx, j.ID)
+				if err != nil || gv != vs[i] || !reflect.DeepEqual(gj, j) {
+					t.Errorf("%s: %s listed at version %d, GetVersioned gives %d (%v)", what, j.ID, vs[i], gv, err)
+				}
+				got[j.ID] = vs[i]
+			}
+			if next == "" {
+				return got
+			}
+			cursor = next
+		}
+	}
+	first := check("first")
+	if len(first) != 3 {
+		t.Fatalf("listed %v, want 3 jobs", first)
+	}
+	if ok, err := s.Advance(ctx, "job-l2", job.Update{Status: job.Accepted, At: t0.Add(time.Hour)}); !ok || err != nil {
+		t.Fatalf("Advance = %v, %v", ok, err)
+	}
+	second := check("after Advance")
+	for id, v := range second {
+		if changed := v != first[id]; changed != (id == "job-l2") {
+			t.Errorf("%s: version %d then %d; only job-l2 changed", id, first[id], v)
+		}
+	}
+}
