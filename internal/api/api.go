@@ -249,6 +249,10 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, owner string) 
 		}
 		limit = n
 	}
+	if vl, ok := s.Store.(VersionedLister); ok {
+		s.listJobsVersioned(w, r, owner, limit, vl)
+		return
+	}
 	js, next, err := s.Store.List(r.Context(), owner, limit, r.URL.Query().Get("cursor"))
 	if errors.Is(err, job.ErrBadCursor) {
 		writeError(w, http.StatusBadRequest, "bad_request", "the cursor is not one this API returned; list again from the start")

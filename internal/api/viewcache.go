@@ -1,11 +1,13 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -25,6 +27,14 @@ import (
 // DynamoDB store) every poll renders its answer anew, with no ETag.
 type VersionedStore interface {
 	GetVersioned(ctx context.Context, id string) (job.Job, uint64, error)
+}
+
+// VersionedLister is a Store whose list gives each job's version as
+// VersionedStore does (local.Store): GET /api/jobs then reuses the
+// rendered answers of GET /api/jobs/{id}, and renders a job only when it
+// has changed (or ViewReuse has passed).
+type VersionedLister interface {
+	ListVersioned(ctx context.Context, owner string, limit int, cursor string) ([]job.Job, []uint64, string, error)
 }
 
 // ViewReuse is how long a rendered job answer is served again while the
@@ -79,25 +89,10 @@ func (s *Server) getJobVersioned(w http.ResponseWriter, r *http.Request, owner s
 	if !s.checkOwned(w, r, owner, id, j, err) {
 		return
 	}
-	now := s.now()
-	rv, ok := s.views.get(id, version, now)
-	if !ok {
-		view, complete, err := s.render(r.Context(), j)
-		if err != nil {
-			s.internal(w, r, "view job", err)
-			return
-		}
-		body, err := json.Marshal(view)
-		if err != nil {
-			s.internal(w, r, "encode job", err)
-			return
-		}
-		sum := sha256.Sum256(body)
-		rv = renderedView{version: version, made: now, body: append(body, '\n'),
-			etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`}
-		if complete {
-			s.views.put(id, rv)
-		}
+	rv, err := s.rendered(r.Context(), j, version)
+	if err != nil {
+		s.internal(w, r, "view job", err)
+		return
 	}
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
@@ -110,6 +105,57 @@ func (s *Server) getJobVersioned(w http.ResponseWriter, r *http.Request, owner s
 	h.Set("Content-Length", strconv.Itoa(len(rv.body)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(rv.body)
+}
+
+// rendered is j's answer at version: the kept one while it may be
+// reused, else rendered now (and kept unless incomplete).
+func (s *Server) rendered(ctx context.Context, j job.Job, version uint64) (renderedView, error) {
+	now := s.now()
+	if rv, ok := s.views.get(j.ID, version, now); ok {
+		return rv, nil
+	}
+	view, complete, err := s.render(ctx, j)
+	if err != nil {
+		return renderedView{}, err
+	}
+	body, err := json.Marshal(view)
+	if err != nil {
+		return renderedView{}, fmt.Errorf("encode job %s: %w", j.ID, err)
+	}
+	sum := sha256.Sum256(body)
+	rv := renderedView{version: version, made: now, body: append(body, '\n'),
+		etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`}
+	if complete {
+		s.views.put(j.ID, rv)
+	}
+	return rv, nil
+}
+
+// listJobsVersioned is the list on a VersionedLister, each job's answer
+// the one GET /api/jobs/{id} gives.
+func (s *Server) listJobsVersioned(w http.ResponseWriter, r *http.Request, owner string, limit int, vl VersionedLister) {
+	js, versions, next, err := vl.ListVersioned(r.Context(), owner, limit, r.URL.Query().Get("cursor"))
+	if errors.Is(err, job.ErrBadCursor) {
+		writeError(w, http.StatusBadRequest, "bad_request", "the cursor is not one this API returned; list again from the start")
+		return
+	}
+	if err != nil {
+		s.unavailable(w, r, "list jobs", err)
+		return
+	}
+	views := make([]json.RawMessage, 0, len(js))
+	for i, j := range js {
+		rv, err := s.rendered(r.Context(), j, versions[i])
+		if err != nil {
+			s.internal(w, r, "view job", err)
+			return
+		}
+		views = append(views, bytes.TrimSuffix(rv.body, []byte("\n")))
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Jobs []json.RawMessage `json:"jobs"`
+		Next string            `json:"next"`
+	}{views, next})
 }
 
 // checkOwned answers for a job that could not be read or is not the

@@ -126,3 +126,113 @@ func TestJobAnswerReusedWithETag(t *testing.T) {
 		t.Errorf("plain store GET = %d, ETag %q; want 200 and none", code, tag)
 	}
 }
+
+func (m versionedMemory) ListVersioned(ctx context.Context, owner string, limit int, cursor string) ([]job.Job, []uint64, string, error) {
+	js, next, err := m.List(ctx, owner, limit, cursor)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	vs := make([]uint64, len(js))
+	for i, j := range js {
+		b, err := json.Marshal(j)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		h := fnv.New64a()
+		h.Write(b)
+		vs[i] = h.Sum64()
+	}
+	return js, vs, next, nil
+}
+
+// TestListReusesJobAnswers: on a VersionedLister the list carries, for each
+// unchanged job, the very answer GET /api/jobs/{id} gave (the clock moves
+// a second a call, so a job rendered again would differ), a changed job
+// anew, and pages newest first as the plain list does.
+func TestListReusesJobAnswers(t *testing.T) {
+	ctx := context.Background()
+	mem := &job.Memory{}
+	var clock atomic.Int64
+	start := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	clock.Store(start.UnixNano())
+	s := &Server{Store: versionedMemory{mem}, Blobs: &memBlobs{}, Signer: testSigner{},
+		Owner: func(r *http.Request) (string, error) { return "alice", nil },
+		Clock: func() time.Time { return time.Unix(0, clock.Add(int64(time.Second))).UTC() }}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	get := func(path string) (int, []byte) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	var ids []string
+	for i := range 3 {
+		at := start.Add(time.Duration(i) * time.Minute)
+		id, err := NewJobID(at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem.Create(ctx, job.Job{ID: id, Owner: "alice", Status: job.Meshing, CreatedAt: at, UpdatedAt: at,
+			Stages:    map[job.Status]time.Time{job.Created: at},
+			Artifacts: []job.Artifact{{Name: "scene.glb", Key: events.ResultsPrefix(id) + "scene.glb", Bytes: 42}}})
+		ids = append(ids, id)
+	}
+	answers := map[string]string{}
+	for _, id := range ids {
+		code, b := get("/api/jobs/" + id)
+		if code != 200 {
+			t.Fatalf("GET %s = %d %s", id, code, b)
+		}
+		answers[id] = strings.TrimSuffix(string(b), "\n")
+	}
+	if ok, err := mem.Advance(ctx, ids[0], job.Update{Status: job.Done, At: start.Add(time.Hour)}); !ok || err != nil {
+		t.Fatalf("Advance = %v, %v", ok, err)
+	}
+
+	var seen []string
+	cursor := ""
+	for page := 0; ; page++ {
+		path := "/api/jobs?limit=2"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		code, b := get(path)
+		var list struct {
+			Jobs []json.RawMessage `json:"jobs"`
+			Next string            `json:"next"`
+		}
+		if code != 200 || json.Unmarshal(b, &list) != nil {
+			t.Fatalf("GET %s = %d %s", path, code, b)
+		}
+		for _, raw := range list.Jobs {
+			var v JobView
+			if err := json.Unmarshal(raw, &v); err != nil {
+				t.Fatal(err)
+			}
+			seen = append(seen, v.ID)
+			switch {
+			case v.ID == ids[0]:
+				if v.Status != job.Done || string(raw) == answers[v.ID] {
+					t.Errorf("changed job %s in the list: status %s, same answer as before the change %v", v.ID, v.Status, string(raw) == answers[v.ID])
+				}
+			case string(raw) != answers[v.ID]:
+				t.Errorf("unchanged job %s: list entry\n%s\nwant GET's answer\n%s", v.ID, raw, answers[v.ID])
+			}
+		}
+		if list.Next == "" {
+			break
+		}
+		if page > 3 {
+			t.Fatal("the list does not end")
+		}
+		cursor = list.Next
+	}
+	if want := []string{ids[2], ids[1], ids[0]}; strings.Join(seen, ",") != strings.Join(want, ",") {
+		t.Errorf("listed %v, want newest first %v", seen, want)
+	}
+}
