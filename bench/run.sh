@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: every benchmark, side by side with the reference stacks, as
 # tables. Needs the reference Python stacks (Debian): python3-nibabel
-# python3-skimage python3-open3d python3-vtk9 python3-torch, and dcm2niix.
+# python3-skimage python3-open3d python3-vtk9 python3-torch, and dcm2niix;
+# chromium and web/node_modules (npm ci in web/) for the web app's figures.
 # Arguments go to the mesh benchmark (e.g. --quick to skip the large input).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,7 +52,8 @@ done
 echo "== API under load: 200 pollers (1/s, 10/s, back to back) while jobs mesh, p99 =="
 bash bench/serve/run.sh
 
-echo "== CT upload-to-done on iris serve (300 slices), stage shares =="
-echo "(not measured by this script yet)"
-echo "== Web app: JavaScript over the wire for the first job view, time to first organ =="
-echo "(printed by the Playwright run, web/e2e; not part of this script)"
+echo "== A CT done in seconds: iris serve (native), upload end → done, 512×512×300 JPEG 2000 series, stage shares (target < 10 s) =="
+bash bench/serve/ctdone.sh
+
+echo "== Web app, first job view: JavaScript over the wire (target < 600 kB) and time to the first drawn organ, headless Chromium =="
+bash bench/serve/firstview.sh

@@ -56,6 +56,8 @@ type Server struct {
 	// Exports is where print export requests go: the mesh queue. nil:
 	// POST /api/jobs/{id}/exports answers 501.
 	Exports ports.Queue
+
+	views viewCache // rendered job answers, where Store is a VersionedStore
 }
 
 // Handler routes the API under /api/.
@@ -206,6 +208,10 @@ func hasSupportedName(name string) bool {
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request, owner string) {
+	if vs, ok := s.Store.(VersionedStore); ok {
+		s.getJobVersioned(w, r, owner, vs)
+		return
+	}
 	j, ok := s.ownedJob(w, r, owner)
 	if !ok {
 		return
@@ -227,12 +233,7 @@ func (s *Server) ownedJob(w http.ResponseWriter, r *http.Request, owner string) 
 		return job.Job{}, false
 	}
 	j, err := s.Store.Get(r.Context(), id)
-	if errors.Is(err, job.ErrNotFound) || err == nil && j.Owner != owner {
-		writeError(w, http.StatusNotFound, "not_found", "no job "+strconv.Quote(id))
-		return job.Job{}, false
-	}
-	if err != nil {
-		s.unavailable(w, r, "get job", err)
+	if !s.checkOwned(w, r, owner, id, j, err) {
 		return job.Job{}, false
 	}
 	return j, true
@@ -247,6 +248,10 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, owner string) 
 			return
 		}
 		limit = n
+	}
+	if vl, ok := s.Store.(VersionedLister); ok {
+		s.listJobsVersioned(w, r, owner, limit, vl)
+		return
 	}
 	js, next, err := s.Store.List(r.Context(), owner, limit, r.URL.Query().Get("cursor"))
 	if errors.Is(err, job.ErrBadCursor) {

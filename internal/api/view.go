@@ -39,6 +39,14 @@ type ArtifactView struct {
 }
 
 func (s *Server) view(ctx context.Context, j job.Job) (JobView, error) {
+	v, _, err := s.render(ctx, j)
+	return v, err
+}
+
+// render is view, and whether the view is complete: false when the input
+// volume could not be found for a job that has one, so that the answer is
+// not kept (the volume may be there at the next poll).
+func (s *Server) render(ctx context.Context, j job.Job) (JobView, bool, error) {
 	v := JobView{ID: j.ID, Status: j.Status, FileName: uploadName(j.UploadKey), CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
 		Stages: j.Stages, Input: j.Input, Engine: j.Engine, Error: j.Error,
 		Organs: j.Organs, Artifacts: []ArtifactView{}, Usage: j.Usage}
@@ -50,20 +58,23 @@ func (s *Server) view(ctx context.Context, j job.Job) (JobView, error) {
 	}
 	expires := s.now().Add(s.ttl())
 	arts := j.Artifacts
+	complete := true
 	if j.Input != nil && j.Status != job.Failed {
 		// The de-identified input volume, for slice viewers.
 		if info, err := s.Blobs.Head(ctx, events.VolumeKey(j.ID)); err == nil {
 			arts = append([]job.Artifact{{Name: events.VolumeFile, Key: info.Key, Bytes: info.Size}}, arts...)
+		} else {
+			complete = false
 		}
 	}
 	for _, a := range arts {
 		url, err := s.Signer.SignDownload(ctx, a.Key, path.Base(a.Name), expires)
 		if err != nil {
-			return JobView{}, fmt.Errorf("sign %s: %w", a.Key, err)
+			return JobView{}, false, fmt.Errorf("sign %s: %w", a.Key, err)
 		}
 		v.Artifacts = append(v.Artifacts, ArtifactView{Name: a.Name, URL: url, Bytes: a.Bytes, ExpiresAt: expires})
 	}
-	return v, nil
+	return v, complete, nil
 }
 
 // uploadName is the file name an upload key keeps (events.UploadKey), so a

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -33,7 +34,15 @@ type DB struct {
 
 	mu   sync.Mutex
 	wake map[string]chan struct{} // per queue name, closed on Send
+
+	// jobsGen moves on after every write to the jobs table through this
+	// DB, once it is committed (or abandoned): Store.GetVersioned trusts
+	// what it read only while it stands still.
+	jobsGen atomic.Uint64
 }
+
+// wroteJobs moves jobsGen on; the Store's writes defer it.
+func (db *DB) wroteJobs() { db.jobsGen.Add(1) }
 
 // migrations bring the schema from version i to i+1; PRAGMA user_version
 // records how many have been applied. Only ever append.

@@ -26,7 +26,8 @@ import (
 // updated_at the time it expires; Delete clears the expired ones.
 type Store struct {
 	db    *DB
-	owned bool // Close closes db
+	owned bool     // Close closes db
+	cache jobCache // GetVersioned's decoded records
 }
 
 var _ ports.Store = (*Store)(nil)
@@ -63,6 +64,7 @@ const tombstone = "deleted"
 
 // Create implements ports.Store.
 func (s *Store) Create(ctx context.Context, j job.Job) (bool, error) {
+	defer s.db.wroteJobs()
 	if j.ID == "" {
 		return false, errors.New("create job: empty id")
 	}
@@ -117,6 +119,7 @@ func (s *Store) Advance(ctx context.Context, id string, u job.Update) (bool, err
 }
 
 func (s *Store) advanceOnce(ctx context.Context, id string, u job.Update) (applied, conflict bool, err error) {
+	defer s.db.wroteJobs()
 	tx, err := s.db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return false, false, fmt.Errorf("advance job %s: %w", id, err)
@@ -165,6 +168,7 @@ func (s *Store) advanceOnce(ctx context.Context, id string, u job.Update) (appli
 // Claim implements ports.Store: read, job.Claim and write in one
 // immediate transaction, which no other write interleaves with.
 func (s *Store) Claim(ctx context.Context, id string, r job.Request) (job.Job, bool, error) {
+	defer s.db.wroteJobs()
 	tx, err := s.db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return job.Job{}, false, fmt.Errorf("claim job %s: %w", id, err)
@@ -206,10 +210,23 @@ func (s *Store) Claim(ctx context.Context, id string, r job.Request) (job.Job, b
 // List implements ports.Store. The cursor is opaque: base64 of the last
 // job's creation time and id, the keyset the index is ordered by.
 func (s *Store) List(ctx context.Context, owner string, limit int, cursor string) ([]job.Job, string, error) {
+	js, _, next, err := s.list(ctx, owner, limit, cursor, false)
+	return js, next, err
+}
+
+// ListVersioned is List for readers that do not modify the jobs, with
+// each job's version, as GetVersioned gives them: a record whose bytes are
+// those last seen is not decoded again, and the jobs may be shared.
+func (s *Store) ListVersioned(ctx context.Context, owner string, limit int, cursor string) ([]job.Job, []uint64, string, error) {
+	return s.list(ctx, owner, limit, cursor, true)
+}
+
+func (s *Store) list(ctx context.Context, owner string, limit int, cursor string, versioned bool) ([]job.Job, []uint64, string, error) {
 	after, afterID, err := decodeCursor(cursor)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
+	gen := s.db.jobsGen.Load() // before the read, as in GetVersioned
 	q := `SELECT created_at, id, record FROM jobs WHERE owner = ? AND status != 'deleted'`
 	args := []any{owner}
 	if cursor != "" {
@@ -223,36 +240,46 @@ func (s *Store) List(ctx context.Context, owner string, limit int, cursor string
 	}
 	rows, err := s.db.read.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, "", fmt.Errorf("list jobs of %q: %w", owner, err)
+		return nil, nil, "", fmt.Errorf("list jobs of %q: %w", owner, err)
 	}
 	defer rows.Close()
 	var (
 		js             []job.Job
+		versions       []uint64
 		lastAt, lastID string
 		more           bool
 	)
+	now := time.Now()
 	for rows.Next() {
 		if limit > 0 && len(js) == limit {
 			more = true
 			break
 		}
-		var rec []byte
+		var rec sql.RawBytes // valid until the next row: decoded or compared at once
 		if err := rows.Scan(&lastAt, &lastID, &rec); err != nil {
-			return nil, "", fmt.Errorf("list jobs of %q: %w", owner, err)
+			return nil, nil, "", fmt.Errorf("list jobs of %q: %w", owner, err)
+		}
+		if versioned {
+			j, v, err := s.cache.fromRecord(lastID, rec, gen, now)
+			if err != nil {
+				return nil, nil, "", err
+			}
+			js, versions = append(js, j), append(versions, v)
+			continue
 		}
 		j, err := decodeJob(rec)
 		if err != nil {
-			return nil, "", err
+			return nil, nil, "", err
 		}
 		js = append(js, j)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("list jobs of %q: %w", owner, err)
+		return nil, nil, "", fmt.Errorf("list jobs of %q: %w", owner, err)
 	}
 	if !more {
-		return js, "", nil
+		return js, versions, "", nil
 	}
-	return js, encodeCursor(lastAt, lastID), nil
+	return js, versions, encodeCursor(lastAt, lastID), nil
 }
 
 func encodeCursor(at, id string) string {
@@ -308,6 +335,7 @@ func (s *Store) Unfinished(ctx context.Context, before time.Time) ([]job.Job, er
 // Delete implements ports.Store: the row becomes a tombstone until
 // job.TombstoneTTL from now, and the tombstones expired by then go.
 func (s *Store) Delete(ctx context.Context, id string) error {
+	defer s.db.wroteJobs()
 	now := s.db.now()
 	tx, err := s.db.sql.BeginTx(ctx, nil)
 	if err != nil {

@@ -10,7 +10,9 @@
 // the last one returns (a closed loop: throughput at saturation, latency
 // then mostly queueing); with -interval d each poller sends one request
 // every d, the pollers spread evenly over d: the load a crowd of browsers
-// makes.
+// makes. With -etag each poller sends back the ETag of its last answer for
+// the job in If-None-Match, as a client that keeps what it was sent may,
+// and takes 304 Not Modified as "unchanged".
 package main
 
 import (
@@ -44,6 +46,8 @@ type config struct {
 	jsonOut   string
 	label     string
 	reqTimout time.Duration
+	etag      bool
+	rounds    int
 }
 
 func main() {
@@ -58,11 +62,61 @@ func main() {
 	flag.StringVar(&c.jsonOut, "json", "", "also write the result as JSON to this file")
 	flag.StringVar(&c.label, "label", "", "name of this run in the report")
 	flag.DurationVar(&c.reqTimout, "timeout", 10*time.Second, "per-request timeout")
+	flag.IntVar(&c.rounds, "rounds", 1, "measured rounds back to back (each with its warmup); more than one prints the median and range")
+	flag.BoolVar(&c.etag, "etag", false, "send each job's last ETag in If-None-Match (304: unchanged)")
 	flag.Parse()
-	if err := run(context.Background(), c, os.Stdout); err != nil {
+	if err := rounds(context.Background(), c, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
+}
+
+// rounds runs c.rounds measured rounds, reports each, and with more than
+// one the median and range of their percentiles; -json gets them all.
+func rounds(ctx context.Context, c config, stdout io.Writer) error {
+	n := max(c.rounds, 1)
+	var rs []result
+	label := c.label
+	for i := range n {
+		if n > 1 {
+			c.label = fmt.Sprintf("%s, round %d of %d", label, i+1, n)
+		}
+		r, err := run(ctx, c, stdout)
+		if err != nil {
+			return err
+		}
+		rs = append(rs, r)
+	}
+	if n > 1 {
+		fmt.Fprintf(stdout, "%s, %d rounds: median (range)", label, n)
+		for _, q := range []struct {
+			name string
+			f    func(result) float64
+		}{
+			{"req/s", func(r result) float64 { return r.PerSecond }},
+			{"p50 ms", func(r result) float64 { return r.P50Ms }},
+			{"p99 ms", func(r result) float64 { return r.P99Ms }},
+		} {
+			v := make([]float64, n)
+			for i, r := range rs {
+				v[i] = q.f(r)
+			}
+			slices.Sort(v)
+			fmt.Fprintf(stdout, " | %s %.1f (%.1f–%.1f)", q.name, v[(n-1)/2], v[0], v[n-1])
+		}
+		fmt.Fprintln(stdout)
+	}
+	if c.jsonOut != "" {
+		var out any = rs
+		if n == 1 {
+			out = rs[0]
+		}
+		b, _ := json.MarshalIndent(out, "", "  ")
+		if err := os.WriteFile(c.jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // result is what one run measured.
@@ -79,25 +133,27 @@ type result struct {
 	P99Ms       float64        `json:"p99Ms"`
 	MaxMs       float64        `json:"maxMs"`
 	Statuses    map[string]int `json:"jobStatusesSeen"`
+	NotModified int            `json:"notModified"`
+	ETag        bool           `json:"ifNoneMatch"`
 	Uploaded    int            `json:"jobsUploaded"`
 	Finished    int            `json:"jobsFinished"`
 	FirstError  string         `json:"firstError,omitempty"`
 	LoadAverage string         `json:"loadAverage"`
 }
 
-func run(ctx context.Context, c config, stdout io.Writer) error {
+func run(ctx context.Context, c config, stdout io.Writer) (result, error) {
 	if err := checkLoopback(c.base); err != nil {
-		return err
+		return result{}, err
 	}
 	c.base = strings.TrimRight(c.base, "/")
 	if c.pollers < 0 || c.duration <= 0 || c.inFlight < 1 {
-		return errors.New("need -pollers ≥ 0, -duration > 0 and -jobs ≥ 1")
+		return result{}, errors.New("need -pollers ≥ 0, -duration > 0 and -jobs ≥ 1")
 	}
 	var scan []byte
 	if c.upload != "" {
 		b, err := os.ReadFile(c.upload)
 		if err != nil {
-			return err
+			return result{}, err
 		}
 		scan = b
 	}
@@ -114,7 +170,7 @@ func run(ctx context.Context, c config, stdout io.Writer) error {
 	// The pollers need a job to poll from the start.
 	id, err := createJob(ctx, client, c.base, "load.nii.gz", scan)
 	if err != nil {
-		return err
+		return result{}, err
 	}
 	jobs.add(id)
 
@@ -138,20 +194,14 @@ func run(ctx context.Context, c config, stdout io.Writer) error {
 	elapsed := time.Since(measureFrom).Seconds()
 
 	res := summarize(stats, elapsed)
-	res.Label, res.Pollers, res.Interval = c.label, c.pollers, c.interval.String()
+	res.Label, res.Pollers, res.Interval, res.ETag = c.label, c.pollers, c.interval.String(), c.etag
 	res.Uploaded, res.Finished = int(up.uploaded.Load()), int(up.finished.Load())
 	res.LoadAverage = loadAverage()
 	report(stdout, res)
-	if c.jsonOut != "" {
-		b, _ := json.MarshalIndent(res, "", "  ")
-		if err := os.WriteFile(c.jsonOut, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
-	}
 	if c.pollers > 0 && res.Requests == 0 {
-		return errors.New("no request completed")
+		return res, errors.New("no request completed")
 	}
-	return nil
+	return res, nil
 }
 
 // checkLoopback refuses URLs beyond this machine.
@@ -189,11 +239,15 @@ func (s *jobSet) pick(i int) string {
 }
 
 type pollerStats struct {
-	lat      []time.Duration
-	errors   int
-	firstErr string
-	statuses map[string]int
+	lat         []time.Duration
+	errors      int
+	firstErr    string
+	statuses    map[string]int
+	notModified int
 }
+
+// seen is what a poller keeps of a job's last full answer, with -etag.
+type seen struct{ etag, status string }
 
 func (s *pollerStats) fail(err error) {
 	s.errors++
@@ -210,6 +264,10 @@ func poll(ctx context.Context, client *http.Client, c config, jobs *jobSet, n in
 	if c.pollers > 0 {
 		next = next.Add(c.interval * time.Duration(n) / time.Duration(c.pollers))
 	}
+	var last map[string]seen
+	if c.etag {
+		last = map[string]seen{}
+	}
 	for k := n; ctx.Err() == nil; k++ {
 		if c.interval > 0 {
 			next = next.Add(c.interval)
@@ -223,7 +281,7 @@ func poll(ctx context.Context, client *http.Client, c config, jobs *jobSet, n in
 		}
 		id := jobs.pick(k)
 		t0 := time.Now()
-		status, err := getStatus(ctx, client, c.base, id)
+		status, fresh, err := poll1(ctx, client, c.base, id, last)
 		d := time.Since(t0)
 		if ctx.Err() != nil {
 			return // cut off by the end of the run, not by the server
@@ -237,7 +295,48 @@ func poll(ctx context.Context, client *http.Client, c config, jobs *jobSet, n in
 		}
 		s.lat = append(s.lat, d)
 		s.statuses[status]++
+		if !fresh {
+			s.notModified++
+		}
 	}
+}
+
+// poll1 is one poll: with last (-etag), a conditional GET that answers
+// from last on 304; fresh is false then.
+func poll1(ctx context.Context, client *http.Client, base, id string, last map[string]seen) (status string, fresh bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/jobs/"+id, nil)
+	if err != nil {
+		return "", false, err
+	}
+	prev, had := last[id]
+	if had {
+		req.Header.Set("If-None-Match", prev.etag)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", false, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", false, err
+	}
+	if resp.StatusCode == http.StatusNotModified && had {
+		return prev.status, false, nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", false, fmt.Errorf("GET /api/jobs/%s: %s: %.200s", id, resp.Status, body)
+	}
+	var v struct {
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		return "", false, fmt.Errorf("GET /api/jobs/%s: %w", id, err)
+	}
+	if last != nil && resp.Header.Get("ETag") != "" {
+		last[id] = seen{etag: resp.Header.Get("ETag"), status: v.Status}
+	}
+	return v.Status, true, nil
 }
 
 func getStatus(ctx context.Context, client *http.Client, base, id string) (string, error) {
@@ -376,6 +475,7 @@ func summarize(stats []*pollerStats, seconds float64) result {
 		for k, v := range s.statuses {
 			res.Statuses[k] += v
 		}
+		res.NotModified += s.notModified
 	}
 	slices.Sort(all)
 	res.Requests = len(all)
@@ -423,6 +523,9 @@ func report(w io.Writer, r result) {
 	fmt.Fprintf(w, "  | %d | %.0f | %.2f | %.2f | %.2f | %.1f | %d | %d/%d | %s |\n",
 		r.Requests, r.PerSecond, r.P50Ms, r.P95Ms, r.P99Ms, r.MaxMs, r.Errors, r.Uploaded, r.Finished, r.LoadAverage)
 	fmt.Fprintf(w, "  job statuses seen: %v\n", r.Statuses)
+	if r.ETag {
+		fmt.Fprintf(w, "  with If-None-Match: %d of %d answers were 304 Not Modified\n", r.NotModified, r.Requests)
+	}
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "  first error: %s\n", r.FirstError)
 	}
