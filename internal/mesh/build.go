@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/iris-oculus/iris/internal/mesh/decimate"
 
@@ -239,8 +238,22 @@ func planOrgans(stats []labelStats, opt Options) ([]organ, error) {
 	return organs, nil
 }
 
-// meshOrgans meshes the organs on a pool of workers, biggest first so that the
-// last one to finish is a small one.
+// bytesPerFace is about what meshing a label takes per boundary voxel face
+// (one extracted vertex, two triangles) at its peak: extraction and
+// smoothing (positions, triangles, adjacency, the filter's vectors, some
+// 270 bytes), or later the RAS copy and the decimator (some 260 bytes);
+// measured on the liver of big_labels, 711k faces.
+const bytesPerFace = 280
+
+// workingSet estimates the bytes meshing j holds at its peak.
+func workingSet(j organ) int64 { return bytesPerFace * j.stats.faces }
+
+// meshOrgans meshes the organs on a pool of workers, biggest first so that
+// the last one to finish is a small one. Organs run side by side only while
+// their working sets fit a memory budget: the biggest organ's and half as
+// much again. So while the biggest runs, the other workers take organs
+// up to half its size and the peak is about the biggest organ's working
+// set, not the sum of the biggest few.
 func meshOrgans(ctx context.Context, lm *volume.LabelMap, g geometry, organs []organ, opt Options) ([]Surface, error) {
 	order := make([]int, len(organs))
 	for i := range order {
@@ -251,45 +264,80 @@ func meshOrgans(ctx context.Context, lm *volume.LabelMap, g geometry, organs []o
 		return b + 16*j.stats.faces
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(cost(organs[b]), cost(organs[a])) })
+	var budget int64
+	for _, j := range organs {
+		budget = max(budget, workingSet(j))
+	}
+	budget += budget / 2
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	out := make([]Surface, len(organs))
 	var (
-		next  atomic.Int64
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		done  int
-		first error
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		freed   = sync.NewCond(&mu)
+		started = make([]bool, len(order))
+		left    = len(order) // not started
+		inUse   int64        // working sets of the organs being meshed
+		done    int
+		first   error
 	)
+	// claim returns the next organ in order whose working set fits the
+	// budget beside those being meshed (any, when none is), waiting for
+	// one to finish when none fits; -1 when every organ has started or the
+	// build failed.
+	claim := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		for left > 0 && ctx.Err() == nil {
+			for i, k := range order {
+				if !started[i] && (inUse == 0 || inUse+workingSet(organs[k]) <= budget) {
+					started[i] = true
+					left--
+					inUse += workingSet(organs[k])
+					return k
+				}
+			}
+			freed.Wait()
+		}
+		return -1
+	}
+	finish := func(k int, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		inUse -= workingSet(organs[k])
+		freed.Broadcast()
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			cancel(err)
+			return
+		}
+		done++
+		if opt.Progress != nil {
+			opt.Progress(done, len(organs))
+		}
+	}
 	for range min(opt.Workers, len(organs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var w worker
 			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(order) || ctx.Err() != nil {
+				k := claim()
+				if k < 0 {
 					return
 				}
-				j := organs[order[i]]
-				s, err := w.surface(ctx, lm, g, j, opt)
+				s, err := w.surface(ctx, lm, g, organs[k], opt)
+				if err == nil {
+					out[k] = s
+				}
+				finish(k, err)
 				if err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					cancel(err)
 					return
 				}
-				out[order[i]] = s
-				mu.Lock()
-				done++
-				if opt.Progress != nil {
-					opt.Progress(done, len(organs))
-				}
-				mu.Unlock()
 			}
 		}()
 	}
@@ -331,7 +379,14 @@ func (w *worker) surface(ctx context.Context, lm *volume.LabelMap, g geometry, j
 		return Surface{}, err
 	}
 	m := w.worldMesh(g)
-	w.trim()
+	if w.trim() {
+		// A big organ's extraction and smoothing buffers are garbage now;
+		// collect them before decimation allocates about as much again, or
+		// the heap grows to hold both (the collector's pacing lets it
+		// double between collections). On a heap of flat numeric slices a
+		// collection costs about a millisecond.
+		runtime.GC()
+	}
 	target := j.target
 	if target == 0 {
 		target = max(MinTriangles, int(math.Round(opt.Reduce*float64(m.Triangles()))))
@@ -371,7 +426,25 @@ func (w *worker) surface(ctx context.Context, lm *volume.LabelMap, g geometry, j
 			s.TouchesBorder = true
 		}
 	}
+	if w.release() {
+		runtime.GC()
+	}
 	return s, nil
+}
+
+// release lets go of the decimator and RAS copy when they are larger than
+// keepBytes: a big organ's buffers are not kept through all the small ones
+// meshed after it.
+func (w *worker) release() bool {
+	big := cap(w.idx)*4 > keepBytes
+	if big {
+		w.dec = decimate.Decimator{}
+		w.pos, w.idx = nil, nil
+	}
+	if cap(w.vb)*8 > keepBytes {
+		w.vb = nil
+	}
+	return big
 }
 
 // keepBytes is the largest scratch buffer a worker keeps from one label
@@ -379,16 +452,18 @@ func (w *worker) surface(ctx context.Context, lm *volume.LabelMap, g geometry, j
 // are let go before decimation, which needs the memory more.
 const keepBytes = 16 << 20
 
-// trim lets go of the extraction and smoothing buffers above keepBytes.
-func (w *worker) trim() {
+// trim lets go of the extraction and smoothing buffers above keepBytes
+// and reports whether it let any go.
+func (w *worker) trim() bool {
+	let := false
 	f64 := func(b *[]float64) {
 		if cap(*b)*8 > keepBytes {
-			*b = nil
+			*b, let = nil, true
 		}
 	}
 	u32 := func(b *[]uint32) {
 		if cap(*b)*4 > keepBytes {
-			*b = nil
+			*b, let = nil, true
 		}
 	}
 	f64(&w.ex.pos)
@@ -403,6 +478,7 @@ func (w *worker) trim() {
 	if cap(w.sm.bad) > keepBytes {
 		w.sm.bad = nil
 	}
+	return let
 }
 
 // worldMesh maps the extracted surface to RAS millimetres in the worker's
