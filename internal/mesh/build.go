@@ -239,21 +239,21 @@ func planOrgans(stats []labelStats, opt Options) ([]organ, error) {
 }
 
 // bytesPerFace is about what meshing a label takes per boundary voxel face
-// (one extracted vertex, two triangles) at its peak: extraction and
-// smoothing (positions, triangles, adjacency, the filter's vectors, some
-// 270 bytes), or later the RAS copy and the decimator (some 260 bytes);
-// measured on the liver of big_labels, 711k faces.
-const bytesPerFace = 280
+// (one extracted vertex, two triangles) at its peak, in decimation: the
+// RAS copy (36 bytes) and the decimator's vertices, quadrics, half-edges,
+// per-edge scores and candidates (some 310 bytes). Extraction and
+// smoothing take some 220.
+const bytesPerFace = 350
 
 // workingSet estimates the bytes meshing j holds at its peak.
 func workingSet(j organ) int64 { return bytesPerFace * j.stats.faces }
 
 // meshOrgans meshes the organs on a pool of workers, biggest first so that
 // the last one to finish is a small one. Organs run side by side only while
-// their working sets fit a memory budget: the biggest organ's and half as
-// much again. So while the biggest runs, the other workers take organs
-// up to half its size and the peak is about the biggest organ's working
-// set, not the sum of the biggest few.
+// their working sets fit a memory budget: the biggest organ's and a quarter
+// as much again. So while the biggest runs, the other workers take organs
+// up to a quarter of its size, and the peak is about the biggest organ's
+// working set, not the sum of the biggest few.
 func meshOrgans(ctx context.Context, lm *volume.LabelMap, g geometry, organs []organ, opt Options) ([]Surface, error) {
 	order := make([]int, len(organs))
 	for i := range order {
@@ -264,11 +264,18 @@ func meshOrgans(ctx context.Context, lm *volume.LabelMap, g geometry, organs []o
 		return b + 16*j.stats.faces
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(cost(organs[b]), cost(organs[a])) })
-	var budget int64
-	for _, j := range organs {
-		budget = max(budget, workingSet(j))
+	// The organ with the biggest working set goes first, so that it never
+	// waits for room and ends up alone at the end.
+	big := 0
+	for i, k := range order {
+		if workingSet(organs[k]) > workingSet(organs[order[big]]) {
+			big = i
+		}
 	}
-	budget += budget / 2
+	budget := workingSet(organs[order[big]])
+	copy(order[1:big+1], order[:big])
+	order[0] = order[big]
+	budget += budget / 4
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -379,12 +386,14 @@ func (w *worker) surface(ctx context.Context, lm *volume.LabelMap, g geometry, j
 		return Surface{}, err
 	}
 	m := w.worldMesh(g)
-	if w.trim() {
+	big := workingSet(j) > keepBytes
+	if big {
 		// A big organ's extraction and smoothing buffers are garbage now;
 		// collect them before decimation allocates about as much again, or
 		// the heap grows to hold both (the collector's pacing lets it
 		// double between collections). On a heap of flat numeric slices a
-		// collection costs about a millisecond.
+		// collection takes milliseconds.
+		w.trim()
 		runtime.GC()
 	}
 	target := j.target
@@ -426,59 +435,29 @@ func (w *worker) surface(ctx context.Context, lm *volume.LabelMap, g geometry, j
 			s.TouchesBorder = true
 		}
 	}
-	if w.release() {
+	if big {
+		w.release()
 		runtime.GC()
 	}
 	return s, nil
 }
 
-// release lets go of the decimator and RAS copy when they are larger than
-// keepBytes: a big organ's buffers are not kept through all the small ones
-// meshed after it.
-func (w *worker) release() bool {
-	big := cap(w.idx)*4 > keepBytes
-	if big {
-		w.dec = decimate.Decimator{}
-		w.pos, w.idx = nil, nil
-	}
-	if cap(w.vb)*8 > keepBytes {
-		w.vb = nil
-	}
-	return big
+// keepBytes is the largest working set whose buffers a worker keeps from
+// one organ to the next: small organs, the many, reuse their buffers; a big
+// organ's are let go (and collected) as soon as it is done with them, so
+// that they are not held through the rest of the build.
+const keepBytes = 32 << 20
+
+// trim lets go of the extraction and smoothing buffers.
+func (w *worker) trim() {
+	w.ex = extractor{}
+	w.sm = smoother{}
 }
 
-// keepBytes is the largest scratch buffer a worker keeps from one label
-// to the next: small labels, the many, reuse their buffers; a big label's
-// are let go before decimation, which needs the memory more.
-const keepBytes = 16 << 20
-
-// trim lets go of the extraction and smoothing buffers above keepBytes
-// and reports whether it let any go.
-func (w *worker) trim() bool {
-	let := false
-	f64 := func(b *[]float64) {
-		if cap(*b)*8 > keepBytes {
-			*b, let = nil, true
-		}
-	}
-	u32 := func(b *[]uint32) {
-		if cap(*b)*4 > keepBytes {
-			*b, let = nil, true
-		}
-	}
-	f64(&w.ex.pos)
-	u32(&w.ex.tris)
-	for _, b := range []*[]float64{&w.sm.t0, &w.sm.t1, &w.sm.t2, &w.sm.move, &w.sm.nrm, &w.sm.h, &w.sm.hf, &w.sm.w} {
-		f64(b)
-	}
-	u32(&w.sm.nbr)
-	if cap(w.sm.start)*4 > keepBytes {
-		w.sm.start = nil
-	}
-	if cap(w.sm.bad) > keepBytes {
-		w.sm.bad = nil
-	}
-	return let
+// release lets go of the decimator's buffers and the RAS copy.
+func (w *worker) release() {
+	w.dec = decimate.Decimator{}
+	w.pos, w.idx, w.vb = nil, nil, nil
 }
 
 // worldMesh maps the extracted surface to RAS millimetres in the worker's
