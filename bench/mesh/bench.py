@@ -10,8 +10,9 @@ each organ's extracted triangles):
   ours     BIN mesh INPUT -o OUT --reduce 0.1 --formats stl
   vtk      ref_vtk.py INPUT OUT            (Slicer's flying edges + windowed sinc + vtkQuadricDecimation)
   skimage  ref_skimage_open3d.py INPUT OUT (original design: skimage marching cubes + Open3D quadric)
-Wall time is measured around the child; CPU time (user+sys) and peak RSS is the child's ru_maxrss
-from wait4 (what /usr/bin/time -f %M reports). Every output is judged by
+Wall time is measured around the child; CPU time (user+sys) and peak RSS are
+the child's, from GNU time (/usr/bin/time -f %M; wait4's ru_maxrss would also
+count this process's memory at the fork). Every output is judged by
 evaluate.py. A stack that fails or times out gets its error in its row; the
 run goes on.
 """
@@ -47,9 +48,31 @@ def command(stack, iris, src, out):
     return [PY, os.path.join(HERE, script), src, out]
 
 
+# GNU time, when present, measures the child: os.wait4's ru_maxrss counts,
+# besides the child's own peak, this Python process's resident memory when
+# it forked (Linux keeps the pre-exec high-water mark across exec), which
+# after evaluate.LabelStats on big_labels is some 510 MB, more than ours.
+GNU_TIME = "/usr/bin/time"
+
+
+class Usage:
+    """CPU seconds and peak RSS of a child, as from wait4."""
+
+    def __init__(self, ru, measured=None):
+        self.ru_utime, self.ru_stime, self.ru_maxrss = ru.ru_utime, ru.ru_stime, ru.ru_maxrss
+        if measured:  # "maxrss_KB user_s sys_s" from GNU time
+            rss, user, sys_ = measured.split()
+            self.ru_maxrss, self.ru_utime, self.ru_stime = int(rss), float(user), float(sys_)
+
+
 def run_child(cmd, log_path, timeout):
     """Runs cmd with stdout+stderr to log_path. Returns (rc or None on
-    timeout, wall seconds, rusage)."""
+    timeout, wall seconds, usage with ru_utime, ru_stime, ru_maxrss in KB)."""
+    usage_path = log_path + ".usage"
+    if os.path.exists(usage_path):
+        os.remove(usage_path)
+    if os.access(GNU_TIME, os.X_OK):
+        cmd = [GNU_TIME, "-f", "%M %U %S", "-o", usage_path] + cmd
     with open(log_path, "wb") as log:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -61,11 +84,16 @@ def run_child(cmd, log_path, timeout):
                 os.killpg(proc.pid, signal.SIGKILL)
                 pid, status, ru = os.wait4(proc.pid, 0)
                 proc.returncode = -9
-                return None, time.perf_counter() - t0, ru
+                return None, time.perf_counter() - t0, Usage(ru)
             time.sleep(0.02)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, wall, ru
+    measured = None
+    if os.path.exists(usage_path):
+        with open(usage_path) as f:
+            lines = [ln for ln in f.read().splitlines() if ln.strip()]
+        measured = lines[-1] if lines else None  # after "Command exited with non-zero status"
+    return proc.returncode, wall, Usage(ru, measured)
 
 
 def last_lines(path, n=2, width=240):

@@ -37,8 +37,9 @@ type Options struct {
 	MaxTriangles int
 	// Labels restricts Build to these labels; nil means every label present.
 	Labels []uint16
-	// Workers is the number of organs meshed at once; 0 means
-	// runtime.GOMAXPROCS(0).
+	// Workers is the most organs meshed at once; 0 means
+	// runtime.GOMAXPROCS(0). Fewer run side by side where their working
+	// sets would not fit the memory budget (see meshOrgans).
 	Workers int
 	// Progress, if not nil, is called after each organ with the number done
 	// and the total. Calls are serialized.
@@ -145,7 +146,7 @@ type organ struct {
 
 // Build meshes every label of lm (or opt.Labels) and returns the surfaces
 // sorted by label. Labels are meshed in parallel, largest first, each
-// cropped to its bounding box. It fails on an invalid label map or
+// cropped to its bounding box, within a memory budget set by the largest. It fails on an invalid label map or
 // options, a label map with no labels, a requested label that is not
 // present, or ctx being done.
 func Build(ctx context.Context, lm *volume.LabelMap, opt Options) ([]Surface, error) {
@@ -248,13 +249,13 @@ const bytesPerFace = 350
 // workingSet estimates the bytes meshing j holds at its peak.
 func workingSet(j organ) int64 { return bytesPerFace * j.stats.faces }
 
-// meshOrgans meshes the organs on a pool of workers, biggest first so that
-// the last one to finish is a small one. Organs run side by side only while
-// their working sets fit a memory budget: the biggest organ's and a quarter
-// as much again. So while the biggest runs, the other workers take organs
-// up to a quarter of its size, and the peak is about the biggest organ's
-// working set, not the sum of the biggest few.
-func meshOrgans(ctx context.Context, lm *volume.LabelMap, g geometry, organs []organ, opt Options) ([]Surface, error) {
+// schedule returns the order in which to mesh the organs, indices into
+// organs: the one with the biggest working set first, so that it never
+// waits for room and never ends up alone at the end, then the rest by
+// descending cost (bounding box plus faces), so that the last to finish
+// is a small one; and the memory budget, the biggest working set and an
+// eighth as much again.
+func schedule(organs []organ) ([]int, int64) {
 	order := make([]int, len(organs))
 	for i := range order {
 		order[i] = i
@@ -264,18 +265,31 @@ func meshOrgans(ctx context.Context, lm *volume.LabelMap, g geometry, organs []o
 		return b + 16*j.stats.faces
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(cost(organs[b]), cost(organs[a])) })
-	// The organ with the biggest working set goes first, so that it never
-	// waits for room and ends up alone at the end.
+	if len(order) == 0 {
+		return order, 0
+	}
 	big := 0
 	for i, k := range order {
 		if workingSet(organs[k]) > workingSet(organs[order[big]]) {
 			big = i
 		}
 	}
-	budget := workingSet(organs[order[big]])
+	k := order[big]
 	copy(order[1:big+1], order[:big])
-	order[0] = order[big]
-	budget += budget / 4
+	order[0] = k
+	budget := workingSet(organs[k])
+	return order, budget + budget/8
+}
+
+// meshOrgans meshes the organs on a pool of workers, biggest first so that
+// the last one to finish is a small one. Organs run side by side only while
+// their working sets fit a memory budget: the biggest organ's and an eighth
+// as much again. So while the biggest runs, the other workers take organs
+// up to an eighth of its size (on big_labels, while the liver runs, the
+// small organs, which add up to more work than the liver), and the peak is
+// about the biggest organ's working set, not the sum of the biggest few.
+func meshOrgans(ctx context.Context, lm *volume.LabelMap, g geometry, organs []organ, opt Options) ([]Surface, error) {
+	order, budget := schedule(organs)
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -446,7 +460,7 @@ func (w *worker) surface(ctx context.Context, lm *volume.LabelMap, g geometry, j
 // one organ to the next: small organs, the many, reuse their buffers; a big
 // organ's are let go (and collected) as soon as it is done with them, so
 // that they are not held through the rest of the build.
-const keepBytes = 32 << 20
+const keepBytes = 8 << 20
 
 // trim lets go of the extraction and smoothing buffers.
 func (w *worker) trim() {
