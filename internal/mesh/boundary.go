@@ -85,6 +85,7 @@ type boundaryFinder struct {
 
 type faceGeom struct {
 	u, w     [3]float64 // edges: affine columns of the two other axes
+	n        [3]float64 // unit normal, u × w normalised
 	b, c     int        // which axes those are
 	g00, g01 float64    // inverse Gram matrix of (u, w)
 	g11      float64
@@ -116,7 +117,9 @@ func newBoundaryFinder(lm *volume.LabelMap, label uint16) (*boundaryFinder, erro
 		if !(det > 0) {
 			return nil, errors.New("mesh: affine is singular")
 		}
-		bf.face[ax] = faceGeom{u: u, w: w, b: b, c: c, g00: ww / det, g01: -uw / det, g11: uu / det}
+		n := cross3(u, w)
+		n = scale3(n, 1/norm3(n))
+		bf.face[ax] = faceGeom{u: u, w: w, n: n, b: b, c: c, g00: ww / det, g01: -uw / det, g11: uu / det}
 	}
 	return bf, nil
 }
@@ -169,7 +172,7 @@ func (bf *boundaryFinder) distance(p [3]float64) float64 {
 							if bf.is(n[0], n[1], n[2]) {
 								continue
 							}
-							best = min(best, bf.faceDistance(p, v, ax, s))
+							best = min(best, bf.faceDistance(p, v, ax, s, best))
 						}
 					}
 				}
@@ -184,8 +187,10 @@ func (bf *boundaryFinder) distance(p [3]float64) float64 {
 
 // faceDistance is the distance from p to the face of voxel v on side s of
 // axis ax: a parallelogram with corner at index v + s·½·e_ax − ½·e_b − ½·e_c
-// and edges u, w.
-func (bf *boundaryFinder) faceDistance(p [3]float64, v [3]int, ax, s int) float64 {
+// and edges u, w. When p's distance to the face's plane, a lower bound, is
+// already at least best, it returns that instead (min with best is best
+// either way).
+func (bf *boundaryFinder) faceDistance(p [3]float64, v [3]int, ax, s int, best float64) float64 {
 	f := &bf.face[ax]
 	var idx [3]float64
 	for k := range 3 {
@@ -197,6 +202,9 @@ func (bf *boundaryFinder) faceDistance(p [3]float64, v [3]int, ax, s int) float6
 	var dd [3]float64
 	for r := range 3 {
 		dd[r] = p[r] - (bf.a[r][0]*idx[0] + bf.a[r][1]*idx[1] + bf.a[r][2]*idx[2] + bf.a[r][3])
+	}
+	if pd := math.Abs(dot3(dd, f.n)); pd >= best {
+		return pd
 	}
 	du, dw := dot3(dd, f.u), dot3(dd, f.w)
 	su := f.g00*du + f.g01*dw

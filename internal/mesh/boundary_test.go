@@ -35,7 +35,7 @@ func bruteBoundary(lm *volume.LabelMap, label uint16, pts [][3]float64) []float6
 							continue
 						}
 						for n, p := range pts {
-							out[n] = min(out[n], bf.faceDistance(p, [3]int{i, j, k}, ax, s))
+							out[n] = min(out[n], bf.faceDistance(p, [3]int{i, j, k}, ax, s, math.Inf(1)))
 						}
 					}
 				}

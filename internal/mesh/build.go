@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/iris-oculus/iris/internal/mesh/decimate"
 
@@ -38,8 +37,9 @@ type Options struct {
 	MaxTriangles int
 	// Labels restricts Build to these labels; nil means every label present.
 	Labels []uint16
-	// Workers is the number of organs meshed at once; 0 means
-	// runtime.GOMAXPROCS(0).
+	// Workers is the most organs meshed at once; 0 means
+	// runtime.GOMAXPROCS(0). Fewer run side by side where their working
+	// sets would not fit the memory budget (see meshOrgans).
 	Workers int
 	// Progress, if not nil, is called after each organ with the number done
 	// and the total. Calls are serialized.
@@ -146,7 +146,7 @@ type organ struct {
 
 // Build meshes every label of lm (or opt.Labels) and returns the surfaces
 // sorted by label. Labels are meshed in parallel, largest first, each
-// cropped to its bounding box. It fails on an invalid label map or
+// cropped to its bounding box, within a memory budget set by the largest. It fails on an invalid label map or
 // options, a label map with no labels, a requested label that is not
 // present, or ctx being done.
 func Build(ctx context.Context, lm *volume.LabelMap, opt Options) ([]Surface, error) {
@@ -239,9 +239,23 @@ func planOrgans(stats []labelStats, opt Options) ([]organ, error) {
 	return organs, nil
 }
 
-// meshOrgans meshes the organs on a pool of workers, biggest first so that the
-// last one to finish is a small one.
-func meshOrgans(ctx context.Context, lm *volume.LabelMap, g geometry, organs []organ, opt Options) ([]Surface, error) {
+// bytesPerFace is about what meshing a label takes per boundary voxel face
+// (one extracted vertex, two triangles) at its peak, in decimation: the
+// RAS copy (36 bytes) and the decimator's vertices, quadrics, half-edges,
+// per-edge scores and candidates (some 310 bytes). Extraction and
+// smoothing take some 220.
+const bytesPerFace = 350
+
+// workingSet estimates the bytes meshing j holds at its peak.
+func workingSet(j organ) int64 { return bytesPerFace * j.stats.faces }
+
+// schedule returns the order in which to mesh the organs, indices into
+// organs: the one with the biggest working set first, so that it never
+// waits for room and never ends up alone at the end, then the rest by
+// descending cost (bounding box plus faces), so that the last to finish
+// is a small one; and the memory budget, the biggest working set and an
+// eighth as much again.
+func schedule(organs []organ) ([]int, int64) {
 	order := make([]int, len(organs))
 	for i := range order {
 		order[i] = i
@@ -251,45 +265,100 @@ func meshOrgans(ctx context.Context, lm *volume.LabelMap, g geometry, organs []o
 		return b + 16*j.stats.faces
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(cost(organs[b]), cost(organs[a])) })
+	if len(order) == 0 {
+		return order, 0
+	}
+	big := 0
+	for i, k := range order {
+		if workingSet(organs[k]) > workingSet(organs[order[big]]) {
+			big = i
+		}
+	}
+	k := order[big]
+	copy(order[1:big+1], order[:big])
+	order[0] = k
+	budget := workingSet(organs[k])
+	return order, budget + budget/8
+}
+
+// meshOrgans meshes the organs on a pool of workers, biggest first so that
+// the last one to finish is a small one. Organs run side by side only while
+// their working sets fit a memory budget: the biggest organ's and an eighth
+// as much again. So while the biggest runs, the other workers take organs
+// up to an eighth of its size (on big_labels, while the liver runs, the
+// small organs, which add up to more work than the liver), and the peak is
+// about the biggest organ's working set, not the sum of the biggest few.
+func meshOrgans(ctx context.Context, lm *volume.LabelMap, g geometry, organs []organ, opt Options) ([]Surface, error) {
+	order, budget := schedule(organs)
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	out := make([]Surface, len(organs))
 	var (
-		next  atomic.Int64
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		done  int
-		first error
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		freed   = sync.NewCond(&mu)
+		started = make([]bool, len(order))
+		left    = len(order) // not started
+		inUse   int64        // working sets of the organs being meshed
+		done    int
+		first   error
 	)
+	// claim returns the next organ in order whose working set fits the
+	// budget beside those being meshed (any, when none is), waiting for
+	// one to finish when none fits; -1 when every organ has started or the
+	// build failed.
+	claim := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		for left > 0 && ctx.Err() == nil {
+			for i, k := range order {
+				if !started[i] && (inUse == 0 || inUse+workingSet(organs[k]) <= budget) {
+					started[i] = true
+					left--
+					inUse += workingSet(organs[k])
+					return k
+				}
+			}
+			freed.Wait()
+		}
+		return -1
+	}
+	finish := func(k int, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		inUse -= workingSet(organs[k])
+		freed.Broadcast()
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			cancel(err)
+			return
+		}
+		done++
+		if opt.Progress != nil {
+			opt.Progress(done, len(organs))
+		}
+	}
 	for range min(opt.Workers, len(organs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var w worker
 			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(order) || ctx.Err() != nil {
+				k := claim()
+				if k < 0 {
 					return
 				}
-				j := organs[order[i]]
-				s, err := w.surface(ctx, lm, g, j, opt)
+				s, err := w.surface(ctx, lm, g, organs[k], opt)
+				if err == nil {
+					out[k] = s
+				}
+				finish(k, err)
 				if err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					cancel(err)
 					return
 				}
-				out[order[i]] = s
-				mu.Lock()
-				done++
-				if opt.Progress != nil {
-					opt.Progress(done, len(organs))
-				}
-				mu.Unlock()
 			}
 		}()
 	}
@@ -331,7 +400,16 @@ func (w *worker) surface(ctx context.Context, lm *volume.LabelMap, g geometry, j
 		return Surface{}, err
 	}
 	m := w.worldMesh(g)
-	w.trim()
+	big := workingSet(j) > keepBytes
+	if big {
+		// A big organ's extraction and smoothing buffers are garbage now;
+		// collect them before decimation allocates about as much again, or
+		// the heap grows to hold both (the collector's pacing lets it
+		// double between collections). On a heap of flat numeric slices a
+		// collection takes milliseconds.
+		w.trim()
+		runtime.GC()
+	}
 	target := j.target
 	if target == 0 {
 		target = max(MinTriangles, int(math.Round(opt.Reduce*float64(m.Triangles()))))
@@ -371,38 +449,29 @@ func (w *worker) surface(ctx context.Context, lm *volume.LabelMap, g geometry, j
 			s.TouchesBorder = true
 		}
 	}
+	if big {
+		w.release()
+		runtime.GC()
+	}
 	return s, nil
 }
 
-// keepBytes is the largest scratch buffer a worker keeps from one label
-// to the next: small labels, the many, reuse their buffers; a big label's
-// are let go before decimation, which needs the memory more.
-const keepBytes = 16 << 20
+// keepBytes is the largest working set whose buffers a worker keeps from
+// one organ to the next: small organs, the many, reuse their buffers; a big
+// organ's are let go (and collected) as soon as it is done with them, so
+// that they are not held through the rest of the build.
+const keepBytes = 8 << 20
 
-// trim lets go of the extraction and smoothing buffers above keepBytes.
+// trim lets go of the extraction and smoothing buffers.
 func (w *worker) trim() {
-	f64 := func(b *[]float64) {
-		if cap(*b)*8 > keepBytes {
-			*b = nil
-		}
-	}
-	u32 := func(b *[]uint32) {
-		if cap(*b)*4 > keepBytes {
-			*b = nil
-		}
-	}
-	f64(&w.ex.pos)
-	u32(&w.ex.tris)
-	for _, b := range []*[]float64{&w.sm.t0, &w.sm.t1, &w.sm.t2, &w.sm.move, &w.sm.nrm, &w.sm.h, &w.sm.hf, &w.sm.w} {
-		f64(b)
-	}
-	u32(&w.sm.nbr)
-	if cap(w.sm.start)*4 > keepBytes {
-		w.sm.start = nil
-	}
-	if cap(w.sm.bad) > keepBytes {
-		w.sm.bad = nil
-	}
+	w.ex = extractor{}
+	w.sm = smoother{}
+}
+
+// release lets go of the decimator's buffers and the RAS copy.
+func (w *worker) release() {
+	w.dec = decimate.Decimator{}
+	w.pos, w.idx, w.vb = nil, nil, nil
 }
 
 // worldMesh maps the extracted surface to RAS millimetres in the worker's

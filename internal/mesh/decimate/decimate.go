@@ -144,11 +144,12 @@ type vertex struct {
 type half struct{ v, opp int32 }
 
 // candidate is a candidate collapse in a pass: an edge, by one of its
-// half-edges, and the least error of collapsing it.
+// half-edges, and the least error of collapsing it. Eight bytes: its ends
+// are looked up when it comes up, which costs less than sorting and
+// holding twice the bytes.
 type candidate struct {
 	cost float32
 	h    int32
-	a, b int32 // its ends when scored, so that a pass finds them without a lookup
 }
 
 func nextCorner(h int32) int32 {
@@ -184,8 +185,9 @@ func (d *Decimator) reset(m *surface) {
 	d.vs = geom.Zeroed(d.vs, nv)
 	d.quad = geom.Zeroed(d.quad, nv)
 	d.he = geom.Grow(d.he, nh)
-	d.reject = geom.Zeroed(d.reject, nh)
-	d.scored = geom.Zeroed(d.scored, nh)
+	// reject and scored are link's scratch first; it clears them.
+	d.reject = geom.Grow(d.reject, nh)
+	d.scored = geom.Grow(d.scored, nh)
 	d.score = geom.Grow(d.score, nh)
 	d.tok, d.pass, d.clock = 0, 0, 0
 	d.cands = geom.Reserve(d.cands, nh/2)
@@ -314,8 +316,14 @@ func centroid(p []float32) vec3 {
 // closed, oriented 2-manifold.
 func (d *Decimator) link() {
 	nv := len(d.vs)
-	d.ints = geom.Grow(d.ints, 2*nv+1+2*len(d.he))
-	start, fill, dst := d.ints[:nv+1], d.ints[nv+1:2*nv+1], d.ints[2*nv+1:]
+	// ints holds 2nv+1 from load; the per-half-edge scratch (each outgoing
+	// half-edge's end vertex and id, in CSR order) borrows reject and
+	// scored, which are cleared at the end, rather than growing ints by
+	// 8 bytes a half-edge.
+	start, fill := d.ints[:nv+1], d.ints[nv+1:2*nv+1]
+	dstV, dstH := d.reject[:len(d.he)], d.scored[:len(d.he)]
+	defer clear(dstV)
+	defer clear(dstH)
 	clear(start)
 	for h := range d.he {
 		start[d.he[h].v+1]++
@@ -323,14 +331,13 @@ func (d *Decimator) link() {
 	for v := range nv {
 		start[v+1] += start[v]
 	}
-	// dst holds, per outgoing half-edge, its end vertex and its id.
 	copy(fill, start[:nv])
 	for h := range d.he {
 		a := d.he[h].v
 		i := fill[a]
 		fill[a]++
-		dst[2*i] = d.he[nextCorner(int32(h))].v
-		dst[2*i+1] = int32(h)
+		dstV[i] = uint32(d.he[nextCorner(int32(h))].v)
+		dstH[i] = uint32(h)
 	}
 	for t := 0; t < len(d.he); t += 3 {
 		a, b, c := d.he[t].v, d.he[t+1].v, d.he[t+2].v
@@ -344,8 +351,8 @@ func (d *Decimator) link() {
 		a, b := d.he[h].v, d.he[nextCorner(int32(h))].v
 		twin, n := int32(-1), 0
 		for i := start[b]; i < start[b+1]; i++ {
-			if dst[2*i] == a {
-				twin = dst[2*i+1]
+			if int32(dstV[i]) == a {
+				twin = int32(dstH[i])
 				n++
 			}
 		}
@@ -362,7 +369,7 @@ func (d *Decimator) link() {
 			d.vs[v].out = -1
 			continue
 		}
-		d.vs[v].out = dst[2*start[v]+1]
+		d.vs[v].out = int32(dstH[start[v]])
 		if d.vs[v].flag&locked != 0 {
 			continue
 		}
@@ -556,7 +563,7 @@ func (d *Decimator) collapsePass(target int) int {
 		if d.scored[h] != key {
 			d.score[h], d.scored[h] = d.cost(a, b), key
 		}
-		d.cands = append(d.cands, candidate{cost: d.score[h], h: int32(h), a: a, b: b})
+		d.cands = append(d.cands, candidate{cost: d.score[h], h: int32(h)})
 	}
 	d.spare = sortCandidates(d.cands, d.spare)
 	goal := (d.live - target + 1) / 2
@@ -569,10 +576,12 @@ func (d *Decimator) collapsePass(target int) int {
 		if d.live <= target || (c.cost > limit && n > goal/6) {
 			break
 		}
-		// An end that changed in this pass, or died, or a triangle of the
-		// edge that went, shows as a busy end: a collapse marks both.
-		a, b := c.a, c.b
-		if d.vs[a].busy == d.pass || d.vs[b].busy == d.pass {
+		// An end that changed in this pass, or died, shows as a busy end
+		// (a collapse marks both, and a collapse's removed end now reads
+		// as the busy one it merged into); a triangle of the edge that
+		// went, as -1.
+		a, b := d.he[c.h].v, d.he[nextCorner(c.h)].v
+		if a < 0 || d.vs[a].busy == d.pass || d.vs[b].busy == d.pass {
 			continue
 		}
 		if d.collapse(a, b) {
