@@ -74,7 +74,7 @@ measure() { # label syntax round cmd... → one TSV row: wall cpu rss
 	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$syn" "$label" "$r" "$wall" "$(echo "$user + $sys" | bc)" "$rss" >>"$tsv"
 }
 
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; $n slices of 512×512; $rounds rounds; $iris built $j2k; $(git rev-parse --short HEAD 2>/dev/null)"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; $n slices of 512×512; $rounds rounds; iris: $iris (JPEG 2000: $j2k); tree $(git rev-parse --short HEAD 2>/dev/null)"
 for syn in ${SYNTAXES:-j2k native jpegll}; do
 	d=$(series "$syn")
 	for r in $(seq "$rounds"); do
