@@ -22,6 +22,7 @@ for syn in dict.fromkeys(k[0] for k in runs):
     rc = [ref[r][1] / ours[r][1] for r in ours]
     for who, d in (("ours (iris convert)", ours), ("dcm2niix -z n", ref)):
         v = list(d.values())
-        ratio = f"{st.median(rw):.2f}× ({min(rw):.2f}–{max(rw):.2f})" if d is ours else ""
+        rounds = ", ".join(f"{x:.2f}" for x in rw)
+        ratio = f"{st.median(rw):.2f}× ({min(rw):.2f}–{max(rw):.2f}; rounds {rounds})" if d is ours else ""
         cratio = f"{st.median(rc):.2f}× ({min(rc):.2f}–{max(rc):.2f})" if d is ours else ""
         print(f"| {syn} | {who} | {med([x[0] for x in v])} | {med([x[1] for x in v])} | {max(x[2] for x in v):.0f} | {ratio} | {cratio} |")

@@ -14,16 +14,18 @@ import (
 // the only pure-Go decoders that were exact on CT (see
 // shared/design/facts/go-dependencies.md). It is young and single-handed,
 // so it stays behind frameDecoder, its panics become errors, and golden
-// tests pin its output.
+// tests pin its output. Built with -tags openjpeg and cgo, JPEG 2000 is
+// decoded by OpenJPEG instead (j2k_openjpeg.go); this decoder stays the
+// fallback of every other build.
 
-// j2kDecoder decodes JPEG 2000 (.4.90 lossless, .4.91).
-type j2kDecoder struct{}
+// goJ2KDecoder decodes JPEG 2000 (.4.90 lossless, .4.91) in pure Go.
+type goJ2KDecoder struct{}
 
-func (j2kDecoder) decode(src []byte, f frameInfo, dst []int32) (err error) {
+func (goJ2KDecoder) decode(src []byte, f frameInfo, dst []int32) (err error) {
 	defer recoverCodec("JPEG 2000", &err)
 	// The decoder allocates what the codestream's SIZ declares before it
 	// reads any data; a corrupt SIZ would exhaust memory. Check it first.
-	if err := checkJ2KSize(src, f); err != nil {
+	if err := checkJ2K(src, f); err != nil {
 		return err
 	}
 	d := jpeg2000.NewDecoder()
@@ -44,16 +46,21 @@ func (j2kDecoder) decode(src []byte, f frameInfo, dst []int32) (err error) {
 			dst[i*f.Samples+c] = v
 		}
 	}
-	// Some encoders write an unsigned codestream for signed pixels
-	// (PixelRepresentation 1). pydicom reinterprets the codestream's bits as
-	// two's complement of the codestream precision; so do we.
-	if prec := d.BitDepth(); !d.IsSigned() && f.PixelRepresentation == 1 && prec > 0 && prec < 32 {
-		shift := 32 - prec
-		for i, v := range dst[:f.len()] {
-			dst[i] = (v << shift) >> shift
-		}
-	}
+	j2kSigned(dst[:f.len()], f, d.BitDepth(), d.IsSigned())
 	return nil
+}
+
+// j2kSigned handles encoders that write an unsigned codestream for signed
+// pixels (PixelRepresentation 1): pydicom reinterprets the codestream's bits
+// as two's complement of the codestream precision prec; so do we.
+func j2kSigned(dst []int32, f frameInfo, prec int, signed bool) {
+	if signed || f.PixelRepresentation != 1 || prec <= 0 || prec >= 32 {
+		return
+	}
+	shift := 32 - prec
+	for i, v := range dst {
+		dst[i] = (v << shift) >> shift
+	}
 }
 
 // jpegLSDecoder decodes JPEG-LS lossless (.4.80) and near-lossless (.4.81).
@@ -99,9 +106,10 @@ func (jpegLSDecoder) decode(src []byte, f frameInfo, dst []int32) (err error) {
 	return nil
 }
 
-// checkJ2KSize compares the image and tile sizes of a JPEG 2000
-// codestream's SIZ segment (A.5.1) with the DICOM header.
-func checkJ2KSize(src []byte, f frameInfo) error {
+// checkJ2K compares the image and tile sizes of a JPEG 2000 codestream's
+// SIZ segment (A.5.1) with the DICOM header, then walks its markers
+// (checkJ2KMarkers). Both decoders call it before decoding anything.
+func checkJ2K(src []byte, f frameInfo) error {
 	i := bytes.Index(src[:min(len(src), 4096)], []byte{0xFF, 0x4F, 0xFF, 0x51})
 	if i < 0 || len(src) < i+4+38 {
 		return fmt.Errorf("%w: no JPEG 2000 SIZ segment", ErrCorrupt)
@@ -118,6 +126,99 @@ func checkJ2KSize(src []byte, f frameInfo) error {
 	if tw < 1 || th < 1 || (w/tw+1)*(h/th+1) > 1<<16 {
 		return fmt.Errorf("%w: JPEG 2000 tiles of %d×%d for a %d×%d image", ErrCorrupt, tw, th, w, h)
 	}
+	return checkJ2KMarkers(src[i:], c)
+}
+
+// checkJ2KMarkers walks a codestream from SOC: the main header's marker
+// segments, then each tile-part by its SOT length (A.4.2), so that a
+// codestream cut short is an error whichever decoder runs (the pure-Go one
+// would decode what is there and leave the rest zero). COD and COC
+// segments, in the main or a tile-part header, must declare at most 32
+// decomposition levels and code-blocks of at most 4096 samples (A.6.1).
+// nc is the number of components (Csiz), which sizes COC's index.
+func checkJ2KMarkers(cs []byte, nc int) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: JPEG 2000 "+format, append([]any{ErrCorrupt}, a...)...)
+	}
+	u16 := func(o int) int { return int(binary.BigEndian.Uint16(cs[o:])) }
+	cocIndex := 1
+	if nc >= 257 {
+		cocIndex = 2
+	}
+	// segments walks marker segments from p to the first SOT (main header)
+	// or SOD (tile-part header) and returns its offset.
+	segments := func(p, end int, stop byte) (int, error) {
+		for {
+			if p+4 > end {
+				return 0, bad("header cut at byte %d of %d", p, len(cs))
+			}
+			if cs[p] != 0xFF {
+				return 0, bad("no marker at byte %d", p)
+			}
+			m := cs[p+1]
+			if m == stop {
+				return p, nil
+			}
+			n := u16(p + 2)
+			if n < 2 || p+2+n > end {
+				return 0, bad("marker segment FF%02X at byte %d of %d bytes runs past its end (%d)", m, p, n, end)
+			}
+			var sp int // offset of SPcod/SPcoc
+			switch m {
+			case 0x52: // COD: Scod, SGcod (4 bytes), SPcod
+				sp = p + 4 + 1 + 4
+			case 0x53: // COC: Ccoc, Scoc, SPcoc
+				sp = p + 4 + cocIndex + 1
+			}
+			if sp > 0 {
+				if sp+3 > p+2+n {
+					return 0, bad("marker segment FF%02X at byte %d is too short", m, p)
+				}
+				levels, xcb, ycb := int(cs[sp]), int(cs[sp+1]), int(cs[sp+2])
+				if levels > 32 || xcb > 8 || ycb > 8 || xcb+ycb > 8 {
+					return 0, bad("coding style at byte %d: %d decomposition levels, code-blocks of 2^%d×2^%d",
+						p, levels, xcb+2, ycb+2)
+				}
+			}
+			p += 2 + n
+		}
+	}
+	p, err := segments(2, len(cs), 0x90)
+	if err != nil {
+		return err
+	}
+	for p+2 <= len(cs) {
+		switch {
+		case cs[p] == 0xFF && cs[p+1] == 0xD9: // EOC
+			return nil
+		case cs[p] != 0xFF || cs[p+1] != 0x90:
+			return bad("no tile-part (SOT) or end of codestream at byte %d", p)
+		case p+12 > len(cs):
+			return bad("tile-part header cut at byte %d of %d", p, len(cs))
+		}
+		psot := int64(binary.BigEndian.Uint32(cs[p+6:]))
+		end := int64(len(cs))
+		if psot != 0 {
+			end = int64(p) + psot
+		}
+		if psot != 0 && (psot < 14 || end > int64(len(cs))) {
+			return bad("tile-part at byte %d declares %d bytes, %d are left", p, psot, len(cs)-p)
+		}
+		if _, err := segments(p+12, int(end), 0x93); err != nil {
+			return err
+		}
+		if psot == 0 {
+			// The last tile-part runs to EOC: ends with EOC, then at most
+			// the DICOM fragment's padding.
+			t := bytes.TrimRight(cs, "\x00")
+			if len(t) < p+14 || t[len(t)-2] != 0xFF || t[len(t)-1] != 0xD9 {
+				return bad("last tile-part at byte %d does not end with EOC", p)
+			}
+			return nil
+		}
+		p = int(end)
+	}
+	// Every tile-part complete but no EOC: nothing is missing.
 	return nil
 }
 

@@ -59,4 +59,25 @@
 // checked against the DICOM header before the codec allocates anything,
 // and their panics become ErrCorrupt. The JPEG-LS packages pull in
 // cocosip/go-dicom (MS-PL).
+//
+// Which build decodes JPEG 2000 with what (JPEG2000Decoder says, and so
+// does Result.Summary):
+//   - with -tags openjpeg and cgo: OpenJPEG, the system's libopenjp2
+//     (Debian libopenjp2-7-dev to build, libopenjp2-7 to run; found with
+//     pkg-config), the decoder dcm2niix, GDCM and pydicom use. Each call
+//     decodes one frame on one thread, in strict mode (a truncated
+//     codestream is an error), from memory, after the same checks as the
+//     pure-Go decoder; the C glue checks the parsed header against the
+//     DICOM frame again and writes only that frame's samples. About twice
+//     as fast per core as the pure-Go decoder. bench/dicom/run.sh builds
+//     this way when libopenjp2 is there.
+//   - every other build, CGO_ENABLED=0 included (`make iris`, `make
+//     release`, the Lambda zips, `go build ./...`): the pure-Go decoder.
+//
+// Both give the same samples (TestJ2KDecodersAgree), both equal dcm2niix's
+// conversion voxel for voxel, and both refuse the same hostile codestreams
+// (TestJ2KHostile, FuzzJ2K): before either decodes, checkJ2K walks the
+// codestream's marker segments and tile-parts, so that a codestream cut
+// short, a tile-part running past the end, or coding parameters outside
+// the standard's bounds are ErrCorrupt rather than a partly zero image.
 package dicom

@@ -28,7 +28,11 @@ func (r *Result) Summary() string {
 	if i.SliceThickness > 0 {
 		fmt.Fprintf(&b, " (slice thickness %.4g mm)", i.SliceThickness)
 	}
-	fmt.Fprintf(&b, "\ntransfer syntax: %s\n", i.TransferSyntax)
+	fmt.Fprintf(&b, "\ntransfer syntax: %s", i.TransferSyntax)
+	if strings.Contains(i.TransferSyntax, tsJ2KLossless+" ") || strings.Contains(i.TransferSyntax, tsJ2K+" ") {
+		fmt.Fprintf(&b, ", decoded by %s", JPEG2000Decoder())
+	}
+	b.WriteByte('\n')
 	if len(r.Series) > 1 {
 		fmt.Fprintf(&b, "%d series found:\n", len(r.Series))
 		for _, s := range r.Series {
