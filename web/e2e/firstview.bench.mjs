@@ -23,7 +23,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium } from 'playwright-core'
+import { launch } from './lib.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const dataDir = process.env.IRIS_SHARED_DATA ?? resolve(here, '../../testdata')
@@ -94,24 +94,6 @@ function watchFirstOrgan() {
   }
   requestAnimationFrame(frame)
 }
-
-const launch = (profile) =>
-  chromium.launchPersistentContext(profile, {
-    viewport: { width: 1280, height: 800 },
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--use-angle=swiftshader',
-      '--enable-unsafe-swiftshader',
-    ],
-  })
 
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
 const spread = (xs) => {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/iris-oculus/iris/events"
+	"github.com/iris-oculus/iris/internal/limits"
 	"github.com/iris-oculus/iris/internal/ports"
 )
 
@@ -121,7 +122,7 @@ type TooBig struct {
 }
 
 func (e *TooBig) Error() string {
-	return fmt.Sprintf("%s is %s, more than the %s accepted", e.Key, BytesText(e.Size), BytesText(e.Max))
+	return fmt.Sprintf("%s is %s, more than the %s accepted", e.Key, limits.Bytes(e.Size), limits.Bytes(e.Max))
 }
 
 // ErrLocal marks a failure of the local temporary folder, so that its
@@ -175,20 +176,6 @@ func Purge(ctx context.Context, blobs ports.Blobs, id string, folders ...string)
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// BytesText writes a byte count for people: "512 MB", "2 GB".
-func BytesText(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d bytes", n)
-	}
-	v, i := float64(n), -1
-	for v >= unit && i < 3 {
-		v /= unit
-		i++
-	}
-	return fmt.Sprintf("%.3g %cB", v, "kMGT"[i])
 }
 
 // DurationText writes a deadline for people: "2 hours", "30 minutes".
