@@ -177,6 +177,19 @@ try {
   // The manifest the server made, read as any client would.
   const job = await (await fetch(`${base}/api/jobs/${jobId}`)).json()
   check('the job is done', job.status === 'done', job.status)
+  if (!mock) {
+    // The app polls a job with its last ETag in If-None-Match and cache
+    // no-store (src/api/client.ts); that works only if the browser hands
+    // the 304 to the page instead of answering from, or storing in, its
+    // own cache.
+    const cond = await page.evaluate(async (path) => {
+      const first = await fetch(path, { cache: 'no-store' })
+      const etag = first.headers.get('ETag')
+      const again = await fetch(path, { cache: 'no-store', headers: { 'If-None-Match': etag ?? '' } })
+      return { etag, status: again.status, body: (await again.text()).length }
+    }, `/api/jobs/${jobId}`)
+    check('an unchanged job polled with its ETag comes back 304 with no body, in the browser', !!cond.etag && cond.status === 304 && cond.body === 0, JSON.stringify(cond))
+  }
   const manifestArt = job.artifacts.find((a) => a.name === 'manifest.json')
   const manifest = await (await fetch(new URL(manifestArt.url, base))).json()
   const n = manifest.organs.length

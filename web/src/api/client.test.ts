@@ -82,6 +82,60 @@ describe('ApiClient requests', () => {
   })
 })
 
+describe('ApiClient job polls', () => {
+  const withTag = (etag: string, body: unknown) =>
+    new Response(JSON.stringify(body), { status: 200, headers: { 'Content-Type': 'application/json', ETag: etag } })
+  const sent = (c: Call) => (c.init.headers as Record<string, string>)['If-None-Match']
+
+  it('sends the last ETag back and returns the kept answer on 304', async () => {
+    const f = fakeFetch([withTag('"v1"', { id: 'j', status: 'meshing' }), new Response(null, { status: 304 }), withTag('"v2"', { id: 'j', status: 'done' })])
+    const c = new ApiClient({ fetch: f.fn })
+    const first = await c.getJob('j')
+    const again = await c.getJob('j')
+    const changed = await c.getJob('j')
+    expect(f.calls.map(sent)).toEqual([undefined, '"v1"', '"v1"'])
+    expect(again).toBe(first)
+    expect(changed.status).toBe('done')
+    expect(f.calls.every((x) => x.init.cache === 'no-store')).toBe(true)
+  })
+
+  it('keeps nothing from an answer without an ETag (the Lambda API sends none)', async () => {
+    const f = fakeFetch([json(200, { id: 'j', status: 'meshing' }), json(200, { id: 'j', status: 'meshing' })])
+    const c = new ApiClient({ fetch: f.fn })
+    await c.getJob('j')
+    await c.getJob('j')
+    expect(f.calls.map(sent)).toEqual([undefined, undefined])
+  })
+
+  it('forgets a job it deletes, and a job whose answer was an error', async () => {
+    const f = fakeFetch([
+      withTag('"a"', { id: 'a' }),
+      new Response(null, { status: 204 }),
+      withTag('"b"', { id: 'b' }),
+      json(404, { error: { code: 'not_found', message: 'no job "b"' } }),
+      withTag('"a2"', { id: 'a' }),
+      withTag('"b2"', { id: 'b' }),
+    ])
+    const c = new ApiClient({ fetch: f.fn })
+    await c.getJob('a')
+    await c.deleteJob('a')
+    await c.getJob('b')
+    await expect(c.getJob('b')).rejects.toMatchObject({ code: 'not_found' })
+    await c.getJob('a')
+    await c.getJob('b')
+    expect(f.calls.filter((x) => x.init.method === 'GET').map(sent)).toEqual([undefined, undefined, '"b"', undefined, '"b"'])
+  })
+
+  it('keeps at most 32 jobs, dropping the oldest', async () => {
+    const f = fakeFetch((url) => withTag(`"${url}"`, { id: url }))
+    const c = new ApiClient({ fetch: f.fn })
+    for (let i = 0; i <= 32; i++) await c.getJob(`j${i}`)
+    await c.getJob('j0')
+    await c.getJob('j32')
+    expect(f.calls.slice(-2).map(sent)).toEqual([undefined, '"/api/jobs/j32"'])
+  })
+})
+
 describe('errorFromBody', () => {
   it.each([
     [404, 'Not Found', '{"error":{"code":"not_found","message":"no job \\"x\\""}}', 'not_found', 'no job "x"'],

@@ -75,11 +75,24 @@ export interface ApiClientOptions {
   auth?: TokenSource
 }
 
+/** How many jobs' last answers ApiClient keeps to poll them conditionally. */
+const KEPT_JOB_ANSWERS = 32
+
+/** A job's last answer and its ETag, kept to poll it conditionally. */
+interface KeptAnswer {
+  etag: string
+  job: Job
+}
+
 /** ApiClient calls the IRIS HTTP API. */
 export class ApiClient {
   private readonly base: string
   private readonly fetchFn: typeof fetch
   private readonly auth?: TokenSource
+  // The last answer of each job polled, in memory only: the API answers
+  // no-store (its signed links are not for the browser's disk cache), so
+  // the browser would never revalidate by itself.
+  private readonly kept = new Map<string, KeptAnswer>()
 
   constructor(opts: ApiClientOptions = {}) {
     this.base = (opts.base ?? '').replace(/\/+$/, '')
@@ -93,18 +106,23 @@ export class ApiClient {
    * tries once more.
    */
   async request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-    let res = await this.send(method, path, body, signal)
+    return this.read<T>(method, path, await this.exchange(method, path, body, signal))
+  }
+
+  /** exchange sends a request, renewing the token once on a 401. */
+  private async exchange(method: string, path: string, body: unknown, signal?: AbortSignal, extra?: Record<string, string>): Promise<Response> {
+    let res = await this.send(method, path, body, signal, extra)
     if (res.status === 401 && this.auth) {
       if (await this.auth.refused(res.token)) {
-        res = await this.send(method, path, body, signal)
+        res = await this.send(method, path, body, signal, extra)
         if (res.status === 401) this.auth.refusedAgain()
       }
     }
-    return this.read<T>(method, path, res.res)
+    return res.res
   }
 
-  private async send(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<{ res: Response; status: number; token: string | null }> {
-    const headers: Record<string, string> = { Accept: 'application/json' }
+  private async send(method: string, path: string, body: unknown, signal?: AbortSignal, extra?: Record<string, string>): Promise<{ res: Response; status: number; token: string | null }> {
+    const headers: Record<string, string> = { Accept: 'application/json', ...extra }
     const init: RequestInit = { method, headers, signal, cache: 'no-store' }
     if (body !== undefined) {
       headers['Content-Type'] = 'application/json'
@@ -140,8 +158,25 @@ export class ApiClient {
     return this.request('POST', `/api/jobs/${encodeURIComponent(id)}/upload`, { bytes }, signal)
   }
 
-  getJob(id: string, signal?: AbortSignal): Promise<Job> {
-    return this.request('GET', `/api/jobs/${encodeURIComponent(id)}`, undefined, signal)
+  /**
+   * getJob reads a job. It sends back the ETag of the job's last answer in
+   * If-None-Match, and on 304 Not Modified returns that answer again (the
+   * same object), so a poll of an unchanged job moves no body and the
+   * server renders nothing.
+   */
+  async getJob(id: string, signal?: AbortSignal): Promise<Job> {
+    const path = `/api/jobs/${encodeURIComponent(id)}`
+    const kept = this.kept.get(id)
+    const res = await this.exchange('GET', path, undefined, signal, kept ? { 'If-None-Match': kept.etag } : undefined)
+    if (res.status === 304 && kept) return kept.job
+    const job = await this.read<Job>('GET', path, res)
+    const etag = res.headers.get('ETag')
+    this.kept.delete(id)
+    if (etag) {
+      if (this.kept.size >= KEPT_JOB_ANSWERS) this.kept.delete(this.kept.keys().next().value as string)
+      this.kept.set(id, { etag, job })
+    }
+    return job
   }
 
   listJobs(opts: { limit?: number; cursor?: string } = {}, signal?: AbortSignal): Promise<JobPage> {
@@ -153,6 +188,7 @@ export class ApiClient {
   }
 
   deleteJob(id: string, signal?: AbortSignal): Promise<void> {
+    this.kept.delete(id)
     return this.request('DELETE', `/api/jobs/${encodeURIComponent(id)}`, undefined, signal)
   }
 
