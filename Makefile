@@ -11,9 +11,18 @@ WEB_SRC := $(shell find web/src web/public -type f 2>/dev/null) web/package-lock
 ## build: the iris binary (with the web app) and the Lambda zips
 build: iris lambdas
 
-## iris: the web app (when missing or stale) and the iris binary embedding it (static, no cgo)
+## OPENJPEG: `make iris` decodes JPEG 2000 DICOM with OpenJPEG (-tags openjpeg, cgo, the
+## system's libopenjp2: about twice the pure-Go decoder's speed) when pkg-config finds
+## libopenjp2; `make iris OPENJPEG=` builds the static pure-Go binary anyway
+comma      := ,
+OPENJPEG   ?= $(shell pkg-config --exists libopenjp2 2>/dev/null && echo 1)
+IRIS_CGO   := $(if $(OPENJPEG),1,0)
+IRIS_TAGS  := webdist$(if $(OPENJPEG),$(comma)openjpeg)
+
+## iris: the web app (when missing or stale) and the iris binary embedding it (see OPENJPEG)
 iris: web/dist/index.html
-	CGO_ENABLED=0 $(GO) build -tags webdist -trimpath -o $(BIN) ./cmd/iris
+	@echo "iris: JPEG 2000 decoder: $(if $(OPENJPEG),OpenJPEG (cgo; needs libopenjp2-7 to run),pure Go (static))"
+	CGO_ENABLED=$(IRIS_CGO) $(GO) build -tags $(IRIS_TAGS) -trimpath -o $(BIN) ./cmd/iris
 
 ## release: static iris binaries with the web app, version and commit stamped, for every
 ## platform, and their SHA-256 sums, in bin/release/ (`make release VERSION=v1.2.3`)

@@ -8,7 +8,9 @@
 # stage's share from the job record's stage timestamps.
 # Environment: IRIS_SHARED_DATA (default testdata/), IRIS_PYTHON (default
 # /usr/bin/python3, with pydicom), SLICES (default 300), ROUNDS, IRIS (a
-# binary to measure instead of building this tree's).
+# binary to measure instead of building this tree's), J2K (openjpeg, the
+# default when pkg-config finds libopenjp2, as `make iris` builds; purego:
+# the static CGO_ENABLED=0 build).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -25,9 +27,19 @@ fi
 out=bench/out/serve
 mkdir -p "$out"
 iris=${IRIS:-}
+j2k=${J2K:-}
+if [[ -z $j2k ]]; then
+	j2k=purego
+	pkg-config --exists libopenjp2 2>/dev/null && j2k=openjpeg
+fi
 if [[ -z $iris ]]; then
 	iris=$out/iris
-	CGO_ENABLED=0 go build -trimpath -o "$iris" ./cmd/iris
+	case $j2k in
+	openjpeg) CGO_ENABLED=1 go build -tags openjpeg -trimpath -o "$iris" ./cmd/iris ;;
+	purego) CGO_ENABLED=0 go build -trimpath -o "$iris" ./cmd/iris ;;
+	*) echo "bench/serve: J2K=$j2k: want openjpeg or purego" >&2; exit 2 ;;
+	esac
+	echo "iris serve: this tree, JPEG 2000 decoded by $j2k"
 fi
 go build -o "$out/ctdone" ./bench/serve/ctdone
 "$out/ctdone" -iris "$iris" -dir "$series" -rounds "${ROUNDS:-3}"

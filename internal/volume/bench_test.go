@@ -193,7 +193,7 @@ func BenchmarkWriteLabelMap(b *testing.B) {
 				b.SetBytes(int64(len(c.lm.Data)))
 				for b.Loop() {
 					var buf bytes.Buffer
-					err := writeBody(&buf, NIIGz, level, hdr, func(cb []byte, w io.Writer) error {
+					err := writeBody(&buf, NIIGz, level, false, hdr, func(cb []byte, w io.Writer) error {
 						return writeChunks(w, cb, 1, c.lm.Data, encode8)
 					})
 					if err != nil {
@@ -207,24 +207,40 @@ func BenchmarkWriteLabelMap(b *testing.B) {
 	}
 }
 
+// writeCTEnv names a real CT (.nii or .nii.gz) for BenchmarkWriteCT:
+// synthetic noise compresses unlike a scan (bench/serve/ctdone.sh keeps
+// the 512×512×300 series it makes, in bench/out/dicom/j2k-300, becomes one
+// with `iris convert bench/out/dicom/j2k-300 -o ct.nii.gz`).
+const writeCTEnv = "IRIS_WRITECT_BENCH_FILE"
+
 // BenchmarkWriteCT compares levels, and klauspost with pgzip (blocks
-// compressed on all cores), on a 512×512×100 noisy CT; it sets ctLevel.
+// compressed on all cores), on a 512×512×100 noisy CT or on the real CT
+// $IRIS_WRITECT_BENCH_FILE names; it sets ctLevel and ctParallel.
 func BenchmarkWriteCT(b *testing.B) {
 	ct := syntheticCT([3]int{512, 512, 100}, 5)
+	if path := os.Getenv(writeCTEnv); path != "" {
+		im, err := ReadFile(path, ReadOptions{})
+		if err == nil {
+			ct, err = im.CT()
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
 	hdr, err := encodeHeader(ct.Grid, Int16, 0, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, level := range []int{2, 4, 5, 6} {
+	for _, level := range []int{1, 2, 5} {
 		for _, parallel := range []bool{false, true} {
 			b.Run(fmt.Sprintf("level%d/parallel=%v", level, parallel), func(b *testing.B) {
 				var n int
 				b.SetBytes(int64(2 * len(ct.HU)))
 				for b.Loop() {
 					var buf bytes.Buffer
-					var z io.WriteCloser = must(gzip.NewWriterLevel(&buf, level))
-					if parallel {
-						z = must(pgzip.NewWriterLevel(&buf, level))
+					z, err := newGzipWriter(&buf, level, parallel)
+					if err != nil {
+						b.Fatal(err)
 					}
 					z.Write(hdr)
 					if err := writeChunks(z, make([]byte, chunkSize), 2, ct.HU, encodeLE); err != nil {

@@ -130,10 +130,15 @@ func TestWriteCTNibabel(t *testing.T) {
 	}
 	oblique := syntheticCT([3]int{40, 30, 9}, 11)
 	oblique.Affine = obliqueAffine()
+	// multiblock is 5 MB of voxels: five of the parallel writer's blocks.
+	multiblock := syntheticCT([3]int{256, 256, 40}, 3)
+	if 2*len(multiblock.HU) < 4*gzipBlock {
+		t.Fatalf("multiblock is %d bytes, under four gzip blocks", 2*len(multiblock.HU))
+	}
 	cases := []struct {
 		name string
 		ct   *CT
-	}{{"ct_3mm", ct3mm}, {"oblique", oblique}, {"ct_3mm.raw", ct3mm}, {"oblique.raw", oblique}}
+	}{{"ct_3mm", ct3mm}, {"oblique", oblique}, {"multiblock", multiblock}, {"ct_3mm.raw", ct3mm}, {"oblique.raw", oblique}}
 	dir := t.TempDir()
 	var files []string
 	for _, c := range cases {
