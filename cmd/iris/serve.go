@@ -386,13 +386,18 @@ func engineReady(e segment.Engine) error {
 	return nil
 }
 
-// meshOptions leaves one core to the API and the other stages: meshing
-// organs on every core made each poll wait for a turn (p50 of GET
-// /api/jobs/{id} 12 ms instead of 1.5 ms on 2 cores, bench/serve) and
-// finished no more jobs, since segmenting and meshing overlap.
+// meshOptions leaves one core to the API and the other stages where there
+// are more than two: meshing organs on every core made each poll wait for
+// a turn (p50 of GET /api/jobs/{id} 12 ms instead of 1.5 ms on 2 cores,
+// bench/serve, before the job answer cache) and finished no more jobs,
+// since segmenting and meshing overlap. On two cores it takes both: one
+// worker left a 512×512×300 CT's body and skeleton to mesh one after the
+// other, 2.5 s of a CT's 21 s (bench/serve/ctdone.sh, 3 pairs,
+// 2026-12-06), while the API's back-to-back p99 with 200 pollers stayed
+// under 100 ms either way (48 ms with one worker, 62 ms with two).
 func meshOptions() mesh.Options {
 	o := mesh.DefaultOptions()
-	o.Workers = max(runtime.GOMAXPROCS(0)-1, 1)
+	o.Workers = max(runtime.GOMAXPROCS(0)-1, 2)
 	return o
 }
 

@@ -341,6 +341,31 @@ func TestBuildOptions(t *testing.T) {
 			}
 		}
 	})
+	// A budget changes only which organs mesh side by side, never a mesh;
+	// a budget alone leaves the rest at the defaults.
+	t.Run("memory budget", func(t *testing.T) {
+		a, err := Build(ctx, lm, DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, opt := range []Options{{MemoryBudget: 1 << 40}, {Smooth: 0.5, Workers: 3, MemoryBudget: 1 << 40}, {MemoryBudget: 1}} {
+			b, err := Build(ctx, lm, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(a) != len(b) {
+				t.Fatalf("budget %d: %d surfaces, want %d", opt.MemoryBudget, len(b), len(a))
+			}
+			for i := range a {
+				if !slices.Equal(a[i].Mesh.Positions, b[i].Mesh.Positions) || !slices.Equal(a[i].Mesh.Indices, b[i].Mesh.Indices) {
+					t.Errorf("budget %d, label %d: the mesh differs from the default build's", opt.MemoryBudget, a[i].Label)
+				}
+			}
+		}
+		if _, err := Build(ctx, lm, Options{MemoryBudget: -1}); err == nil || !strings.Contains(err.Error(), "MemoryBudget") {
+			t.Errorf("negative budget: err %v, want one naming MemoryBudget", err)
+		}
+	})
 	t.Run("labels sorted, measurements", func(t *testing.T) {
 		var calls []int
 		var mu sync.Mutex

@@ -114,7 +114,7 @@ func (m *Mesher) buildExport(ctx context.Context, j job.Job, req events.ExportRe
 			return nil, nil, &failure{stage.CodeMeshFailed, "The pieces could not be sorted (" + err.Error() + ")."}
 		}
 	}
-	opt := mesh.Options{Smooth: st.Smooth, MaxTriangles: st.MaxTriangles, Workers: runtime.GOMAXPROCS(0)}
+	opt := mesh.Options{Smooth: st.Smooth, MaxTriangles: st.MaxTriangles, Workers: runtime.GOMAXPROCS(0), MemoryBudget: meshBudget(lim, lm)}
 	if len(st.Labels) > 0 {
 		for _, l := range st.Labels {
 			if slices.Contains(values, l) && !slices.Contains(opt.Labels, l) {

@@ -267,6 +267,9 @@ func (m *Mesher) build(ctx context.Context, id, key, dir, segmentation string) (
 	}
 	table := labels.ForFile(names, values)
 	opt := m.meshOptions()
+	if opt.MemoryBudget == 0 {
+		opt.MemoryBudget = meshBudget(lim, lm)
+	}
 	surfaces, err := mesh.Build(ctx, lm, opt)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -325,6 +328,17 @@ func labelNames(lm *volume.LabelMap) (map[uint16]string, []uint16) {
 }
 
 func anyLabel(values []uint16) bool { return len(values) > 0 }
+
+// meshBudget is what a job's organs may hold while meshed side by side
+// (mesh.Options.MemoryBudget): half of what the job may hold once the label
+// map is in, the other half being the collector's headroom (a Go heap
+// grows to twice what is live between collections) and the surfaces'
+// export. On the Lambda's 3008 MB with a 512×512×600 map that is about
+// 1.2 GB; mesh.Build never goes below its own budget, the biggest organ's
+// working set and an eighth.
+func meshBudget(lim limits.Limits, lm *volume.LabelMap) int64 {
+	return max(0, (lim.Job-2*int64(len(lm.Data)))/2)
+}
 
 // meshOptions resolves the zero Options as mesh.Build does, so that the
 // manifest records the values used.
