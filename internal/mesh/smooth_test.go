@@ -79,10 +79,7 @@ func TestSmooth(t *testing.T) {
 				return 0
 			})
 			raw := extractRaw(t, lm, 1)
-			p0 := make([]float64, len(raw.Positions))
-			for i, x := range raw.Positions {
-				p0[i] = float64(x)
-			}
+			p0 := float64s(raw.Positions)
 			p := append([]float64(nil), p0...)
 			var sm smoother
 			sm.smooth(p, raw.Indices, passBand(DefaultOptions().Smooth), smoothIterations)
@@ -150,10 +147,7 @@ func BenchmarkSmooth(b *testing.B) {
 				return 0
 			})
 			raw := extractRaw(b, lm, 1)
-			p0 := make([]float64, len(raw.Positions))
-			for i, x := range raw.Positions {
-				p0[i] = float64(x)
-			}
+			p0 := float64s(raw.Positions)
 			p := make([]float64, len(p0))
 			var sm smoother
 			b.ReportAllocs()
@@ -186,4 +180,13 @@ func BenchmarkExtract(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(e.pos)/3), "vertices")
+}
+
+// float64s is p widened, as the smoother takes positions.
+func float64s(p []float32) []float64 {
+	q := make([]float64, len(p))
+	for i, x := range p {
+		q[i] = float64(x)
+	}
+	return q
 }
