@@ -294,13 +294,26 @@ func writeBody(w io.Writer, f FileFormat, level int, parallel bool, hdr []byte, 
 	if err != nil {
 		return err
 	}
-	if _, err := z.Write(hdr); err != nil {
-		return err
+	_, err = z.Write(hdr)
+	if err == nil {
+		err = body(make([]byte, chunkSize), z)
 	}
-	if err := body(make([]byte, chunkSize), z); err != nil {
-		return err
+	if err == nil {
+		err = z.Close()
 	}
-	return z.Close()
+	if err != nil {
+		release(z)
+	}
+	return err
+}
+
+// release stops a parallel writer's goroutines after a failed write:
+// pgzip's Close returns the error without stopping them, and its writing
+// goroutine would wait for blocks forever, holding its buffers.
+func release(z io.WriteCloser) {
+	if p, ok := z.(*pgzip.Writer); ok {
+		p.Reset(io.Discard)
+	}
 }
 
 // gzipBlock is the size of the blocks a parallel writer compresses

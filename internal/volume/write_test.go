@@ -7,9 +7,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/iris-oculus/iris/internal/testdata"
 )
@@ -339,5 +341,41 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 	if err := WriteCTFile(filepath.Join(dir, "missing", "ct.nii.gz"), syntheticCT([3]int{2, 2, 2}, 1)); err == nil {
 		t.Error("write into a missing folder succeeded")
+	}
+}
+
+// failAfter is a writer that takes n bytes, then fails every write.
+type failAfter struct{ n int }
+
+var errDiskFull = errors.New("disk full")
+
+func (w *failAfter) Write(p []byte) (int, error) {
+	if len(p) > w.n {
+		k := w.n
+		w.n = 0
+		return k, errDiskFull
+	}
+	w.n -= len(p)
+	return len(p), nil
+}
+
+// TestWriteCTFailedWrite: a write that fails mid-volume returns the
+// writer's error, and the parallel compressor's goroutines all end (a
+// long-running server would otherwise keep one, and its buffers, for
+// every failed write).
+func TestWriteCTFailedWrite(t *testing.T) {
+	ct := syntheticCT([3]int{256, 256, 40}, 3) // five compressor blocks
+	before := runtime.NumGoroutine()
+	for _, n := range []int{0, 100, 1 << 20} {
+		if err := WriteCT(&failAfter{n: n}, ct); !errors.Is(err, errDiskFull) {
+			t.Fatalf("fail after %d bytes: err %v, want %v", n, err, errDiskFull)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after three failed writes, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
