@@ -65,7 +65,10 @@ func DefaultOptions() Options {
 	return Options{Smooth: 0.5, Reduce: 0.1, Workers: runtime.GOMAXPROCS(0)}
 }
 
-func (o Options) resolve() (Options, error) {
+// Resolved is o with its zero fields as Build takes them (see Options), or
+// an error naming the field Build would refuse: what a caller records as
+// the settings used.
+func (o Options) Resolved() (Options, error) {
 	if o.MemoryBudget < 0 {
 		return o, fmt.Errorf("mesh: negative MemoryBudget %d", o.MemoryBudget)
 	}
@@ -161,11 +164,12 @@ type organ struct {
 
 // Build meshes every label of lm (or opt.Labels) and returns the surfaces
 // sorted by label. Labels are meshed in parallel, largest first, each
-// cropped to its bounding box, within a memory budget set by the largest. It fails on an invalid label map or
+// cropped to its bounding box, within a memory budget set by the largest
+// (or Options.MemoryBudget). It fails on an invalid label map or
 // options, a label map with no labels, a requested label that is not
 // present, or ctx being done.
 func Build(ctx context.Context, lm *volume.LabelMap, opt Options) ([]Surface, error) {
-	opt, err := opt.resolve()
+	opt, err := opt.Resolved()
 	if err != nil {
 		return nil, err
 	}
@@ -299,8 +303,8 @@ func schedule(organs []organ) ([]int, int64) {
 // meshOrgans meshes the organs on a pool of workers, biggest first so that
 // the last one to finish is a small one. Organs run side by side only while
 // their working sets fit a memory budget: the biggest organ's and an eighth
-// as much again, or Options.MemoryBudget when that is more. So while the biggest runs, the other workers take organs
-// up to an eighth of its size (on big_labels, while the liver runs, the
+// as much again, or Options.MemoryBudget when that is more. So while the
+// biggest runs, the other workers take organs up to an eighth of its size (on big_labels, while the liver runs, the
 // small organs, which add up to more work than the liver), and the peak is
 // about the biggest organ's working set, not the sum of the biggest few.
 func meshOrgans(ctx context.Context, lm *volume.LabelMap, g geometry, organs []organ, opt Options) ([]Surface, error) {

@@ -362,6 +362,10 @@ func TestBuildOptions(t *testing.T) {
 				}
 			}
 		}
+		r, err := Options{MemoryBudget: 7}.Resolved()
+		if d := DefaultOptions(); err != nil || r.Smooth != d.Smooth || r.Reduce != d.Reduce || r.Workers != d.Workers || r.MemoryBudget != 7 {
+			t.Errorf("Options{MemoryBudget: 7}.Resolved() = %+v, %v; want the defaults with budget 7", r, err)
+		}
 		if _, err := Build(ctx, lm, Options{MemoryBudget: -1}); err == nil || !strings.Contains(err.Error(), "MemoryBudget") {
 			t.Errorf("negative budget: err %v, want one naming MemoryBudget", err)
 		}

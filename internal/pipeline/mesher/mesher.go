@@ -266,11 +266,14 @@ func (m *Mesher) build(ctx context.Context, id, key, dir, segmentation string) (
 		return nil, &failure{CodeEmptySegmentation, "The segmentation found no structures in this scan. Check that it is a CT of the neck, chest, abdomen or pelvis, and try again."}
 	}
 	table := labels.ForFile(names, values)
-	opt := m.meshOptions()
+	opt, err := m.Mesh.Resolved() // the values used, for the manifest
 	if opt.MemoryBudget == 0 {
 		opt.MemoryBudget = meshBudget(lim, lm)
 	}
-	surfaces, err := mesh.Build(ctx, lm, opt)
+	var surfaces []mesh.Surface
+	if err == nil { // invalid options fail the job as Build would
+		surfaces, err = mesh.Build(ctx, lm, opt)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, err
@@ -338,19 +341,6 @@ func anyLabel(values []uint16) bool { return len(values) > 0 }
 // working set and an eighth.
 func meshBudget(lim limits.Limits, lm *volume.LabelMap) int64 {
 	return max(0, (lim.Job-2*int64(len(lm.Data)))/2)
-}
-
-// meshOptions resolves the zero Options as mesh.Build does, so that the
-// manifest records the values used.
-func (m *Mesher) meshOptions() mesh.Options {
-	o := m.Mesh
-	if o.Smooth == 0 && o.Reduce == 0 && o.MaxTriangles == 0 && o.Labels == nil && o.Workers == 0 && o.Progress == nil {
-		return mesh.DefaultOptions()
-	}
-	if o.Reduce == 0 {
-		o.Reduce = mesh.DefaultOptions().Reduce
-	}
-	return o
 }
 
 // upload puts every file of the set under results/{id}/, manifest.json
