@@ -16,8 +16,8 @@ build: iris lambdas
 ## libopenjp2; `make iris OPENJPEG=` builds the static pure-Go binary anyway
 comma      := ,
 OPENJPEG   ?= $(shell pkg-config --exists libopenjp2 2>/dev/null && echo 1)
-IRIS_CGO   := $(if $(OPENJPEG),1,0)
-IRIS_TAGS  := webdist$(if $(OPENJPEG),$(comma)openjpeg)
+IRIS_CGO   = $(if $(OPENJPEG),1,0)
+IRIS_TAGS  = webdist$(if $(OPENJPEG),$(comma)openjpeg)
 
 ## iris: the web app (when missing or stale) and the iris binary embedding it (see OPENJPEG)
 iris: web/dist/index.html

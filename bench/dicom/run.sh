@@ -30,18 +30,9 @@ for t in dcm2niix dcmcjpeg; do
 	command -v $t >/dev/null || { echo "bench/dicom: needs $t (apt-get install dcm2niix dcmtk)" >&2; exit 1; }
 done
 iris=${IRIS:-}
-j2k=${J2K:-}
-if [[ -z $j2k ]]; then
-	j2k=purego
-	pkg-config --exists libopenjp2 2>/dev/null && j2k=openjpeg
-fi
 if [[ -z $iris ]]; then
 	iris=$out/iris
-	case $j2k in
-	openjpeg) CGO_ENABLED=1 go build -tags openjpeg -trimpath -o "$iris" ./cmd/iris ;;
-	purego) CGO_ENABLED=0 go build -trimpath -o "$iris" ./cmd/iris ;;
-	*) echo "bench/dicom: J2K=$j2k: want openjpeg or purego" >&2; exit 2 ;;
-	esac
+	bash bench/build-iris.sh "$iris"
 fi
 
 series() { # syntax → folder, made once
@@ -74,7 +65,7 @@ measure() { # label syntax round cmd... → one TSV row: wall cpu rss
 	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$syn" "$label" "$r" "$wall" "$(echo "$user + $sys" | bc)" "$rss" >>"$tsv"
 }
 
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; $n slices of 512×512; $rounds rounds; iris: $iris (JPEG 2000: $j2k); tree $(git rev-parse --short HEAD 2>/dev/null)"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; $n slices of 512×512; $rounds rounds; iris: $iris; tree $(git rev-parse --short HEAD 2>/dev/null)"
 for syn in ${SYNTAXES:-j2k native jpegll}; do
 	d=$(series "$syn")
 	for r in $(seq "$rounds"); do

@@ -27,19 +27,9 @@ fi
 out=bench/out/serve
 mkdir -p "$out"
 iris=${IRIS:-}
-j2k=${J2K:-}
-if [[ -z $j2k ]]; then
-	j2k=purego
-	pkg-config --exists libopenjp2 2>/dev/null && j2k=openjpeg
-fi
 if [[ -z $iris ]]; then
 	iris=$out/iris
-	case $j2k in
-	openjpeg) CGO_ENABLED=1 go build -tags openjpeg -trimpath -o "$iris" ./cmd/iris ;;
-	purego) CGO_ENABLED=0 go build -trimpath -o "$iris" ./cmd/iris ;;
-	*) echo "bench/serve: J2K=$j2k: want openjpeg or purego" >&2; exit 2 ;;
-	esac
-	echo "iris serve: this tree, JPEG 2000 decoded by $j2k"
+	bash bench/build-iris.sh "$iris"
 fi
 go build -o "$out/ctdone" ./bench/serve/ctdone
 "$out/ctdone" -iris "$iris" -dir "$series" -rounds "${ROUNDS:-3}"
