@@ -257,13 +257,6 @@ func BenchmarkWriteCT(b *testing.B) {
 	}
 }
 
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
-
 // BenchmarkWriteCTFile writes a 512×512×300 CT (a 300-slice series, 157 MB
 // of voxels) to a file as .nii and as .nii.gz, fsync included: what
 // choosing the uncompressed name saves.
