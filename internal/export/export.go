@@ -32,9 +32,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/iris-oculus/iris/internal/export/manifest"
@@ -160,12 +163,14 @@ func Write(dir string, src Source, surfaces []mesh.Surface, table *labels.Table,
 		}
 	}
 	w.labelMap(src.LabelMap, table)
+	w.flush()
 	if w.err != nil {
 		return nil, fmt.Errorf("export %s: %w", dir, w.err)
 	}
 	m.Files = slices.Clone(w.files)
 	w.syncDirs()
 	w.file(ManifestFile, func(out io.Writer) error { return encodeManifest(m, out) })
+	w.flush()
 	w.syncDirs()
 	if w.err != nil {
 		return nil, fmt.Errorf("export %s: %w", dir, w.err)
@@ -274,27 +279,78 @@ func nonFinite(s []float32) int {
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
-// setWriter writes the files of one set, remembering the first error (after
-// which it does nothing) and what it wrote.
+// setWriter writes the files of one set. file queues a file and flush
+// writes those queued, several at once (the encoders, hashing and syncs of
+// a set's files are independent, and a set's writing was otherwise one
+// core's work after meshing had used them all), recording them in the
+// order queued whatever the order they finish in. After an error it starts
+// no more files and keeps the first error in queue order.
 type setWriter struct {
-	dir   string
-	files []File
-	dirs  []string // folders holding renamed files, to sync
-	err   error
+	dir     string
+	files   []File
+	dirs    []string // folders holding renamed files, to sync
+	err     error
+	pending []pendingFile
 }
 
-// file writes name (slash-separated, relative to dir) atomically.
+type pendingFile struct {
+	name  string
+	write func(io.Writer) error
+}
+
+// file queues name (slash-separated, relative to dir) to be written
+// atomically by the next flush.
 func (w *setWriter) file(name string, write func(io.Writer) error) {
 	if w.err != nil {
 		return
 	}
-	f, err := writeAtomic(filepath.Join(w.dir, filepath.FromSlash(name)), write)
-	if err != nil {
-		w.err = fmt.Errorf("write %s: %w", name, err)
+	w.pending = append(w.pending, pendingFile{name, write})
+}
+
+// flush writes the queued files on up to GOMAXPROCS goroutines.
+func (w *setWriter) flush() {
+	jobs := w.pending
+	w.pending = nil
+	if w.err != nil || len(jobs) == 0 {
 		return
 	}
-	f.Name = name
-	w.add(f)
+	done := make([]File, len(jobs))
+	errs := make([]error, len(jobs))
+	var (
+		next   atomic.Int64
+		failed atomic.Bool
+		wg     sync.WaitGroup
+	)
+	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(jobs) || failed.Load() {
+					return
+				}
+				j := jobs[i]
+				f, err := writeAtomic(filepath.Join(w.dir, filepath.FromSlash(j.name)), j.write)
+				if err != nil {
+					errs[i] = fmt.Errorf("write %s: %w", j.name, err)
+					failed.Store(true)
+					return
+				}
+				f.Name = j.name
+				done[i] = f
+			}
+		})
+	}
+	wg.Wait()
+	for i := range jobs {
+		if errs[i] != nil {
+			w.err = errs[i]
+			return
+		}
+		if done[i].Name == "" {
+			return // not started after another's error
+		}
+		w.add(done[i])
+	}
 }
 
 func (w *setWriter) add(f File) {
