@@ -341,6 +341,32 @@ func TestWriteFailureLeavesNoManifest(t *testing.T) {
 	}
 }
 
+// TestWriteFailureAmongConcurrentFiles makes two of a set's files fail
+// while they are written side by side: Write reports the first in the
+// set's order, whichever failed first in time, and leaves no manifest and
+// no temporary file.
+func TestWriteFailureAmongConcurrentFiles(t *testing.T) {
+	for range 5 {
+		dir := t.TempDir()
+		for _, name := range []string{OBJFile, LabelsFile} {
+			// A folder that is not empty where the file goes: the rename fails.
+			if err := os.MkdirAll(filepath.Join(dir, name, "x"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		src := Source{File: "x.nii.gz", LabelMap: testLabelMap(1)}
+		_, err := Write(dir, src, testSurfaces(), labels.TotalSegmentator(), Options{Created: created})
+		if err == nil || !strings.Contains(err.Error(), "write "+OBJFile) {
+			t.Fatalf("Write with folders in the way of %s and %s: %v, want the error of %s", OBJFile, LabelsFile, err, OBJFile)
+		}
+		for _, f := range listFiles(t, dir) {
+			if f == ManifestFile || strings.Contains(f, ".tmp") {
+				t.Errorf("after a failed Write: %s is there", f)
+			}
+		}
+	}
+}
+
 func TestReadManifestErrors(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, s string) string {
