@@ -118,6 +118,10 @@ func TestLambdas(t *testing.T) {
 				t.Errorf("runtime %v, handler %v, architectures %v; want provided.al2023, bootstrap, [arm64]", p["Runtime"], p["Handler"], p["Architectures"])
 			}
 			vars, _ := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+			// The Go runtime collects before the heap outgrows the function.
+			if mb, _ := p["MemorySize"].(float64); vars["GOMEMLIMIT"] != fmt.Sprintf("%dMiB", int(mb)*9/10) {
+				t.Errorf("GOMEMLIMIT = %v, want nine tenths of the function's %v MB in MiB", vars["GOMEMLIMIT"], p["MemorySize"])
+			}
 			for _, name := range required[fn] {
 				if vars[name] == nil {
 					t.Errorf("environment lacks %s: %v", name, vars)
