@@ -76,6 +76,29 @@ func TestDecimate(t *testing.T) {
 	}
 }
 
+// TestDecimateUnusedVertices gives the decimator more unused vertices than
+// the surface has half-edges, so that the Morton sort cannot borrow the
+// half-edge array: the output is still closed, compact and at target.
+func TestDecimateUnusedVertices(t *testing.T) {
+	in := decTetSurface(decSphere(0, 0, 0, 10), 24, 1)
+	m := &mesh.Mesh{Positions: slices.Clone(in.Positions), Indices: in.Indices}
+	for i := range 2 * len(in.Indices) {
+		x := float32(i%19) - 9 // inside the sphere's box
+		m.Positions = append(m.Positions, x, -x, x/2)
+	}
+	target := in.Triangles() / 10
+	out := Decimate(m, target)
+	if err := decCheck(out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Triangles() > target {
+		t.Errorf("%d triangles, want ≤ %d", out.Triangles(), target)
+	}
+	if got, want := decEuler(out), decEuler(in); got != want {
+		t.Errorf("Euler characteristic %d, want %d", got, want)
+	}
+}
+
 func TestDecimateUnchanged(t *testing.T) {
 	tet := decTetrahedron()
 	sphere := decTetSurface(decSphere(0, 0, 0, 5), 14, 1)
