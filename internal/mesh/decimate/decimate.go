@@ -17,6 +17,15 @@
 // (meshoptimizer's scheme), which is much faster than a priority queue
 // updated after every collapse and as good.
 //
+// A big surface's passes run on two goroutines: scoring scans the two
+// halves of the half-edges, and collapsing splits the vertices in two
+// halves of space, each collapsing, in cost order, the edges whose
+// neighbourhoods lie within it, the few edges between them after (see
+// collapseSideBySide). The result does not depend on the number of cores.
+// On big_labels' largest organ (1.4 M triangles) that took decimation from
+// about 1.97 s to 1.54 s on two idle cores; on a 512×512×300 CT, whose
+// body is meshed alone at the end, the meshing from 11.9 s to 9.6 s.
+//
 // Because of those constraints the result can keep more than target
 // triangles; target <= 0 simplifies as far as they allow (four triangles for
 // a sphere-like component). Edges that are not shared by exactly two
@@ -28,7 +37,11 @@
 package decimate
 
 import (
+	"cmp"
 	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/iris-oculus/iris/internal/mesh/internal/geom"
 )
@@ -113,10 +126,12 @@ type Decimator struct {
 	strict   bool        // only collapses that keep the volume
 	centre   vec3
 
-	// Scratch for one collapse: the outgoing half-edges of its ends, and the
-	// triangles that survive it, relative to the edge's middle.
-	fanA, fanB []int32
-	wedges     []wedge
+	seq           collapser    // collapses in cost order, alone
+	side          [2]collapser // collapse the two halves of a big pass side by side
+	pending       []uint64     // per half-edge, a bit: left for seq in this pass
+	routes        []uint8      // per half-edge, its route (see route) when the pass scanned them side by side, else nil
+	routeBuf      []uint8
+	sideBySideMin int // the fewest chosen edges a pass splits; 0 means sideBySide
 }
 
 // wedge is a triangle around a collapsing edge: the moving corner v and
@@ -577,11 +592,65 @@ func (d *Decimator) run(target int) {
 // the target, or once it has made a sixth of the collapses still needed and
 // the edges cost passSlack times the last one that would be needed were
 // every edge taken, as meshoptimizer does; the next pass scores the changed
-// edges afresh.
+// edges afresh. A pass with many edges to take collapses them on two
+// goroutines (sideBySide).
 func (d *Decimator) collapsePass(target int) int {
 	d.pass++
+	d.listCandidates()
+	d.spare = sortCandidates(d.cands, d.spare)
+	goal := (d.live - target + 1) / 2
+	limit := float32(math.Inf(1))
+	if goal < len(d.cands) {
+		limit = passSlack * d.cands[goal].cost
+	}
+	if chosen := d.chosen(limit, goal); chosen >= cmp.Or(d.sideBySideMin, sideBySide) {
+		return d.collapseSideBySide(d.cands[:chosen], goal, target)
+	}
+	c := d.startSeq(len(d.cands))
+	defer d.endSeq(c)
+	n := 0
+	for _, e := range d.cands {
+		if d.live <= target || (e.cost > limit && n > goal/6) {
+			break
+		}
+		if c.try(e.h) == collapsed {
+			n++
+			d.live -= 2
+		}
+	}
+	return n
+}
+
+// listCandidates lists the candidates of a pass in d.cands in half-edge order,
+// scoring the edges whose ends changed since they were scored. A big
+// surface's half-edges are scanned in two halves on two goroutines, the
+// second half's candidates gathered in d.spare (free until the sort) and
+// then appended: the same list either way. Scoring reads the vertices and
+// quadrics and writes only each half-edge's own score.
+func (d *Decimator) listCandidates() {
 	d.cands = d.cands[:0]
-	for h := range d.he {
+	d.routes = nil
+	if len(d.he) < 3*sideBySide {
+		d.cands = d.scan(d.cands, 0, len(d.he))
+		return
+	}
+	// Where each edge would go side by side, worked out here in
+	// half-edge order rather than later in cost order, which reads the
+	// vertices at random.
+	d.routeBuf = geom.Grow(d.routeBuf, len(d.he))
+	d.routes = d.routeBuf
+	mid := len(d.he) / 2
+	d.spare = geom.Reserve(d.spare, len(d.he)/2)
+	var wg sync.WaitGroup
+	wg.Go(func() { d.spare = d.scan(d.spare, mid, len(d.he)) })
+	d.cands = d.scan(d.cands, 0, mid)
+	wg.Wait()
+	d.cands = append(d.cands, d.spare...)
+}
+
+// scan appends the candidates among half-edges [from, to) to cands.
+func (d *Decimator) scan(cands []candidate, from, to int) []candidate {
+	for h := from; h < to; h++ {
 		t := d.he[h].opp
 		if t < int32(h) {
 			continue // removed, not manifold, or seen from its twin
@@ -597,35 +666,226 @@ func (d *Decimator) collapsePass(target int) int {
 		if d.scored[h] != key {
 			d.score[h], d.scored[h] = d.cost(a, b), key
 		}
-		d.cands = append(d.cands, candidate{cost: d.score[h], h: int32(h)})
+		if d.routes != nil {
+			d.routes[h] = d.route(a, b)
+		}
+		cands = append(cands, candidate{cost: d.score[h], h: int32(h)})
 	}
-	d.spare = sortCandidates(d.cands, d.spare)
-	goal := (d.live - target + 1) / 2
-	limit := float32(math.Inf(1))
-	if goal < len(d.cands) {
-		limit = passSlack * d.cands[goal].cost
+	return cands
+}
+
+// route is where collapseSideBySide sends the edge a–b: to the goroutine
+// of the half both ends are in (0 or 1), or to d.seq (2) when they are in
+// different halves or in a small component (see collapseSideBySide).
+func (d *Decimator) route(a, b int32) uint8 {
+	split := int32(len(d.vs) / 2)
+	switch {
+	case d.compTris[d.vs[a].comp] <= 2*looseMin+6 || (a < split) != (b < split):
+		return 2
+	case a < split:
+		return 0
 	}
+	return 1
+}
+
+// chosen is how many of the sorted candidates a side-by-side pass takes:
+// up to the first that costs more than limit, but at least a sixth of
+// goal. The sequential pass stops the same way, counting collapses made
+// instead of edges taken, which side by side it cannot know beforehand.
+func (d *Decimator) chosen(limit float32, goal int) int {
+	for i, e := range d.cands {
+		if e.cost > limit && i > goal/6 {
+			return i
+		}
+	}
+	return len(d.cands)
+}
+
+// sideBySide is the fewest edges a pass takes for collapseSideBySide to
+// split them: below it, the goroutines would cost more than they save.
+const sideBySide = 1 << 16
+
+// collapseSideBySide collapses cands, sorted by cost, on two goroutines,
+// and returns how many it made, at most goal, so that it cannot overshoot
+// the target. The vertices are split in two halves of their Morton order,
+// two halves of space; each goroutine takes, in cost order, the edges of
+// its half whose ends' one-rings lie within it (up to its share of goal),
+// so the two never read or write the same vertex or triangle: a collapse
+// changes only the triangles around its ends, and those around a vertex
+// of one half with one-ring in it have all their corners in it. The edges
+// between the halves, those whose one-rings cross, and those of small
+// components (whose triangle counts, which both goroutines change, decide
+// whether a collapse may change the volume) are left to d.seq, in cost
+// order, afterwards. What each goroutine does depends only on its half,
+// so the result is the same on any number of cores.
+func (d *Decimator) collapseSideBySide(cands []candidate, goal, target int) int {
+	split := int32(len(d.vs) / 2)
+	d.pending = geom.Zeroed(d.pending, (len(d.he)+63)/64)
+	// Each half's edges, in cost order, in spare (free after the sort):
+	// the first half's from the front, the second's from the back.
+	d.spare = geom.Grow(d.spare, len(cands))
+	lists := [2][]candidate{d.spare[:0], nil}
+	back := len(cands)
+	for _, e := range cands {
+		var r uint8
+		if d.routes != nil {
+			r = d.routes[e.h]
+		} else {
+			r = d.route(d.he[e.h].v, d.he[nextCorner(e.h)].v)
+		}
+		switch r {
+		case 0:
+			lists[0] = append(lists[0], e)
+		case 1:
+			back--
+			d.spare[back] = e
+		default:
+			d.pending[e.h>>6] |= 1 << (e.h & 63)
+		}
+	}
+	lists[1] = d.spare[back:]
+	slices.Reverse(lists[1])
+	d.freshTokens(2 * len(cands))
+	var wg sync.WaitGroup
+	for k := range d.side {
+		c := &d.side[k]
+		c.d, c.alone, c.step = d, false, 2
+		c.lo, c.hi = 0, split
+		if k == 1 {
+			c.lo, c.hi = split, int32(len(d.vs))
+		}
+		c.tok, c.clock = d.tok+uint32(k), d.clock+uint32(k)
+		c.removed, c.made, c.deferred = 0, 0, c.deferred[:0]
+		share := int(int64(goal) * int64(len(lists[k])) / int64(len(cands)))
+		wg.Go(func() {
+			for _, e := range lists[k] {
+				if c.made >= share {
+					return
+				}
+				switch c.try(e.h) {
+				case collapsed:
+					c.made++
+				case deferred:
+					c.deferred = append(c.deferred, e.h)
+				}
+			}
+		})
+	}
+	wg.Wait()
 	n := 0
-	for _, c := range d.cands {
-		if d.live <= target || (c.cost > limit && n > goal/6) {
+	for k := range d.side {
+		c := &d.side[k]
+		d.tok, d.clock = max(d.tok, c.tok), max(d.clock, c.clock)
+		d.live -= c.removed
+		n += c.made
+		for _, h := range c.deferred {
+			d.pending[h>>6] |= 1 << (h & 63)
+		}
+	}
+	c := d.startSeq(len(cands))
+	defer d.endSeq(c)
+	for _, e := range cands {
+		if d.live <= target {
 			break
 		}
-		// An end that changed in this pass, or died, shows as a busy end
-		// (a collapse marks both, and a collapse's removed end now reads
-		// as the busy one it merged into); a triangle of the edge that
-		// went, as -1.
-		a, b := d.he[c.h].v, d.he[nextCorner(c.h)].v
-		if a < 0 || d.vs[a].busy == d.pass || d.vs[b].busy == d.pass {
-			continue
-		}
-		if d.collapse(a, b) {
+		if d.pending[e.h>>6]&(1<<(e.h&63)) != 0 && c.try(e.h) == collapsed {
 			n++
-			d.vs[a].busy, d.vs[b].busy = d.pass, d.pass
-		} else {
-			d.reject[c.h] = 1 + d.vs[a].stamp + d.vs[b].stamp
+			d.live -= 2
 		}
 	}
 	return n
+}
+
+// startSeq readies d.seq for up to n tries after whatever ran before.
+func (d *Decimator) startSeq(n int) *collapser {
+	d.freshTokens(n)
+	c := &d.seq
+	c.d, c.alone, c.step = d, true, 1
+	c.lo, c.hi = 0, int32(len(d.vs))
+	c.tok, c.clock, c.removed = d.tok, d.clock, 0
+	return c
+}
+
+// endSeq takes back what d.seq used.
+func (d *Decimator) endSeq(c *collapser) { d.tok, d.clock = c.tok, c.clock }
+
+// freshTokens makes room for n more tries' mark tokens (two collapsers
+// side by side use every other one each), clearing the marks when the
+// counter would wrap, so that no stale mark equals a token in use.
+func (d *Decimator) freshTokens(n int) {
+	if uint64(d.tok)+2*uint64(n)+4 > math.MaxUint32 {
+		for i := range d.vs {
+			d.vs[i].mark = 0
+		}
+		d.tok = 0
+	}
+}
+
+// collapser collapses edges on one goroutine: its scratch, the vertices it
+// may read or change, and its own mark tokens and stamps, which two
+// collapsers side by side take from the same counter, every other one.
+type collapser struct {
+	d      *Decimator
+	lo, hi int32 // the vertices it owns: [lo, hi)
+	alone  bool  // no collapser runs beside it, so it may read compTris
+	step   uint32
+	tok    uint32 // the last mark token it used
+	clock  uint32 // the last stamp it gave
+	// Scratch for one collapse: the outgoing half-edges of its ends, and
+	// the triangles that survive it, relative to the edge's middle.
+	fanA, fanB []int32
+	wedges     []wedge
+	removed    int     // triangles it removed
+	made       int     // collapses it made side by side
+	deferred   []int32 // half-edges it left to d.seq
+}
+
+// outcome is what became of a try.
+type outcome uint8
+
+const (
+	skipped  outcome = iota // an end changed in this pass
+	refused                 // the checks refused it
+	deferred                // its one-rings reach beyond the collapser's vertices
+	collapsed
+)
+
+func (c *collapser) nextTok() uint32   { c.tok += c.step; return c.tok }
+func (c *collapser) nextStamp() uint32 { c.clock += c.step; return c.clock }
+
+// owns reports whether every vertex at the far end of fan's half-edges is
+// c's.
+func (c *collapser) owns(fan []int32) bool {
+	if c.alone {
+		return true
+	}
+	for _, h := range fan {
+		if w := c.d.he[nextCorner(h)].v; w < c.lo || w >= c.hi {
+			return false
+		}
+	}
+	return true
+}
+
+// try collapses the edge of half-edge h unless an end changed in this
+// pass; a refusal is remembered until an end changes.
+func (c *collapser) try(h int32) outcome {
+	d := c.d
+	// An end that changed in this pass, or died, shows as a busy end (a
+	// collapse marks both, and a collapse's removed end now reads as the
+	// busy one it merged into); a triangle of the edge that went, as -1.
+	a, b := d.he[h].v, d.he[nextCorner(h)].v
+	if a < 0 || d.vs[a].busy == d.pass || d.vs[b].busy == d.pass {
+		return skipped
+	}
+	r := c.collapse(a, b)
+	switch r {
+	case refused:
+		d.reject[h] = 1 + d.vs[a].stamp + d.vs[b].stamp
+	case collapsed:
+		d.vs[a].busy, d.vs[b].busy = d.pass, d.pass
+	}
+	return r
 }
 
 // sortCandidates sorts c by cost with an LSD radix sort on the costs' keys
@@ -679,47 +939,47 @@ func (d *Decimator) fan(v int32, buf []int32) []int32 {
 	}
 }
 
-// collapse merges a into b if the checks allow, and reports whether it did.
-func (d *Decimator) collapse(a, b int32) bool {
-	d.fanA = d.fan(a, d.fanA)
-	d.fanB = d.fan(b, d.fanB)
-	if len(d.fanA) == 3 && len(d.fanB) == 3 {
-		return false // a tetrahedron: the smallest closed surface
+// collapse merges a into b if the checks allow, and reports whether it did,
+// or that it leaves the edge to another collapser: an end's one-ring
+// reaches beyond c's vertices.
+func (c *collapser) collapse(a, b int32) outcome {
+	d := c.d
+	c.fanA = d.fan(a, c.fanA)
+	c.fanB = d.fan(b, c.fanB)
+	if !c.owns(c.fanA) || !c.owns(c.fanB) {
+		return deferred
 	}
-	d.tok++
-	if d.tok == 0 {
-		for i := range d.vs {
-			d.vs[i].mark = 0
-		}
-		d.tok = 1
+	if len(c.fanA) == 3 && len(c.fanB) == 3 {
+		return refused // a tetrahedron: the smallest closed surface
 	}
+	tok := c.nextTok()
 	he := int32(-1)
-	for _, h := range d.fanA {
+	for _, h := range c.fanA {
 		w := d.he[nextCorner(h)].v
-		d.vs[w].mark = d.tok
+		d.vs[w].mark = tok
 		if w == b {
 			he = h
 		}
 	}
 	if he < 0 {
-		return false
+		return refused
 	}
 	// Link condition: the one-rings share only the two opposite vertices.
 	common := 0
-	for _, h := range d.fanB {
-		if w := d.he[nextCorner(h)].v; w != a && d.vs[w].mark == d.tok {
+	for _, h := range c.fanB {
+		if w := d.he[nextCorner(h)].v; w != a && d.vs[w].mark == tok {
 			common++
 		}
 	}
 	if common != 2 {
-		return false
+		return refused
 	}
-	x, ok := d.target(a, b)
+	x, ok := c.target(a, b)
 	if !ok {
-		return false
+		return refused
 	}
-	d.apply(he, a, b, x)
-	return true
+	c.apply(he, a, b, x)
+	return collapsed
 }
 
 // target chooses the new position of the merged vertex: the quadric's
@@ -728,7 +988,8 @@ func (d *Decimator) collapse(a, b int32) bool {
 // checks. The volume-keeping point may lie anywhere within the ring around
 // the edge, or twice the edge's length from its middle, since on coarse,
 // thin parts keeping the volume takes a long move.
-func (d *Decimator) target(a, b int32) (vec3, bool) {
+func (c *collapser) target(a, b int32) (vec3, bool) {
+	d := c.d
 	var q quadric
 	var inv [6]float64
 	q.sum(&d.quad[a], &d.quad[b])
@@ -736,7 +997,7 @@ func (d *Decimator) target(a, b int32) (vec3, bool) {
 	x0, _ := d.place(&q, &inv, invertible, a, b)
 	pa, pb := d.vs[a].p, d.vs[b].p
 	o := geom.Scale(geom.Add(pa, pb), 0.5)
-	g, s, r2 := d.gather(a, b, o)
+	g, s, r2 := c.gather(a, b, o)
 	if invertible {
 		// The volume after the collapse is linear in the new position x: the
 		// surviving triangles around a and b, with a and b replaced by x,
@@ -746,26 +1007,30 @@ func (d *Decimator) target(a, b int32) (vec3, bool) {
 		ag := mulSym(&inv, g)
 		if den := geom.Dot(g, ag); den > 0 {
 			xv := geom.Add(x0, geom.Scale(ag, (s-geom.Dot(g, geom.Sub(x0, o)))/den))
-			if geom.Dist2(xv, o) <= max(r2, 4*geom.Dist2(pa, pb)) && d.acceptable(geom.Sub(xv, o), g) {
+			if geom.Dist2(xv, o) <= max(r2, 4*geom.Dist2(pa, pb)) && c.acceptable(geom.Sub(xv, o), g) {
 				return xv, true
 			}
 		}
 	}
-	if d.strict || d.compTris[d.vs[a].comp] <= looseMin {
+	// A collapser beside another is given no edge of a small component
+	// (see sideBySide), so it need not read compTris, which the other
+	// changes.
+	if d.strict || (c.alone && d.compTris[d.vs[a].comp] <= looseMin) {
 		// On a small component, a collapse that changes the volume can
 		// push the new vertex through the few triangles the checks do not
 		// see and turn the component inside out.
 		return x0, false
 	}
-	return x0, d.acceptable(geom.Sub(x0, o), g)
+	return x0, c.acceptable(geom.Sub(x0, o), g)
 }
 
-// gather fills d.wedges with the triangles around a and b that survive their
+// gather fills c.wedges with the triangles around a and b that survive their
 // collapse, relative to o, and returns the volume terms g and s of target
 // and the squared radius r2 of the ring around them.
-func (d *Decimator) gather(a, b int32, o vec3) (g vec3, s, r2 float64) {
-	d.wedges = d.wedges[:0]
-	for i, fan := range [2][]int32{d.fanA, d.fanB} {
+func (c *collapser) gather(a, b int32, o vec3) (g vec3, s, r2 float64) {
+	d := c.d
+	c.wedges = c.wedges[:0]
+	for i, fan := range [2][]int32{c.fanA, c.fanB} {
 		v, other := a, b
 		if i == 1 {
 			v, other = b, a
@@ -774,31 +1039,31 @@ func (d *Decimator) gather(a, b int32, o vec3) (g vec3, s, r2 float64) {
 		for _, h := range fan {
 			qv, rv := d.he[nextCorner(h)].v, d.he[prevCorner(h)].v
 			pq, pr := geom.Sub(d.vs[qv].p, o), geom.Sub(d.vs[rv].p, o)
-			c := geom.Cross(pq, pr)
+			n := geom.Cross(pq, pr)
 			if qv == other || rv == other {
 				// The two triangles on the edge vanish; count them once.
 				if i == 0 {
-					s += geom.Dot(pv, c)
+					s += geom.Dot(pv, n)
 				}
 				continue
 			}
-			g = geom.Add(g, c)
-			s += geom.Dot(pv, c)
+			g = geom.Add(g, n)
+			s += geom.Dot(pv, n)
 			r2 = max(r2, geom.Dot(pq, pq))
-			d.wedges = append(d.wedges, wedge{pv, pq, pr})
+			c.wedges = append(c.wedges, wedge{pv, pq, pr})
 		}
 	}
 	return g, s, r2
 }
 
-// acceptable reports whether moving the collapsing corners of d.wedges to x
+// acceptable reports whether moving the collapsing corners of c.wedges to x
 // keeps every triangle facing the same way, non-degenerate and not much
 // worse shaped. A sliver's normal is numerical noise, so a triangle that was
 // one is held to the normal g of the whole fan instead: otherwise slivers
 // block the collapses that would remove them.
-func (d *Decimator) acceptable(x, g vec3) bool {
-	for i := range d.wedges {
-		w := &d.wedges[i]
+func (c *collapser) acceptable(x, g vec3) bool {
+	for i := range c.wedges {
+		w := &c.wedges[i]
 		eq, er := geom.Sub(w.q, x), geom.Sub(w.r, x)
 		n1 := geom.Cross(eq, er)
 		l1 := geom.Dot(n1, n1)
@@ -835,12 +1100,13 @@ func shapeQuality(n2 float64, e1, e2 vec3) float64 {
 
 // apply collapses half-edge he (a→b), in triangle (a,b,c) whose twin lies in
 // (b,a,d), moving b to x and removing a and both triangles.
-func (d *Decimator) apply(he, a, b int32, x vec3) {
+func (c *collapser) apply(he, a, b int32, x vec3) {
+	d := c.d
 	h1, h2 := nextCorner(he), prevCorner(he) // b→c, c→a
 	g0 := d.he[he].opp
 	g1, g2 := nextCorner(g0), prevCorner(g0) // a→d, d→b
 	o1, o2, o3, o4 := d.he[h1].opp, d.he[h2].opp, d.he[g1].opp, d.he[g2].opp
-	for _, h := range d.fanA {
+	for _, h := range c.fanA {
 		d.he[h].v = b
 	}
 	d.he[o1].opp, d.he[o2].opp = o2, o1
@@ -858,12 +1124,10 @@ func (d *Decimator) apply(he, a, b int32, x vec3) {
 	d.vs[a].flag |= dead
 	// Fresh times, later than any before, so that the stamp sum of an edge
 	// with a changed end differs from every sum recorded before.
-	d.clock++
-	d.vs[a].stamp = d.clock
-	d.clock++
-	d.vs[b].stamp = d.clock
-	d.live -= 2
-	d.compTris[d.vs[b].comp] -= 2
+	d.vs[a].stamp = c.nextStamp()
+	d.vs[b].stamp = c.nextStamp()
+	c.removed += 2
+	atomic.AddInt32(&d.compTris[d.vs[b].comp], -2)
 }
 
 // result compacts the surviving triangles and vertices into new slices,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -96,6 +97,55 @@ func TestDecimateUnusedVertices(t *testing.T) {
 	}
 	if got, want := decEuler(out), decEuler(in); got != want {
 		t.Errorf("Euler characteristic %d, want %d", got, want)
+	}
+}
+
+// TestDecimateSideBySide splits every pass between two goroutines, as big
+// organs' passes are: the surfaces stay closed, of the same topology and
+// volume, reach the target, and come out the same on one core as on two.
+// Run with -race, it also checks that the two never touch the same memory.
+func TestDecimateSideBySide(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		m    *mesh.Mesh
+	}{
+		{"sphere", decTetSurface(decSphere(0, 0, 0, 20), 48, 1)},
+		{"torus", decTetSurface(decTorus(18, 6), 52, 1)},
+		{"two spheres", decTetSurface(decUnion(decSphere(-12, 0, 0, 9), decSphere(12, 0, 0, 9)), 48, 1)},
+		{"noisy blob", decTetSurface(decBlob(18, 0.15), 52, 1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := tc.m
+			target := in.Triangles() / 10
+			var outs [2]*mesh.Mesh
+			for i, procs := range []int{2, 1} {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+				var d decimate.Decimator
+				decimate.SetSideBySideMin(&d, 1)
+				p, idx, ok := d.Simplify(in.Positions, in.Indices, target)
+				if !ok {
+					t.Fatal("Simplify did nothing")
+				}
+				outs[i] = &mesh.Mesh{Positions: p, Indices: idx}
+			}
+			out := outs[0]
+			if err := decCheck(out); err != nil {
+				t.Fatal(err)
+			}
+			if out.Triangles() > target {
+				t.Errorf("%d triangles, want ≤ %d", out.Triangles(), target)
+			}
+			if got, want := decEuler(out), decEuler(in); got != want {
+				t.Errorf("Euler characteristic %d, want %d", got, want)
+			}
+			v0, v1 := decVolume(in), decVolume(out)
+			if dv := math.Abs(v1-v0) / v0; dv > 0.01 {
+				t.Errorf("volume %.6g → %.6g: relative change %.4f", v0, v1, dv)
+			}
+			if !slices.Equal(outs[0].Positions, outs[1].Positions) || !slices.Equal(outs[0].Indices, outs[1].Indices) {
+				t.Error("one core and two give different surfaces")
+			}
+		})
 	}
 }
 
