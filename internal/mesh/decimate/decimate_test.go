@@ -113,6 +113,8 @@ func TestDecimateSideBySide(t *testing.T) {
 		{"torus", decTetSurface(decTorus(18, 6), 52, 1)},
 		{"two spheres", decTetSurface(decUnion(decSphere(-12, 0, 0, 9), decSphere(12, 0, 0, 9)), 48, 1)},
 		{"noisy blob", decTetSurface(decBlob(18, 0.15), 52, 1)},
+		// Enough half-edges for the scoring scan to split too.
+		{"big sphere", decTetSurface(decSphere(0, 0, 0, 40), 88, 1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.m
@@ -145,6 +147,7 @@ func TestDecimateSideBySide(t *testing.T) {
 			if !slices.Equal(outs[0].Positions, outs[1].Positions) || !slices.Equal(outs[0].Indices, outs[1].Indices) {
 				t.Error("one core and two give different surfaces")
 			}
+			t.Logf("%d → %d triangles", in.Triangles(), out.Triangles())
 		})
 	}
 }
