@@ -97,11 +97,13 @@ cloud-local: tools web/dist/index.html
 ## browser end-to-end runs against a real iris serve (and, for sign-in, a real
 ## OIDC provider on loopback: web/e2e/oidc-provider.mjs) and, from go test
 ## ./cloudlocal/ (TestCloudLocalBrowser: web/e2e/cloud.e2e.mjs), against the emulated
-## AWS deployment serving the built web app. The reference readers and
-## chromium must be installed (see .ci/run).
+## AWS deployment serving the built web app; the packages that split work between
+## goroutines sharing memory again under the race detector (needs cgo). The
+## reference readers and chromium must be installed (see .ci/run).
 test: tools iris actionlint
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 25m ./...
+	$(GO) test -race -count=1 -timeout 5m ./internal/mesh/decimate ./internal/export
 	cd web && npm test --silent
 	bash web/e2e/serve.sh
 	cd web && timeout 600 node e2e/auth.e2e.mjs
