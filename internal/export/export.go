@@ -323,9 +323,11 @@ func (w *setWriter) flush() {
 	)
 	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
 		wg.Go(func() {
-			for {
+			// A file taken is written: only files not yet taken are
+			// skipped after an error.
+			for !failed.Load() {
 				i := int(next.Add(1) - 1)
-				if i >= len(jobs) || failed.Load() {
+				if i >= len(jobs) {
 					return
 				}
 				j := jobs[i]
@@ -341,15 +343,16 @@ func (w *setWriter) flush() {
 		})
 	}
 	wg.Wait()
-	for i := range jobs {
-		if errs[i] != nil {
-			w.err = errs[i]
+	// Every error, not only one before the first file left unwritten: a
+	// file after it may have failed first.
+	for _, err := range errs {
+		if err != nil {
+			w.err = err
 			return
 		}
-		if done[i].Name == "" {
-			return // not started after another's error
-		}
-		w.add(done[i])
+	}
+	for _, f := range done {
+		w.add(f)
 	}
 }
 
