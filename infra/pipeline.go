@@ -197,13 +197,12 @@ func (b *builder) function(s fnSpec) {
 	b.functions[s.name], b.roles[s.name] = fn, role
 }
 
-// goMemLimit is the Go runtime's soft memory limit for a function of
-// memoryMB: nine tenths of it, the rest for the binary, the kernel's pages
-// and what the runtime does not count. Without a limit the collector lets
-// the heap grow to twice what is live before it collects (GOGC=100), so a
-// stage holding a little over half the function's memory would be killed
-// for memory it no longer uses; with one, it collects sooner instead.
-func goMemLimit(memoryMB int) string { return fmt.Sprintf("%dMiB", memoryMB*9/10) }
+// goMemLimit is GOMEMLIMIT for a function of memoryMB (Lambda's MB are
+// MiB): limits.GoMemLimit, which sits above the job budget the function
+// derives from the same memory (limits.Machine).
+func goMemLimit(memoryMB int) string {
+	return fmt.Sprintf("%dMiB", limits.GoMemLimit(int64(memoryMB)<<20)>>20)
+}
 
 // grants gives each function what its stage does, on its own prefixes
 // only. s3:ListBucket is needed by every function that reads an object

@@ -20,6 +20,7 @@ import (
 	"github.com/iris-oculus/iris/events"
 	"github.com/iris-oculus/iris/functions/config"
 	iaws "github.com/iris-oculus/iris/internal/aws"
+	"github.com/iris-oculus/iris/internal/limits"
 	"github.com/iris-oculus/iris/internal/local/pattern"
 	"github.com/iris-oculus/iris/internal/pipeline"
 	"github.com/iris-oculus/iris/internal/timing"
@@ -118,9 +119,15 @@ func TestLambdas(t *testing.T) {
 				t.Errorf("runtime %v, handler %v, architectures %v; want provided.al2023, bootstrap, [arm64]", p["Runtime"], p["Handler"], p["Architectures"])
 			}
 			vars, _ := p["Environment"].(map[string]any)["Variables"].(map[string]any)
-			// The Go runtime collects before the heap outgrows the function.
-			if mb, _ := p["MemorySize"].(float64); vars["GOMEMLIMIT"] != fmt.Sprintf("%dMiB", int(mb)*9/10) {
-				t.Errorf("GOMEMLIMIT = %v, want nine tenths of the function's %v MB in MiB", vars["GOMEMLIMIT"], p["MemorySize"])
+			// The Go runtime collects before the heap outgrows the function,
+			// and not before its jobs reach their budget.
+			mem := int64(p["MemorySize"].(float64)) << 20
+			var limit int64
+			if _, err := fmt.Sscanf(fmt.Sprint(vars["GOMEMLIMIT"]), "%dMiB", &limit); err != nil {
+				t.Fatalf("GOMEMLIMIT = %v: %v", vars["GOMEMLIMIT"], err)
+			}
+			if job := limits.For(mem, 2).Memory; limit<<20 <= job || limit<<20 >= mem {
+				t.Errorf("GOMEMLIMIT %d MiB, want between the jobs' budget %d MiB and the function's %d MiB", limit, job>>20, mem>>20)
 			}
 			for _, name := range required[fn] {
 				if vars[name] == nil {

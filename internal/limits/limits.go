@@ -116,6 +116,17 @@ func For(memory int64, cores int) Limits {
 	}
 }
 
+// GoMemLimit is the Go runtime's soft memory limit (GOMEMLIMIT) for a
+// process given memory: halfway between what For lets its jobs hold
+// (memory less reserve) and memory itself. Without a limit the collector
+// lets the heap grow to twice what is live before it collects, so a job
+// within its limits could be killed for garbage; below the jobs' limit,
+// the collector would run without end on a job that is within it.
+func GoMemLimit(memory int64) int64 {
+	jobs := For(memory, 1).Memory
+	return jobs + max(memory-jobs, 0)/2
+}
+
 // EnvLambdaMemory is the variable in which Lambda states the function's
 // memory in MB.
 const EnvLambdaMemory = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"

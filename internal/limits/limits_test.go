@@ -46,6 +46,18 @@ func TestFor(t *testing.T) {
 	}
 }
 
+// TestGoMemLimit: the soft limit lies above what For lets the jobs hold
+// and below the memory, for every memory a Lambda function can have.
+func TestGoMemLimit(t *testing.T) {
+	for _, mb := range []int64{128, 256, 512, 1769, 3008, 10240} {
+		mem := mb << 20
+		got, jobs := GoMemLimit(mem), For(mem, 2).Memory
+		if got <= jobs || got >= mem {
+			t.Errorf("%d MiB: GoMemLimit %d MiB, want above the jobs' %d MiB and below %d MiB", mb, got>>20, jobs>>20, mb)
+		}
+	}
+}
+
 func TestMemoryFrom(t *testing.T) {
 	files := func(m map[string]string) func(string) ([]byte, error) {
 		return func(name string) ([]byte, error) {
