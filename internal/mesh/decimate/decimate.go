@@ -129,9 +129,8 @@ type Decimator struct {
 	seq           collapser    // collapses in cost order, alone
 	side          [2]collapser // collapse the two halves of a big pass side by side
 	pending       []uint64     // per half-edge, a bit: left for seq in this pass
-	routes        []uint8      // per half-edge, its route (see route) when the pass scanned them side by side, else nil
-	routeBuf      []uint8
-	sideBySideMin int // the fewest chosen edges a pass splits; 0 means sideBySide
+	routes        []uint8      // per candidate half-edge, its route in this pass (see route)
+	sideBySideMin int          // the fewest chosen edges a pass splits; 0 means sideBySide
 }
 
 // wedge is a triangle around a collapsing edge: the moving corner v and
@@ -629,16 +628,11 @@ func (d *Decimator) collapsePass(target int) int {
 // quadrics and writes only each half-edge's own score.
 func (d *Decimator) listCandidates() {
 	d.cands = d.cands[:0]
-	d.routes = nil
+	d.routes = geom.Grow(d.routes, len(d.he))
 	if len(d.he) < 3*sideBySide {
 		d.cands = d.scan(d.cands, 0, len(d.he))
 		return
 	}
-	// Where each edge would go side by side, worked out here in
-	// half-edge order rather than later in cost order, which reads the
-	// vertices at random.
-	d.routeBuf = geom.Grow(d.routeBuf, len(d.he))
-	d.routes = d.routeBuf
 	mid := len(d.he) / 2
 	d.spare = geom.Reserve(d.spare, len(d.he)/2)
 	var wg sync.WaitGroup
@@ -648,7 +642,10 @@ func (d *Decimator) listCandidates() {
 	d.cands = append(d.cands, d.spare...)
 }
 
-// scan appends the candidates among half-edges [from, to) to cands.
+// scan appends the candidates among half-edges [from, to) to cands, and
+// records where each would go side by side (route), here in half-edge
+// order rather than later in cost order, which reads the vertices at
+// random.
 func (d *Decimator) scan(cands []candidate, from, to int) []candidate {
 	for h := from; h < to; h++ {
 		t := d.he[h].opp
@@ -666,9 +663,7 @@ func (d *Decimator) scan(cands []candidate, from, to int) []candidate {
 		if d.scored[h] != key {
 			d.score[h], d.scored[h] = d.cost(a, b), key
 		}
-		if d.routes != nil {
-			d.routes[h] = d.route(a, b)
-		}
+		d.routes[h] = d.route(a, b)
 		cands = append(cands, candidate{cost: d.score[h], h: int32(h)})
 	}
 	return cands
@@ -678,7 +673,7 @@ func (d *Decimator) scan(cands []candidate, from, to int) []candidate {
 // of the half both ends are in (0 or 1), or to d.seq (2) when they are in
 // different halves or in a small component (see collapseSideBySide).
 func (d *Decimator) route(a, b int32) uint8 {
-	split := int32(len(d.vs) / 2)
+	split := d.split()
 	switch {
 	case d.compTris[d.vs[a].comp] <= 2*looseMin+6 || (a < split) != (b < split):
 		return 2
@@ -701,13 +696,16 @@ func (d *Decimator) chosen(limit float32, goal int) int {
 	return len(d.cands)
 }
 
+// split is the first vertex of the second half of a side-by-side pass.
+func (d *Decimator) split() int32 { return int32(len(d.vs) / 2) }
+
 // sideBySide is the fewest edges a pass takes for collapseSideBySide to
 // split them: below it, the goroutines would cost more than they save.
 const sideBySide = 1 << 16
 
 // collapseSideBySide collapses cands, sorted by cost, on two goroutines,
-// and returns how many it made, at most goal, so that it cannot overshoot
-// the target. The vertices are split in two halves of their Morton order,
+// at most goal between them, so that they cannot overshoot the target, then
+// the edges they leave up to the target, and returns how many it made. The vertices are split in two halves of their Morton order,
 // two halves of space; each goroutine takes, in cost order, the edges of
 // its half whose ends' one-rings lie within it (up to its share of goal),
 // so the two never read or write the same vertex or triangle: a collapse
@@ -719,7 +717,7 @@ const sideBySide = 1 << 16
 // order, afterwards. What each goroutine does depends only on its half,
 // so the result is the same on any number of cores.
 func (d *Decimator) collapseSideBySide(cands []candidate, goal, target int) int {
-	split := int32(len(d.vs) / 2)
+	split := d.split()
 	d.pending = geom.Zeroed(d.pending, (len(d.he)+63)/64)
 	// Each half's edges, in cost order, in spare (free after the sort):
 	// the first half's from the front, the second's from the back.
@@ -727,13 +725,7 @@ func (d *Decimator) collapseSideBySide(cands []candidate, goal, target int) int 
 	lists := [2][]candidate{d.spare[:0], nil}
 	back := len(cands)
 	for _, e := range cands {
-		var r uint8
-		if d.routes != nil {
-			r = d.routes[e.h]
-		} else {
-			r = d.route(d.he[e.h].v, d.he[nextCorner(e.h)].v)
-		}
-		switch r {
+		switch d.routes[e.h] {
 		case 0:
 			lists[0] = append(lists[0], e)
 		case 1:
@@ -755,7 +747,7 @@ func (d *Decimator) collapseSideBySide(cands []candidate, goal, target int) int 
 			c.lo, c.hi = split, int32(len(d.vs))
 		}
 		c.tok, c.clock = d.tok+uint32(k), d.clock+uint32(k)
-		c.removed, c.made, c.deferred = 0, 0, c.deferred[:0]
+		c.made, c.deferred = 0, c.deferred[:0]
 		share := int(int64(goal) * int64(len(lists[k])) / int64(len(cands)))
 		wg.Go(func() {
 			for _, e := range lists[k] {
@@ -776,7 +768,7 @@ func (d *Decimator) collapseSideBySide(cands []candidate, goal, target int) int 
 	for k := range d.side {
 		c := &d.side[k]
 		d.tok, d.clock = max(d.tok, c.tok), max(d.clock, c.clock)
-		d.live -= c.removed
+		d.live -= 2 * c.made
 		n += c.made
 		for _, h := range c.deferred {
 			d.pending[h>>6] |= 1 << (h & 63)
@@ -802,7 +794,7 @@ func (d *Decimator) startSeq(n int) *collapser {
 	c := &d.seq
 	c.d, c.alone, c.step = d, true, 1
 	c.lo, c.hi = 0, int32(len(d.vs))
-	c.tok, c.clock, c.removed = d.tok, d.clock, 0
+	c.tok, c.clock = d.tok, d.clock
 	return c
 }
 
@@ -835,7 +827,6 @@ type collapser struct {
 	// the triangles that survive it, relative to the edge's middle.
 	fanA, fanB []int32
 	wedges     []wedge
-	removed    int     // triangles it removed
 	made       int     // collapses it made side by side
 	deferred   []int32 // half-edges it left to d.seq
 }
@@ -1126,7 +1117,6 @@ func (c *collapser) apply(he, a, b int32, x vec3) {
 	// with a changed end differs from every sum recorded before.
 	d.vs[a].stamp = c.nextStamp()
 	d.vs[b].stamp = c.nextStamp()
-	c.removed += 2
 	atomic.AddInt32(&d.compTris[d.vs[b].comp], -2)
 }
 
