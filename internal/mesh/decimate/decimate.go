@@ -24,7 +24,8 @@
 // collapseSideBySide). The result does not depend on the number of cores.
 // On big_labels' largest organ (1.4 M triangles) that took decimation from
 // about 1.97 s to 1.54 s on two idle cores; on a 512×512×300 CT, whose
-// body is meshed alone at the end, the meshing from 11.9 s to 9.6 s.
+// body is meshed alone at the end, the meshing from 11.9 s to 9.6 s (one
+// run each).
 //
 // Because of those constraints the result can keep more than target
 // triangles; target <= 0 simplifies as far as they allow (four triangles for
