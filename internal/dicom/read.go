@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/iris-oculus/iris/internal/hugepage"
 	"github.com/iris-oculus/iris/internal/volume"
 	"github.com/suyashkumar/dicom/pkg/dicomio"
 )
@@ -47,7 +48,7 @@ func convert(ctx context.Context, entries []entry, skipped int, opt Options) (*R
 			return nil, err
 		}
 	}
-	ct := &volume.CT{Grid: grid, HU: make([]int16, grid.Len())}
+	ct := &volume.CT{Grid: grid, HU: hugepage.Make[int16](grid.Len())}
 	clamped, err := decodeSlices(ctx, entries, files, ct, opt.workers())
 	if err != nil {
 		return nil, err

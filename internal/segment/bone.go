@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+
+	"github.com/iris-oculus/iris/internal/hugepage"
 )
 
 // boneParams are the skeleton thresholds; see defaultBone.
@@ -412,7 +414,7 @@ func smoothed(fr frame, hu []int16) []int16 {
 	}
 	nx, ny, nz := fr.dims[0], fr.dims[1], fr.dims[2]
 	nxy := nx * ny
-	a := make([]int16, len(hu))
+	a := hugepage.Make[int16](len(hu))
 	parallel(nz, func(k0, k1 int) {
 		b := newBoxPlane(nx, ny, r[0], r[1])
 		for k := k0; k < k1; k++ {

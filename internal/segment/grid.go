@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/iris-oculus/iris/internal/hugepage"
 	"github.com/iris-oculus/iris/internal/volume"
 )
 
@@ -89,7 +90,7 @@ func permute[T any](src []T, dims, perm [3]int, inverse bool) []T {
 	nd := [3]int{dims[perm[0]], dims[perm[1]], dims[perm[2]]}
 	stride := [3]int{1, dims[0], dims[0] * dims[1]}
 	s0, s1, s2 := stride[perm[0]], stride[perm[1]], stride[perm[2]]
-	dst := make([]T, len(src))
+	dst := hugepage.Make[T](len(src))
 	parallel(nd[2], func(k0, k1 int) {
 		for k := k0; k < k1; k++ {
 			o := k * nd[0] * nd[1]

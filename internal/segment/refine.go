@@ -1,5 +1,7 @@
 package segment
 
+import "github.com/iris-oculus/iris/internal/hugepage"
+
 // Label values of labels.Native, by name (TestNativeLabelValues holds
 // them to the table). They are constants because the engine indexes small
 // arrays by them.
@@ -123,7 +125,7 @@ func (c *coarse) apply(hu []int16, rules []blockRule) []uint16 {
 	nx, ny := fr.dims[0], fr.dims[1]
 	cx, cy := c.g.n[0], c.g.n[1]
 	fx := c.f[0]
-	out := make([]uint16, len(hu))
+	out := hugepage.Make[uint16](len(hu))
 	parallel(fr.dims[2], func(k0, k1 int) {
 		for k := k0; k < k1; k++ {
 			ck := k / c.f[2]

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/iris-oculus/iris/internal/hugepage"
 )
 
 type integer interface {
@@ -64,7 +66,7 @@ func (im *Image) LabelMap() (*LabelMap, error) {
 
 // intLabels converts, or returns the index of the first value out of range.
 func intLabels[T integer](d []T) ([]uint16, int) {
-	out := make([]uint16, len(d))
+	out := hugepage.Make[uint16](len(d))
 	return out, inParallel(len(d), func(lo, hi int) int {
 		for i, v := range d[lo:hi] {
 			if v < 0 || uint64(v) > math.MaxUint16 {
@@ -77,7 +79,7 @@ func intLabels[T integer](d []T) ([]uint16, int) {
 }
 
 func realLabels[T float](d []T) ([]uint16, int) {
-	out := make([]uint16, len(d))
+	out := hugepage.Make[uint16](len(d))
 	return out, inParallel(len(d), func(lo, hi int) int {
 		for i, v := range d[lo:hi] {
 			f := float64(v)
@@ -180,7 +182,7 @@ func (im *Image) CT() (*CT, error) {
 }
 
 func toHU[T number](d []T, slope, inter float64) ([]int16, int) {
-	out := make([]int16, len(d))
+	out := hugepage.Make[int16](len(d))
 	for i, v := range d {
 		f := float64(v)*slope + inter
 		switch {
@@ -227,7 +229,7 @@ func (im *Image) Float32() []float32 {
 }
 
 func toFloat32[T number](d []T, slope, inter float64) []float32 {
-	out := make([]float32, len(d))
+	out := hugepage.Make[float32](len(d))
 	if slope == 1 && inter == 0 {
 		for i, v := range d {
 			out[i] = float32(v)

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 
+	"github.com/iris-oculus/iris/internal/hugepage"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/pgzip"
 )
@@ -287,6 +288,7 @@ func readVoxels(src io.Reader, h *Header) (any, error) {
 	default: // parseHeader refuses it
 		return nil, fmt.Errorf("unsupported datatype %s", h.Datatype)
 	}
+	hugepage.Advise(b)
 	if got, err := io.ReadFull(src, b); err != nil {
 		return nil, fmt.Errorf("read voxels: truncated after %d of %d bytes: %w", got, len(b), unexpected(err))
 	}

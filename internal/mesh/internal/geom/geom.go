@@ -4,7 +4,11 @@
 // which mesh calls, need neither copy them nor import each other.
 package geom
 
-import "math"
+import (
+	"math"
+
+	"github.com/iris-oculus/iris/internal/hugepage"
+)
 
 // Vec3 is a point or vector for the hot loops. A struct rather than an
 // array: the compiler keeps its fields in registers, where it copies arrays
@@ -29,7 +33,7 @@ func Cross(a, b Vec3) Vec3 {
 // Grow returns s resized to n, reallocated (contents lost) if too small.
 func Grow[T any](s []T, n int) []T {
 	if cap(s) < n {
-		return make([]T, n)
+		return hugepage.Make[T](n)
 	}
 	return s[:n]
 }
@@ -37,7 +41,7 @@ func Grow[T any](s []T, n int) []T {
 // Zeroed is Grow, with the elements zero: fresh memory already is.
 func Zeroed[T any](s []T, n int) []T {
 	if cap(s) < n {
-		return make([]T, n)
+		return hugepage.Make[T](n)
 	}
 	s = s[:n]
 	clear(s)
@@ -47,7 +51,7 @@ func Zeroed[T any](s []T, n int) []T {
 // Reserve returns s emptied, with room for n.
 func Reserve[T any](s []T, n int) []T {
 	if cap(s) < n {
-		return make([]T, 0, n)
+		return hugepage.Make[T](n)[:0]
 	}
 	return s[:0]
 }
